@@ -1,0 +1,74 @@
+# hauld build. `make` builds build/hauld with warnings as errors.
+#   make test        unit tests (libcheck), then the integration tests (real CRIU, root)
+#   make unit        unit tests only
+#   make asan        unit tests under ASan/UBSan
+#   make valgrind    unit tests under valgrind
+#   make bench       benchmarks (see docs/BENCHMARKS.md)
+CC      ?= cc
+B       ?= build
+PKGS    := libmicrohttpd jansson sqlite3 libcrypto uuid
+CRIU_PC := PKG_CONFIG_PATH=/usr/local/lib/pkgconfig:/usr/local/lib/x86_64-linux-gnu/pkgconfig:$$PKG_CONFIG_PATH
+CFLAGS  ?= -O2 -g
+# -Wno-format-truncation: messages are cut to their buffers on purpose; paths are
+# checked for length where they are built.
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter \
+           -Wno-format-truncation \
+           -Wstrict-prototypes -Wmissing-prototypes -D_GNU_SOURCE -Iinclude -I$(B) \
+           $(shell pkg-config --cflags $(PKGS)) $(shell $(CRIU_PC) pkg-config --cflags criu) \
+           -pthread -MMD -MP
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) $(shell $(CRIU_PC) pkg-config --libs criu) \
+           -Wl,-rpath,/usr/local/lib/x86_64-linux-gnu -pthread
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+CFLAGS  += -DHAULD_VERSION=\"$(VERSION)\"
+
+SRCS    := $(wildcard src/*.c)
+OBJS    := $(SRCS:src/%.c=$(B)/%.o) $(B)/schema.o
+LIBOBJS := $(filter-out $(B)/main.o,$(OBJS))
+TESTS   := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
+TOOLS   := $(B)/workload
+
+all: $(B)/hauld $(TOOLS)
+
+$(B)/hauld: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/%.o: src/%.c | $(B)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The schema migrations in db/ are compiled into the binary so hauld runs from anywhere.
+$(B)/schema.c: $(sort $(wildcard db/*.sql)) scripts/embed-schema.sh | $(B)
+	sh scripts/embed-schema.sh $(sort $(wildcard db/*.sql)) > $@
+$(B)/schema.o: $(B)/schema.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/tests/%: tests/%.c $(LIBOBJS) | $(B)/tests
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
+
+$(B)/workload: tests/workload.c | $(B)
+	$(CC) -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
+
+$(B) $(B)/tests:
+	mkdir -p $@
+
+unit: $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+
+test: all unit
+	bash tests/integration/run.sh
+
+asan:
+	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+		LDLIBS="-fsanitize=address,undefined" unit
+
+valgrind: $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== valgrind $$t"; CK_FORK=no valgrind -q --error-exitcode=1 \
+		--leak-check=full --errors-for-leak-kinds=definite $$t; done
+
+bench: all
+	bash tests/bench/run.sh
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all unit test asan valgrind bench clean
+-include $(OBJS:.o=.d)

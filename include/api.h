@@ -1,0 +1,24 @@
+/* api.h: the REST API. api_handle routes a request (struct http_request), validates
+ * it and answers with a struct http_reply; it never sees libmicrohttpd, so it can be
+ * tested without sockets. */
+#ifndef HAULD_API_H
+#define HAULD_API_H
+
+#include "engine.h"
+#include "http.h"
+#include "store.h"
+
+struct api {
+	struct store *store;
+	struct engine *engine;     /* may be NULL in tests of validation alone */
+	const char *www_dir;       /* the dashboard's files, or NULL */
+};
+
+/* An http_handler_fn; ctx is a struct api. */
+void api_handle(void *ctx, const struct http_request *req, struct http_reply *reply);
+
+/* Check a POST /migrations body and fill j (job_init'ed by the caller); on error the
+ * reply holds the 4xx answer and -1 is returned. Exposed for unit tests. */
+int api_parse_migration(const char *body, size_t len, struct job *j, struct http_reply *reply);
+
+#endif

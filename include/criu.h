@@ -1,0 +1,89 @@
+/* criu.h: everything hauld asks of CRIU. Dump and restore speak CRIU's RPC protocol
+ * (criu_req/criu_resp from libcriu's rpc.pb-c.h) to a private `criu swrk` child per
+ * call, because libcriu exposes neither a page-server socket nor post-dump
+ * notifications and keeps its options in process-global state. The page server and
+ * the cpuinfo image use CRIU's command line. Functions return 0 or a negative errno;
+ * on failure err (errlen bytes) gets a sentence for the operator. All are thread-safe. */
+#ifndef HAULD_CRIU_H
+#define HAULD_CRIU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct criu_info {
+	int version;            /* 40101 for 4.1.1, 0 when CRIU is unusable */
+	char version_text[32];  /* "4.1.1" */
+	bool check_ok;          /* `criu check` passed */
+	char check_error[256];
+	bool mem_track;         /* soft-dirty tracking: iterative pre-copy possible */
+	bool lazy_pages;        /* userfaultfd: post-copy possible */
+	char path[256];         /* the criu binary */
+};
+
+/* Find CRIU, run `criu check` and the feature checks. Slow (about a second):
+ * call once at start. Never fails: what is missing is described in info. */
+void criu_detect(struct criu_info *info);
+/* The binary criu_detect found (default /usr/local/sbin/criu, else PATH). */
+const char *criu_path(void);
+/* CRIU's log level for every call (0-4, default 2: errors). */
+void criu_set_log_level(int level);
+
+/* Options a migration may set, mapped to CRIU's options of the same names. */
+struct criu_opts {
+	bool tcp_established, shell_job, file_locks, ext_unix_sk;
+};
+
+/* Called at CRIU's post-dump notification, while the tree is still frozen and its
+ * images are complete. Return 0 to let CRIU finish the dump (the source tree is then
+ * killed) or nonzero to make CRIU resume the tree. */
+typedef int (*criu_post_dump_fn)(void *arg);
+
+struct criu_dump_req {
+	pid_t pid;
+	int images_fd;          /* directory for the images */
+	int work_fd;            /* directory for the log */
+	int ps_fd;              /* connected socket to a page server, or -1 */
+	struct criu_opts opts;
+	criu_post_dump_fn post_dump;
+	void *arg;
+};
+int criu_dump(const struct criu_dump_req *req, char *err, size_t errlen);
+
+struct criu_restore_req {
+	int images_fd;
+	int work_fd;
+	bool leave_stopped;     /* every restored task stays stopped (SIGSTOP) */
+	struct criu_opts opts;
+};
+/* Restore the tree as a child of the calling process (CRIU's rst_sibling); *pid gets
+ * the root pid. The caller must reap it. */
+int criu_restore(const struct criu_restore_req *req, pid_t *pid, char *err, size_t errlen);
+
+/* Start `criu page-server` on an already connected socket, writing into
+ * images_dir; *pid gets the child, which exits when the dumping side disconnects. */
+int criu_page_server_spawn(const char *images_dir, const char *work_dir, int ps_fd,
+			   pid_t *pid, char *err, size_t errlen);
+
+/* `criu cpuinfo dump` into dir, and `criu cpuinfo check` of the image in dir. */
+int criu_cpuinfo_dump(const char *dir, char *err, size_t errlen);
+int criu_cpuinfo_check(const char *dir, char *err, size_t errlen);
+
+/* CRIU's statistics files (stats-dump, stats-restore), times in milliseconds. */
+struct criu_stats {
+	bool has_dump, has_restore;
+	int64_t freezing_ms, frozen_ms, memdump_ms, memwrite_ms;
+	int64_t pages_scanned, pages_skipped_parent, pages_written, pages_lazy;
+	int64_t forking_ms, restore_ms, pages_restored;
+};
+/* Parse a stats image from memory (the protobuf stats_entry after CRIU's two magics
+ * and the length), or from a file. -EPROTO when malformed. */
+int criu_stats_parse(const void *buf, size_t len, struct criu_stats *st);
+int criu_stats_read(const char *path, struct criu_stats *st);
+
+/* Wait for a child with a deadline; kills it (SIGKILL) when the deadline passes.
+ * Returns its wait status, or -errno. timeout_ms < 0: no deadline. */
+int child_wait(pid_t pid, int timeout_ms);
+
+#endif

@@ -1,0 +1,43 @@
+/* engine.h: runs migrations. Source jobs come from the API (engine_submit) and run on
+ * a bounded pool of worker threads; destination jobs come from peers over the peer
+ * listener. Every state change goes to the store first, so a restarted daemon finds
+ * each job and resolves what was in flight (engine_start). */
+#ifndef HAULD_ENGINE_H
+#define HAULD_ENGINE_H
+
+#include <stddef.h>
+#include "criu.h"
+#include "job.h"
+#include "store.h"
+
+struct engine_config {
+	const char *data_dir;        /* jobs/<id>/ lives here */
+	int workers;                 /* source migrations at once; more wait queued */
+	const void *secret;          /* the shared peer secret */
+	size_t secret_len;
+	const char *peer_listen;     /* "ADDR:PORT" to accept peers on (port 0: any) */
+	int peer_timeout_ms;         /* every wait on a peer */
+	const struct criu_info *criu;
+};
+
+struct engine;
+
+/* Create the engine; nothing runs yet. *out is owned by the caller (engine_free). */
+int engine_new(const struct engine_config *cfg, struct store *st, struct engine **out);
+/* Listen for peers, resolve the jobs a previous run left unfinished, start the
+ * workers. *peer_port gets the real peer port. */
+int engine_start(struct engine *e, int *peer_port);
+/* Stop accepting work, finish or hand back what runs, free. NULL is harmless. */
+void engine_free(struct engine *e);
+
+/* Store j (state queued) and queue it. -EBUSY when the same pid is being migrated. */
+int engine_submit(struct engine *e, struct job *j);
+/* Ask a job to stop; -ENOENT unknown, -EALREADY finished, -EBUSY past the point of
+ * no return (the destination runs the process). */
+int engine_cancel(struct engine *e, const char *id, char *why, size_t whylen);
+
+const struct criu_info *engine_criu(const struct engine *e);
+/* Counts for health and metrics. */
+void engine_counts(struct engine *e, int *queued, int *running, int *incoming);
+
+#endif

@@ -1,0 +1,80 @@
+/* migration.h: migration types behind one table of operations. The engine drives the
+ * protocol (connect, authenticate, prepare, transfer, restore, commit or roll back);
+ * a type says how to check a request, checkpoint at the source and restore at the
+ * destination. A new type (runc, docker, podman) is one new file with a struct
+ * mig_ops and a line in mig_types[]. */
+#ifndef HAULD_MIGRATION_H
+#define HAULD_MIGRATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+#include "apierror.h"
+#include "criu.h"
+#include "job.h"
+
+/* What was wrong with a request, for the API to answer. */
+struct mig_problem {
+	enum api_err err;
+	char field[64];
+	char message[256];
+};
+
+/* Source side of one running job, as a type sees it. */
+struct mig_src {
+	struct job *job;
+	int images_fd, work_fd;      /* jobs/<id>/images and jobs/<id>/work */
+	int mem_fd;                  /* the memory connection, for CRIU's page server */
+	uint64_t pid_start;          /* start time of job->pid when the job started */
+	struct criu_opts copts;
+	/* Set by the engine: the type calls hold() while the tree is frozen with complete
+	 * images. It moves the images, has the destination restore and returns 0 when the
+	 * source may be released, nonzero when it must resume. */
+	int (*hold)(struct mig_src *m);
+	void *engine_ctx;
+	char err[512];               /* why the type's step failed */
+};
+
+/* Destination side of one incoming job. */
+struct mig_dst {
+	struct job *job;
+	char images_dir[512], work_dir[512];
+	int images_fd, work_fd;
+	int mem_fd;
+	pid_t page_server;           /* criu page-server child, or -1 */
+	pid_t restored;              /* restored root pid, or -1 */
+	struct criu_opts copts;
+	char err[512];
+};
+
+struct mig_ops {
+	const char *type;
+	/* API: check the type's fields of a POST body and fill j; -1 with p set when wrong. */
+	int (*validate)(const json_t *body, struct job *j, struct mig_problem *p);
+	/* Source: facts the destination checks before anything moves (adds to facts). */
+	int (*src_facts)(struct mig_src *m, json_t *facts);
+	/* Source: checkpoint, calling m->hold(m) while frozen. 0 when the source has been
+	 * released (the destination runs the process), -errno with m->err otherwise. */
+	int (*src_checkpoint)(struct mig_src *m);
+	/* Destination: check the source's facts; -errno with d->err when incompatible. */
+	int (*dst_check)(struct mig_dst *d, const json_t *facts);
+	/* Destination: start receiving pages on d->mem_fd. */
+	int (*dst_receive)(struct mig_dst *d);
+	/* Destination: wait until the page stream has ended. */
+	int (*dst_received)(struct mig_dst *d, int timeout_ms);
+	/* Destination: restore, leaving the tree stopped; sets d->restored. */
+	int (*dst_restore)(struct mig_dst *d);
+	/* Destination: let the restored tree run (commit) or remove it (abort). */
+	int (*dst_resume)(struct mig_dst *d);
+	int (*dst_discard)(struct mig_dst *d);
+};
+
+extern const struct mig_ops mig_pid_ops;
+
+/* The operations for a type name, or NULL. */
+const struct mig_ops *mig_ops_find(const char *type);
+
+#endif

@@ -1,0 +1,74 @@
+/* peer.h: the framing and authentication of the peer protocol between two hauld
+ * daemons (api/peer-protocol.md). Operations (what the frames mean) live in the
+ * migration engine; this module only moves frames, authenticates and moves files.
+ *
+ * A frame is a 12-byte header { magic "HLD1"(4), version(1), type(1), reserved(2),
+ * length(4, big endian) } and length bytes of payload, length <= PEER_MAX_FRAME.
+ * Every wait has the connection's timeout. Functions return 0 or a negative errno:
+ * -ETIMEDOUT, -EPIPE (peer closed), -EPROTO (malformed frame or message),
+ * -EACCES (authentication failed), -EMSGSIZE (frame too large). */
+#ifndef HAULD_PEER_H
+#define HAULD_PEER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#define PEER_PROTO_VERSION 1
+#define PEER_MAX_FRAME     (1024 * 1024)
+#define PEER_MAX_JSON      (64 * 1024)
+#define PEER_MAX_FILES     4096           /* files in one transfer */
+#define PEER_MAX_FILE_SIZE (16LL << 30)   /* one image file */
+#define PEER_NAME_MAX      128
+
+enum peer_frame_type {
+	PEER_FT_JSON = 1,       /* a JSON object (UTF-8), at most PEER_MAX_JSON */
+	PEER_FT_FILE = 2,       /* starts a file: JSON {"name","size","mode"} */
+	PEER_FT_DATA = 3,       /* bytes of the current file */
+	PEER_FT_FILE_END = 4,   /* ends the current file: JSON {"sha256": hex} */
+	PEER_FT_FILES_END = 5,  /* ends a transfer: JSON {"files": n, "bytes": n} */
+};
+
+struct peer_conn {
+	int fd;
+	int timeout_ms;         /* for every single wait; default 30000 */
+	uint64_t bytes_sent, bytes_received;
+};
+
+void peer_conn_init(struct peer_conn *c, int fd, int timeout_ms);
+/* Close the fd (when >= 0). */
+void peer_conn_release(struct peer_conn *c);
+
+/* Connect over TCP to "HOST:PORT" within timeout_ms; returns an fd or -errno. */
+int peer_connect(const char *hostport, int timeout_ms);
+
+int peer_send_frame(struct peer_conn *c, uint8_t type, const void *buf, size_t len);
+/* Receive one frame into buf (cap bytes); -EMSGSIZE when it does not fit. */
+int peer_recv_frame(struct peer_conn *c, uint8_t *type, void *buf, size_t cap, size_t *len);
+
+/* Send msg (borrowed) as a JSON frame. */
+int peer_send_json(struct peer_conn *c, json_t *msg);
+/* Receive a JSON frame holding an object; *out is a new reference. Any other frame
+ * type is -EPROTO. */
+int peer_recv_json(struct peer_conn *c, json_t **out);
+
+/* Mutual challenge-response with HMAC-SHA256 over nonces; the secret never crosses
+ * the wire. The client names the channel ("control" or "memory") and the server
+ * learns it in channel_out (PEER_NAME_MAX bytes). */
+int peer_auth_client(struct peer_conn *c, const void *secret, size_t secret_len,
+		     const char *channel);
+int peer_auth_server(struct peer_conn *c, const void *secret, size_t secret_len,
+		     char *channel_out);
+
+/* 1 when name may be an image file name: [A-Za-z0-9][A-Za-z0-9._-]{0,127}, no "..". */
+int peer_name_ok(const char *name);
+
+/* Send every regular file of directory dirfd (not recursive), then FILES_END.
+ * *files and *bytes (may be NULL) get what was sent. */
+int peer_send_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes);
+/* Receive files into directory dirfd until FILES_END. Names are checked with
+ * peer_name_ok, files are created with O_EXCL|O_NOFOLLOW, sizes and hashes are
+ * checked; nothing is written outside dirfd. */
+int peer_recv_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes);
+
+#endif

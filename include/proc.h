@@ -1,0 +1,31 @@
+/* proc.h: facts about processes read from /proc. Return 0 or a negative errno. */
+#ifndef HAULD_PROC_H
+#define HAULD_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PROC_TREE_MAX 4096   /* tasks in one tree we are willing to walk */
+
+/* Start time of pid in clock ticks since boot (field 22 of /proc/PID/stat);
+ * -ESRCH when it does not exist. A pid together with its start time names one
+ * process even after the pid number is reused. */
+int proc_start_time(pid_t pid, uint64_t *ticks);
+/* 1 when pid exists and is not a zombie; 0 otherwise. */
+int proc_alive(pid_t pid);
+/* 1 when pid is alive and still has this start time. */
+int proc_same(pid_t pid, uint64_t ticks);
+/* 1 when pid is a kernel thread (child of kthreadd, or PF_KTHREAD). */
+int proc_is_kthread(pid_t pid);
+/* 1 when pid lives in the PID namespace of the caller. */
+int proc_in_my_pidns(pid_t pid);
+/* The pids (threads excluded) of the tree rooted at pid, root first, at most max. */
+int proc_tree(pid_t pid, pid_t *out, size_t max, size_t *n);
+/* Send sig to every process of the tree rooted at pid. */
+int proc_tree_signal(pid_t pid, int sig);
+/* Why pid must not be migrated by us, or NULL when it may: checks existence,
+ * pid 1, the daemon itself and its ancestors, kernel threads. */
+const char *proc_unmovable(pid_t pid);
+
+#endif

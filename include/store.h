@@ -1,0 +1,57 @@
+/* store.h: the SQLite store (WAL) of jobs, their iterations and their event log.
+ * One connection behind one mutex: every call is thread-safe and each state change
+ * is one transaction. Every SQL statement lives in store.c, prepared once.
+ * Returns 0 or a negative errno (-ENOENT when a row does not exist, -EIO for SQLite
+ * errors, which are logged). */
+#ifndef HAULD_STORE_H
+#define HAULD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "job.h"
+
+struct store;
+
+#define EVENT_MSG_LEN 512
+
+struct job_event {
+	int64_t id;            /* increasing across all jobs */
+	char job_id[JOB_ID_LEN];
+	int64_t ts;            /* ms since epoch */
+	char level[8];         /* "info", "warn", "error" */
+	char phase[JOB_PHASE_LEN];
+	char message[EVENT_MSG_LEN];
+};
+
+/* Open (creating when missing) the database at path, set WAL and a busy timeout,
+ * and apply the schema migrations not applied yet. *out is owned by the caller. */
+int store_open(const char *path, struct store **out);
+void store_free(struct store *s);
+/* Highest schema version applied. */
+int store_schema_version(struct store *s);
+
+/* Insert a new job; sets j->seq. -EEXIST when the id exists. */
+int store_job_insert(struct store *s, struct job *j);
+/* Write every mutable field of an existing job. */
+int store_job_update(struct store *s, const struct job *j);
+/* Read one job into out (job_init'ed by the callee; release it with job_release). */
+int store_job_get(struct store *s, const char *id, struct job *out);
+/* Newest first: jobs with seq < before (before <= 0: from the newest), at most limit.
+ * *out is a heap array the caller frees with store_jobs_free. */
+int store_job_list(struct store *s, int64_t before, int limit, struct job **out, size_t *n);
+/* Jobs whose state is queued or running, oldest first (for recovery at start). */
+int store_job_list_unfinished(struct store *s, struct job **out, size_t *n);
+void store_jobs_free(struct job *jobs, size_t n);
+/* 1 when a job of role source and state queued/running exists for pid, else 0. */
+int store_pid_busy(struct store *s, int pid);
+
+int store_iter_add(struct store *s, const char *job_id, const struct job_iter *it);
+int store_iter_list(struct store *s, const char *job_id, struct job_iter **out, size_t *n);
+
+/* Append to a job's event log; sets ev->id and ev->ts when ev->ts is 0. */
+int store_event_add(struct store *s, struct job_event *ev);
+/* Events of one job with id > after, oldest first, at most limit. Heap array, free(). */
+int store_event_list(struct store *s, const char *job_id, int64_t after, int limit,
+		     struct job_event **out, size_t *n);
+
+#endif

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Prepare a Debian 12 machine for hauld: packages, a working CRIU 4.x with libcriu,
+# and the kernel settings post-copy needs. Idempotent: a second run only checks.
+#
+#   scripts/setup.sh            install what is missing
+#   scripts/setup.sh --check    exit 1 when something is missing, change nothing
+set -euo pipefail
+
+CRIU_VERSION=4.1.1
+PREFIX=/usr/local
+CACHE=${HAULD_CACHE:-/var/cache/hauld}
+check_only=0
+[ "${1:-}" = "--check" ] && check_only=1
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+PKGS=(build-essential pkg-config git
+      libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3 check libssl-dev uuid-dev
+      iproute2 iptables curl procps util-linux valgrind
+      # CRIU's build and run-time dependencies
+      libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+      python3-protobuf libnl-3-dev libcap-dev libnet1-dev libbsd-dev
+      libgnutls28-dev libnftables-dev xz-utils)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ $check_only = 1 ]; then say "missing packages: ${missing[*]}"; exit 1; fi
+	say "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+criu_ok() {
+	local bin=$PREFIX/sbin/criu
+	[ -x "$bin" ] || bin=$(command -v criu 2>/dev/null) || return 1
+	"$bin" --version 2>/dev/null | grep -q "Version: 4\." || return 1
+	"$bin" check >/dev/null 2>&1 || return 1
+	PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig:$PREFIX/lib/x86_64-linux-gnu/pkgconfig:${PKG_CONFIG_PATH:-} \
+		pkg-config --atleast-version=4.0 criu 2>/dev/null || return 1
+}
+
+fetch_criu_source() {
+	# Debian 13 ships CRIU 4.1.1. Its source comes through apt from a temporary deb-src
+	# entry derived from this machine's own sources, so no registry host is named here.
+	local src=/etc/apt/sources.list.d/debian.sources
+	local tmp=/etc/apt/sources.list.d/hauld-criu-src.sources
+	[ -f "$src" ] || { say "no $src to derive a deb-src entry from"; return 1; }
+	awk 'BEGIN{RS="";ORS="\n\n"} /Suites:[^\n]*bookworm([ \n]|$)/ && !/security/ {
+		gsub(/Types:[^\n]*/, "Types: deb-src"); gsub(/Suites:[^\n]*/, "Suites: trixie"); print; exit }' \
+		"$src" > "$tmp"
+	[ -s "$tmp" ] || { rm -f "$tmp"; say "could not derive a deb-src entry"; return 1; }
+	apt-get update -qq >/dev/null 2>&1 || true
+	# The .dsc may be refused while the .orig.tar.xz arrives; apt still checks the
+	# tarball's hash against the signed index, so only the tarball is required.
+	mkdir -p "$CACHE" && ( cd "$CACHE" && apt-get source --download-only criu/trixie \
+		>/dev/null 2>&1 || true )
+	rm -f "$tmp"
+	apt-get update -qq >/dev/null 2>&1 || true
+	ls "$CACHE"/criu_"$CRIU_VERSION".orig.tar.* >/dev/null 2>&1
+}
+
+if ! criu_ok; then
+	if [ $check_only = 1 ]; then say "CRIU $CRIU_VERSION with libcriu is not installed or fails 'criu check'"; exit 1; fi
+	if ! ls "$CACHE"/criu_"$CRIU_VERSION".orig.tar.* >/dev/null 2>&1; then
+		say "fetching the CRIU $CRIU_VERSION source package"
+		fetch_criu_source || { say "could not fetch CRIU $CRIU_VERSION source"; exit 1; }
+	fi
+	say "building CRIU $CRIU_VERSION (about a minute)"
+	build=$CACHE/build
+	rm -rf "$build" && mkdir -p "$build"
+	tar -C "$build" -xf "$CACHE"/criu_"$CRIU_VERSION".orig.tar.*
+	dir=$(find "$build" -mindepth 1 -maxdepth 1 -type d | head -n 1)
+	make -C "$dir" -j"$(nproc)" criu lib >"$build/build.log" 2>&1 ||
+		{ tail -n 30 "$build/build.log" >&2; exit 1; }
+	make -C "$dir" install-criu install-lib PREFIX=$PREFIX SKIP_PIP_INSTALL=1 \
+		>>"$build/build.log" 2>&1 || { tail -n 30 "$build/build.log" >&2; exit 1; }
+	ldconfig
+	criu_ok || { say "CRIU $CRIU_VERSION installed but 'criu check' fails"; $PREFIX/sbin/criu check >&2 || true; exit 1; }
+fi
+
+# Post-copy: CRIU asks for a 4 MiB pipe, and without CAP_SYS_RESOURCE the kernel
+# refuses pipes above fs.pipe-max-size (1 MiB by default).
+if [ "$(cat /proc/sys/fs/pipe-max-size)" -lt 4194304 ] && [ $check_only = 0 ]; then
+	sysctl -q -w fs.pipe-max-size=4194304 || say "could not raise fs.pipe-max-size (lazy mode will be refused)"
+fi
+say "ready: $($PREFIX/sbin/criu --version | head -n 1), $(uname -r)"

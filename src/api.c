@@ -1,0 +1,421 @@
+/* api.c: routes and validation of the REST API. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#include "api.h"
+#include "apierror.h"
+#include "log.h"
+#include "migration.h"
+#include "util.h"
+
+#define LIST_DEFAULT   50
+#define LIST_MAX       500
+#define EVENTS_MAX     1000
+
+/* Options a migration may carry, each a boolean: CRIU's options of the same names,
+ * and keep_images (leave the job's image directories on both hosts). */
+static const char *const bool_options[] = {
+	"tcp_established", "shell_job", "file_locks", "ext_unix_sk", "keep_images",
+};
+
+static const char *const modes[] = { "live" };
+
+static int parse_options(const json_t *o, struct job *j, struct http_reply *reply)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(o)) {
+		api_error(reply, AE_BAD_TYPE, "options", "\"options\" must be an object");
+		return -1;
+	}
+	json_object_foreach((json_t *)o, key, v) {
+		char field[80];
+		size_t i;
+
+		snprintf(field, sizeof(field), "options.%.60s", key);
+		for (i = 0; i < ARRAY_SIZE(bool_options); i++)
+			if (strcmp(key, bool_options[i]) == 0)
+				break;
+		if (i == ARRAY_SIZE(bool_options)) {
+			api_error(reply, AE_UNKNOWN_FIELD, field, "unknown option \"%.60s\"", key);
+			return -1;
+		}
+		if (!json_is_boolean(v)) {
+			api_error(reply, AE_BAD_TYPE, field, "\"%s\" must be true or false", field);
+			return -1;
+		}
+	}
+	j->options = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	return j->options ? 0 : -1;
+}
+
+int api_parse_migration(const char *body, size_t len, struct job *j, struct http_reply *reply)
+{
+	static const char *const fields[] = { "type", "pid", "to", "mode", "options" };
+	const struct mig_ops *ops;
+	struct mig_problem prob = { 0 };
+	json_error_t jerr;
+	json_t *root = NULL, *v;
+	const char *key, *s;
+	char host[256];
+	int port, ret = -1;
+
+	if (!body || len == 0) {
+		api_error(reply, AE_BAD_JSON, NULL, "a JSON body is required");
+		return -1;
+	}
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		api_error(reply, AE_BAD_JSON, NULL, "invalid JSON at line %d column %d: %s",
+			  jerr.line, jerr.column, jerr.text);
+		return -1;
+	}
+	if (!json_is_object(root)) {
+		api_error(reply, AE_BAD_TYPE, NULL, "the body must be a JSON object");
+		goto out;
+	}
+	json_object_foreach(root, key, v) {
+		size_t i;
+
+		for (i = 0; i < ARRAY_SIZE(fields); i++)
+			if (strcmp(key, fields[i]) == 0)
+				break;
+		if (i == ARRAY_SIZE(fields)) {
+			api_error(reply, AE_UNKNOWN_FIELD, key, "unknown field \"%.60s\"", key);
+			goto out;
+		}
+	}
+	v = json_object_get(root, "type");
+	if (!v) {
+		api_error(reply, AE_MISSING_FIELD, "type", "\"type\" is required (\"pid\")");
+		goto out;
+	}
+	if (!json_is_string(v)) {
+		api_error(reply, AE_BAD_TYPE, "type", "\"type\" must be a string");
+		goto out;
+	}
+	ops = mig_ops_find(json_string_value(v));
+	if (!ops) {
+		api_error(reply, AE_BAD_VALUE, "type", "unknown migration type; known: \"pid\"");
+		goto out;
+	}
+	snprintf(j->type, sizeof(j->type), "%s", ops->type);
+
+	v = json_object_get(root, "to");
+	if (!v) {
+		api_error(reply, AE_MISSING_FIELD, "to", "\"to\" is required (\"HOST:PORT\")");
+		goto out;
+	}
+	if (!json_is_string(v)) {
+		api_error(reply, AE_BAD_TYPE, "to", "\"to\" must be a string \"HOST:PORT\"");
+		goto out;
+	}
+	s = json_string_value(v);
+	if (strlen(s) >= sizeof(j->to) || hostport_parse(s, host, sizeof(host), &port, 0) < 0) {
+		api_error(reply, AE_BAD_VALUE, "to",
+			  "\"to\" must be HOST:PORT with a port from 1 to 65535");
+		goto out;
+	}
+	snprintf(j->to, sizeof(j->to), "%s", s);
+
+	v = json_object_get(root, "mode");
+	snprintf(j->mode, sizeof(j->mode), "live");
+	if (v) {
+		size_t i;
+
+		if (!json_is_string(v)) {
+			api_error(reply, AE_BAD_TYPE, "mode", "\"mode\" must be a string");
+			goto out;
+		}
+		for (i = 0; i < ARRAY_SIZE(modes); i++)
+			if (strcmp(json_string_value(v), modes[i]) == 0)
+				break;
+		if (i == ARRAY_SIZE(modes)) {
+			api_error(reply, AE_BAD_VALUE, "mode", "\"mode\" must be \"live\"");
+			goto out;
+		}
+		snprintf(j->mode, sizeof(j->mode), "%s", modes[i]);
+	}
+	v = json_object_get(root, "options");
+	if (v && parse_options(v, j, reply) < 0)
+		goto out;
+	if (ops->validate(root, j, &prob) < 0) {
+		api_error(reply, prob.err, prob.field, "%s", prob.message);
+		goto out;
+	}
+	ret = 0;
+out:
+	json_decref(root);
+	return ret;
+}
+
+static void post_migration(struct api *a, const struct http_request *req, struct http_reply *reply)
+{
+	struct job j;
+	int ret;
+
+	job_init(&j);
+	if (api_parse_migration(req->body, req->body_len, &j, reply) < 0)
+		goto out;
+	if (!a->engine) {
+		api_error(reply, AE_UNAVAILABLE, NULL, "the migration engine is not running");
+		goto out;
+	}
+	j.role = JOB_SOURCE;
+	uuid_new(j.id);
+	ret = engine_submit(a->engine, &j);
+	if (ret == -EBUSY) {
+		api_error(reply, AE_CONFLICT, "pid", "pid %d is already being migrated", j.pid);
+		goto out;
+	}
+	if (ret < 0) {
+		api_error(reply, AE_INTERNAL, NULL, "cannot store the job: %s", strerror(-ret));
+		goto out;
+	}
+	reply->status = 202;
+	snprintf(reply->location, sizeof(reply->location), "/migrations/%s", j.id);
+	reply->body = job_to_json(&j, NULL, 0);
+out:
+	job_release(&j);
+}
+
+static void get_migration(struct api *a, const char *id, struct http_reply *reply)
+{
+	struct job_iter *iters = NULL;
+	size_t n = 0;
+	struct job j;
+
+	if (!uuid_valid(id) || store_job_get(a->store, id, &j) < 0) {
+		api_error(reply, AE_NOT_FOUND, NULL, "no migration with id \"%.40s\"", id);
+		return;
+	}
+	store_iter_list(a->store, id, &iters, &n);
+	reply->status = 200;
+	reply->body = job_to_json(&j, iters, n);
+	free(iters);
+	job_release(&j);
+}
+
+/* A bounded integer query parameter; def when absent. */
+static int query_long(const struct http_request *req, const char *key, long min, long max,
+		      long def, long *out, struct http_reply *reply)
+{
+	const char *v = http_query_get(req, key);
+
+	*out = def;
+	if (!v)
+		return 0;
+	if (parse_long(v, min, max, out) < 0) {
+		api_error(reply, AE_BAD_QUERY, key, "\"%s\" must be an integer from %ld to %ld",
+			  key, min, max);
+		return -1;
+	}
+	return 0;
+}
+
+static void list_migrations(struct api *a, const struct http_request *req,
+			    struct http_reply *reply)
+{
+	struct job *jobs = NULL;
+	size_t n = 0;
+	long limit, before;
+	json_t *arr;
+
+	if (query_long(req, "limit", 1, LIST_MAX, LIST_DEFAULT, &limit, reply) < 0 ||
+	    query_long(req, "before", 1, INT64_MAX / 2, 0, &before, reply) < 0)
+		return;
+	if (store_job_list(a->store, before, (int)limit, &jobs, &n) < 0) {
+		api_error(reply, AE_INTERNAL, NULL, "cannot read the jobs");
+		return;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, job_to_json(&jobs[i], NULL, 0));
+	reply->status = 200;
+	reply->body = json_pack("{s:o, s:o}", "migrations", arr, "next",
+				n == (size_t)limit ? json_integer(jobs[n - 1].seq) : json_null());
+	store_jobs_free(jobs, n);
+}
+
+static void list_events(struct api *a, const char *id, const struct http_request *req,
+			struct http_reply *reply)
+{
+	struct job_event *evs = NULL;
+	size_t n = 0;
+	long after, limit;
+	json_t *arr;
+	struct job j;
+
+	if (!uuid_valid(id) || store_job_get(a->store, id, &j) < 0) {
+		api_error(reply, AE_NOT_FOUND, NULL, "no migration with id \"%.40s\"", id);
+		return;
+	}
+	job_release(&j);
+	if (query_long(req, "after", 0, INT64_MAX / 2, 0, &after, reply) < 0 ||
+	    query_long(req, "limit", 1, EVENTS_MAX, EVENTS_MAX, &limit, reply) < 0)
+		return;
+	if (store_event_list(a->store, id, after, (int)limit, &evs, &n) < 0) {
+		api_error(reply, AE_INTERNAL, NULL, "cannot read the events");
+		return;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char ts[32];
+
+		time_rfc3339(evs[i].ts, ts, sizeof(ts));
+		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:s}",
+						     "id", (json_int_t)evs[i].id, "ts", ts,
+						     "level", evs[i].level, "phase", evs[i].phase,
+						     "message", evs[i].message));
+	}
+	reply->status = 200;
+	reply->body = json_pack("{s:o}", "events", arr);
+	free(evs);
+}
+
+static void cancel_migration(struct api *a, const char *id, struct http_reply *reply)
+{
+	char why[256] = "";
+	int ret;
+
+	if (!uuid_valid(id) || !a->engine) {
+		api_error(reply, AE_NOT_FOUND, NULL, "no migration with id \"%.40s\"", id);
+		return;
+	}
+	ret = engine_cancel(a->engine, id, why, sizeof(why));
+	if (ret == -ENOENT) {
+		api_error(reply, AE_NOT_FOUND, NULL, "no migration with id \"%.40s\"", id);
+		return;
+	}
+	if (ret < 0) {
+		api_error(reply, AE_CONFLICT, NULL, "cannot cancel: %s", why);
+		return;
+	}
+	get_migration(a, id, reply);
+	if (reply->status == 200)
+		reply->status = 202;
+}
+
+static void health(struct api *a, struct http_reply *reply)
+{
+	const struct criu_info *ci = a->engine ? engine_criu(a->engine) : NULL;
+	int queued = 0, running = 0, incoming = 0;
+	char pipe_max[32] = "";
+	char *buf = NULL;
+	size_t len;
+	struct utsname u;
+
+	if (a->engine)
+		engine_counts(a->engine, &queued, &running, &incoming);
+	if (file_read_all("/proc/sys/fs/pipe-max-size", 31, &buf, &len) == 0) {
+		snprintf(pipe_max, sizeof(pipe_max), "%s", buf);
+		pipe_max[strcspn(pipe_max, "\n")] = '\0';
+	}
+	free(buf);
+	uname(&u);
+	reply->status = 200;
+	reply->body = json_pack(
+		"{s:s, s:s, s:s, s:{s:i, s:s, s:s, s:b, s:s?}, s:{s:b, s:b, s:I}, "
+		"s:{s:s, s:s}, s:{s:i, s:i, s:i}}",
+		"status", ci && ci->check_ok ? "ok" : "degraded",
+		"version", HAULD_VERSION,
+		"kernel", u.release,
+		"criu", "version", ci ? ci->version : 0,
+		"version_text", ci ? ci->version_text : "",
+		"path", ci ? ci->path : "",
+		"check_ok", ci && ci->check_ok,
+		"check_error", ci && ci->check_error[0] ? ci->check_error : NULL,
+		"features", "mem_track", ci && ci->mem_track, "lazy_pages", ci && ci->lazy_pages,
+		"pipe_max_size", (json_int_t)atoll(pipe_max),
+		"strategies", "live", "stop-and-copy",
+		"why", ci && ci->mem_track ?
+			"memory tracking is available, but pre-copy is not implemented yet" :
+			"no soft-dirty memory tracking on this kernel: pre-copy cannot run",
+		"jobs", "queued", queued, "running", running, "incoming", incoming);
+}
+
+static void static_file(struct api *a, const char *path, struct http_reply *reply)
+{
+	static const struct { const char *ext, *type; } types[] = {
+		{ ".html", "text/html; charset=utf-8" }, { ".js", "text/javascript" },
+		{ ".css", "text/css" }, { ".svg", "image/svg+xml" }, { ".json", "application/json" },
+	};
+	const char *name = strcmp(path, "/") == 0 ? "index.html" : path + 1;
+	const char *dot = strrchr(name, '.');
+	struct stat st;
+
+	if (!a->www_dir || strstr(name, "..") || strchr(name, '/') || !dot) {
+		api_error(reply, AE_NOT_FOUND, NULL, "no such resource");
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
+		if (strcmp(dot, types[i].ext) == 0) {
+			snprintf(reply->file, sizeof(reply->file), "%s/%s", a->www_dir, name);
+			if (stat(reply->file, &st) < 0 || !S_ISREG(st.st_mode))
+				break;
+			reply->status = 200;
+			reply->content_type = types[i].type;
+			return;
+		}
+	}
+	api_error(reply, AE_NOT_FOUND, NULL, "no such resource");
+}
+
+static int method_is(const struct http_request *req, const char *m)
+{
+	return strcmp(req->method, m) == 0;
+}
+
+void api_handle(void *ctx, const struct http_request *req, struct http_reply *reply)
+{
+	struct api *a = ctx;
+	const char *p = req->path;
+	const char *rest;
+
+	if (strcmp(p, "/healthz") == 0) {
+		if (method_is(req, "GET"))
+			health(a, reply);
+		else
+			api_error(reply, AE_METHOD, NULL, "/healthz allows GET");
+	} else if (strcmp(p, "/migrations") == 0) {
+		if (method_is(req, "POST"))
+			post_migration(a, req, reply);
+		else if (method_is(req, "GET"))
+			list_migrations(a, req, reply);
+		else
+			api_error(reply, AE_METHOD, NULL, "/migrations allows GET and POST");
+	} else if (strncmp(p, "/migrations/", 12) == 0) {
+		char id[JOB_ID_LEN + 1] = "";
+		size_t idlen;
+
+		rest = p + 12;
+		idlen = strcspn(rest, "/");
+		if (idlen < sizeof(id))
+			memcpy(id, rest, idlen);
+		rest += idlen;
+		if (strcmp(rest, "") == 0) {
+			if (method_is(req, "GET"))
+				get_migration(a, id, reply);
+			else if (method_is(req, "DELETE"))
+				cancel_migration(a, id, reply);
+			else
+				api_error(reply, AE_METHOD, NULL, "a migration allows GET and DELETE");
+		} else if (strcmp(rest, "/events") == 0) {
+			if (method_is(req, "GET"))
+				list_events(a, id, req, reply);
+			else
+				api_error(reply, AE_METHOD, NULL, "events allow GET");
+		} else {
+			api_error(reply, AE_NOT_FOUND, NULL, "no such resource");
+		}
+	} else if (method_is(req, "GET")) {
+		static_file(a, p, reply);
+	} else {
+		api_error(reply, AE_NOT_FOUND, NULL, "no such resource");
+	}
+}

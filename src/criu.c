@@ -1,0 +1,588 @@
+/* criu.c: CRIU through its RPC protocol (swrk) and its command line. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criu.h>
+#include <rpc.pb-c.h>
+
+#include "criu.h"
+#include "log.h"
+#include "util.h"
+
+#define RPC_MAX_MSG      (64 * 1024)
+#define CRIU_WAIT_MS     (30 * 60 * 1000)  /* a dump of many GiB may take minutes */
+#define CRIU_CHECK_MS    (60 * 1000)
+
+static char criu_bin[256] = "/usr/local/sbin/criu";
+static int criu_log_level = 2;
+
+const char *criu_path(void)
+{
+	return criu_bin;
+}
+
+void criu_set_log_level(int level)
+{
+	if (level >= 0 && level <= 4)
+		criu_log_level = level;
+}
+
+/* fork+exec argv with stdio on /dev/null (stderr to err_fd when >= 0) and the fds in
+ * keep inherited. Only async-signal-safe calls between fork and exec. */
+static int spawn(char *const argv[], const int *keep, int n_keep, int out_fd, pid_t *pid)
+{
+	sigset_t all;
+	pid_t p;
+
+	p = fork();
+	if (p < 0)
+		return -errno;
+	if (p == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(out_fd >= 0 ? out_fd : null, 1);
+			dup2(out_fd >= 0 ? out_fd : null, 2);
+		}
+		for (int i = 0; i < n_keep; i++)
+			fcntl(keep[i], F_SETFD, 0);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	*pid = p;
+	return 0;
+}
+
+int child_wait(pid_t pid, int timeout_ms)
+{
+	int pfd, status, ret;
+	struct pollfd p;
+
+	pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd >= 0 && timeout_ms >= 0) {
+		p.fd = pfd;
+		p.events = POLLIN;
+		do {
+			ret = poll(&p, 1, timeout_ms);
+		} while (ret < 0 && errno == EINTR);
+		if (ret == 0) {
+			log_warnx("child %d did not finish in %d ms, killing it", pid, timeout_ms);
+			kill(pid, SIGKILL);
+		}
+	}
+	if (pfd >= 0)
+		close(pfd);
+	while ((ret = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+		;
+	if (ret < 0)
+		return -errno;
+	return status;
+}
+
+/* Run argv, capture up to outlen-1 bytes of its output; returns the exit status
+ * (0..255), or -errno. */
+static int run_capture(char *const argv[], char *out, size_t outlen, int timeout_ms)
+{
+	int pipefd[2], st, ret;
+	size_t used = 0;
+	pid_t pid = -1;
+	ssize_t n;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
+	ret = spawn(argv, NULL, 0, pipefd[1], &pid);
+	close(pipefd[1]);
+	if (ret < 0) {
+		close(pipefd[0]);
+		return ret;
+	}
+	for (;;) {
+		char tmp[4096];
+
+		n = read(pipefd[0], tmp, sizeof(tmp));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (out && used + 1 < outlen) {
+			size_t k = (size_t)n < outlen - 1 - used ? (size_t)n : outlen - 1 - used;
+
+			memcpy(out + used, tmp, k);
+			used += k;
+		}
+	}
+	if (out && outlen)
+		out[used] = '\0';
+	close(pipefd[0]);
+	st = child_wait(pid, timeout_ms);
+	if (st < 0)
+		return st;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The last line of CRIU's log that reports an error, to tell the operator why. */
+static void log_last_error(int dirfd, const char *name, char *err, size_t errlen)
+{
+	char *buf = NULL, *line, *best = NULL, *save = NULL;
+	char path[64];
+	size_t len;
+
+	if (dirfd < 0 || !err || errlen == 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
+	if (file_read_all(path, 16 << 20, &buf, &len) < 0)
+		return;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (strstr(line, "Error (") && !strstr(line, "RLIMIT_NOFILE"))
+			best = line;
+	if (best) {
+		char *msg = strstr(best, "): ");
+
+		snprintf(err, errlen, "%s", msg ? msg + 3 : best);
+	}
+	free(buf);
+}
+
+static int swrk_start(int keep_fd, pid_t *pid, int *sk_out)
+{
+	int sks[2], keep[2], ret;
+	char fdarg[16];
+	char *argv[] = { criu_bin, "swrk", fdarg, NULL };
+
+	if (socketpair(AF_LOCAL, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sks) < 0)
+		return -errno;
+	snprintf(fdarg, sizeof(fdarg), "%d", sks[1]);
+	keep[0] = sks[1];
+	keep[1] = keep_fd;
+	ret = spawn(argv, keep, keep_fd >= 0 ? 2 : 1, -1, pid);
+	close(sks[1]);
+	if (ret < 0) {
+		close(sks[0]);
+		return ret;
+	}
+	*sk_out = sks[0];
+	return 0;
+}
+
+static int swrk_send(int sk, CriuReq *req)
+{
+	size_t len = criu_req__get_packed_size(req);
+	uint8_t *buf;
+	ssize_t n;
+	int ret = 0;
+
+	if (len > RPC_MAX_MSG)
+		return -EMSGSIZE;
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	criu_req__pack(req, buf);
+	n = send(sk, buf, len, MSG_NOSIGNAL);
+	if (n != (ssize_t)len)
+		ret = n < 0 ? -errno : -EIO;
+	free(buf);
+	return ret;
+}
+
+static int swrk_recv(int sk, CriuResp **resp)
+{
+	uint8_t *buf;
+	struct pollfd p = { .fd = sk, .events = POLLIN };
+	ssize_t n;
+	int ret;
+
+	do {
+		ret = poll(&p, 1, CRIU_WAIT_MS);
+	} while (ret < 0 && errno == EINTR);
+	if (ret == 0)
+		return -ETIMEDOUT;
+	if (ret < 0)
+		return -errno;
+	buf = malloc(RPC_MAX_MSG);
+	if (!buf)
+		return -ENOMEM;
+	do {
+		n = recv(sk, buf, RPC_MAX_MSG, MSG_TRUNC);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0 || n > RPC_MAX_MSG) {
+		ret = n == 0 ? -EPIPE : n < 0 ? -errno : -EMSGSIZE;
+		free(buf);
+		return ret;
+	}
+	*resp = criu_resp__unpack(NULL, (size_t)n, buf);
+	free(buf);
+	return *resp ? 0 : -EPROTO;
+}
+
+/* One request to a fresh swrk child, answering notifications on the way.
+ * *resp_out gets the final answer (caller frees with criu_resp__free_unpacked). */
+static int swrk_call(CriuReq *req, int keep_fd, criu_post_dump_fn post_dump, void *arg,
+		     CriuResp **resp_out)
+{
+	CriuResp *resp = NULL;
+	pid_t pid = -1;
+	int sk = -1, ret, st;
+
+	*resp_out = NULL;
+	ret = swrk_start(keep_fd, &pid, &sk);
+	if (ret < 0)
+		return ret;
+	ret = swrk_send(sk, req);
+	while (ret == 0) {
+		ret = swrk_recv(sk, &resp);
+		if (ret < 0)
+			break;
+		if (resp->type == CRIU_REQ_TYPE__NOTIFY) {
+			CriuReq ack = CRIU_REQ__INIT;
+			const char *script = resp->notify && resp->notify->script ?
+				resp->notify->script : "";
+
+			ack.type = CRIU_REQ_TYPE__NOTIFY;
+			ack.has_notify_success = true;
+			ack.notify_success = true;
+			if (post_dump && strcmp(script, "post-dump") == 0)
+				ack.notify_success = post_dump(arg) == 0;
+			criu_resp__free_unpacked(resp, NULL);
+			resp = NULL;
+			ret = swrk_send(sk, &ack);
+			continue;
+		}
+		*resp_out = resp;
+		break;
+	}
+	close(sk);
+	st = child_wait(pid, CRIU_WAIT_MS);
+	if (ret == 0 && st < 0)
+		ret = st;
+	return ret;
+}
+
+static void opts_apply(CriuOpts *o, const struct criu_opts *co)
+{
+	o->has_log_level = true;
+	o->log_level = criu_log_level;
+	o->has_tcp_established = true;
+	o->tcp_established = co->tcp_established;
+	o->has_shell_job = true;
+	o->shell_job = co->shell_job;
+	o->has_file_locks = true;
+	o->file_locks = co->file_locks;
+	o->has_ext_unix_sk = true;
+	o->ext_unix_sk = co->ext_unix_sk;
+}
+
+static void resp_error(CriuResp *resp, int ret, int work_fd, const char *what, const char *log,
+		       char *err, size_t errlen)
+{
+	char detail[256] = "";
+
+	log_last_error(work_fd, log, detail, sizeof(detail));
+	if (resp && resp->cr_errmsg && *resp->cr_errmsg)
+		snprintf(detail, sizeof(detail), "%s", resp->cr_errmsg);
+	if (!detail[0] && resp && resp->has_cr_errno && resp->cr_errno)
+		snprintf(detail, sizeof(detail), "%s", strerror(resp->cr_errno));
+	if (!detail[0] && ret < 0)
+		snprintf(detail, sizeof(detail), "%s", strerror(-ret));
+	snprintf(err, errlen, "criu %s failed: %s (log: %s)", what,
+		 detail[0] ? detail : "no reason given", log);
+}
+
+int criu_dump(const struct criu_dump_req *req, char *err, size_t errlen)
+{
+	CriuReq r = CRIU_REQ__INIT;
+	CriuOpts o = CRIU_OPTS__INIT;
+	CriuPageServerInfo ps = CRIU_PAGE_SERVER_INFO__INIT;
+	CriuResp *resp = NULL;
+	int ret;
+
+	r.type = CRIU_REQ_TYPE__DUMP;
+	r.opts = &o;
+	o.has_pid = true;
+	o.pid = req->pid;
+	o.images_dir_fd = req->images_fd;
+	o.has_work_dir_fd = true;
+	o.work_dir_fd = req->work_fd;
+	o.log_file = "dump.log";
+	o.has_notify_scripts = true;
+	o.notify_scripts = true;
+	opts_apply(&o, &req->opts);
+	if (req->ps_fd >= 0) {
+		ps.has_fd = true;
+		ps.fd = req->ps_fd;
+		o.ps = &ps;
+	}
+	ret = swrk_call(&r, req->ps_fd, req->post_dump, req->arg, &resp);
+	if (ret == 0 && (!resp || !resp->success))
+		ret = -ECANCELED;
+	if (ret < 0)
+		resp_error(resp, ret, req->work_fd, "dump", "dump.log", err, errlen);
+	if (resp)
+		criu_resp__free_unpacked(resp, NULL);
+	return ret;
+}
+
+int criu_restore(const struct criu_restore_req *req, pid_t *pid, char *err, size_t errlen)
+{
+	CriuReq r = CRIU_REQ__INIT;
+	CriuOpts o = CRIU_OPTS__INIT;
+	CriuResp *resp = NULL;
+	int ret;
+
+	r.type = CRIU_REQ_TYPE__RESTORE;
+	r.opts = &o;
+	o.images_dir_fd = req->images_fd;
+	o.has_work_dir_fd = true;
+	o.work_dir_fd = req->work_fd;
+	o.log_file = "restore.log";
+	o.has_rst_sibling = true;
+	o.rst_sibling = true;
+	o.has_leave_stopped = true;
+	o.leave_stopped = req->leave_stopped;
+	opts_apply(&o, &req->opts);
+	ret = swrk_call(&r, -1, NULL, NULL, &resp);
+	if (ret == 0 && (!resp || !resp->success || !resp->restore))
+		ret = -ECANCELED;
+	if (ret == 0)
+		*pid = resp->restore->pid;
+	else
+		resp_error(resp, ret, req->work_fd, "restore", "restore.log", err, errlen);
+	if (resp)
+		criu_resp__free_unpacked(resp, NULL);
+	return ret;
+}
+
+int criu_page_server_spawn(const char *images_dir, const char *work_dir, int ps_fd,
+			   pid_t *pid, char *err, size_t errlen)
+{
+	char fdarg[16], lvl[8];
+	char *argv[] = { criu_bin, "page-server", "--images-dir", (char *)images_dir,
+			 "--work-dir", (char *)work_dir, "--ps-socket", fdarg,
+			 "-o", "page-server.log", lvl, NULL };
+	int ret;
+
+	snprintf(fdarg, sizeof(fdarg), "%d", ps_fd);
+	snprintf(lvl, sizeof(lvl), "-v%d", criu_log_level);
+	ret = spawn(argv, &ps_fd, 1, -1, pid);
+	if (ret < 0)
+		snprintf(err, errlen, "cannot start criu page-server: %s", strerror(-ret));
+	return ret;
+}
+
+static int cpuinfo(const char *verb, const char *dir, char *err, size_t errlen)
+{
+	char out[1024];
+	char *argv[] = { criu_bin, "cpuinfo", (char *)verb, "--images-dir", (char *)dir,
+			 "-v1", NULL };
+	int ret = run_capture(argv, out, sizeof(out), CRIU_CHECK_MS);
+
+	if (ret == 0)
+		return 0;
+	out[strcspn(out, "\n")] = '\0';
+	snprintf(err, errlen, "criu cpuinfo %s failed: %s", verb,
+		 ret < 0 ? strerror(-ret) : out[0] ? out : "incompatible CPU");
+	return ret < 0 ? ret : -EINVAL;
+}
+
+int criu_cpuinfo_dump(const char *dir, char *err, size_t errlen)
+{
+	return cpuinfo("dump", dir, err, errlen);
+}
+
+int criu_cpuinfo_check(const char *dir, char *err, size_t errlen)
+{
+	return cpuinfo("check", dir, err, errlen);
+}
+
+static void detect_features(struct criu_info *info)
+{
+	CriuReq r = CRIU_REQ__INIT;
+	CriuFeatures f = CRIU_FEATURES__INIT;
+	CriuResp *resp = NULL;
+
+	r.type = CRIU_REQ_TYPE__VERSION;
+	if (swrk_call(&r, -1, NULL, NULL, &resp) == 0 && resp && resp->success && resp->version) {
+		info->version = resp->version->major_number * 10000 +
+				resp->version->minor_number * 100 +
+				(resp->version->has_sublevel ? resp->version->sublevel : 0);
+		snprintf(info->version_text, sizeof(info->version_text), "%d.%d.%d",
+			 resp->version->major_number, resp->version->minor_number,
+			 resp->version->has_sublevel ? resp->version->sublevel : 0);
+	}
+	if (resp)
+		criu_resp__free_unpacked(resp, NULL);
+	resp = NULL;
+
+	r.type = CRIU_REQ_TYPE__FEATURE_CHECK;
+	r.features = &f;
+	f.has_mem_track = f.mem_track = true;
+	f.has_lazy_pages = f.lazy_pages = true;
+	if (swrk_call(&r, -1, NULL, NULL, &resp) == 0 && resp && resp->features) {
+		info->mem_track = resp->features->has_mem_track && resp->features->mem_track;
+		info->lazy_pages = resp->features->has_lazy_pages && resp->features->lazy_pages;
+	}
+	if (resp)
+		criu_resp__free_unpacked(resp, NULL);
+}
+
+void criu_detect(struct criu_info *info)
+{
+	static const char *const candidates[] = { "/usr/local/sbin/criu", "/usr/sbin/criu",
+						   "/usr/local/bin/criu", "/usr/bin/criu" };
+	char out[4096];
+	char *argv[] = { criu_bin, "check", NULL };
+	int ret;
+
+	memset(info, 0, sizeof(*info));
+	for (size_t i = 0; i < ARRAY_SIZE(candidates); i++) {
+		if (access(candidates[i], X_OK) == 0) {
+			snprintf(criu_bin, sizeof(criu_bin), "%s", candidates[i]);
+			break;
+		}
+	}
+	snprintf(info->path, sizeof(info->path), "%s", criu_bin);
+	if (access(criu_bin, X_OK) < 0) {
+		snprintf(info->check_error, sizeof(info->check_error),
+			 "criu not found (run scripts/setup.sh)");
+		return;
+	}
+	ret = run_capture(argv, out, sizeof(out), CRIU_CHECK_MS);
+	info->check_ok = ret == 0;
+	if (!info->check_ok) {
+		char *line = out, *save = NULL, *tok;
+
+		/* Keep the first error line; the RLIMIT warning is harmless here. */
+		for (tok = strtok_r(line, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save))
+			if (strstr(tok, "rror") && !strstr(tok, "RLIMIT_NOFILE"))
+				break;
+		snprintf(info->check_error, sizeof(info->check_error), "criu check failed: %s",
+			 tok ? tok : ret < 0 ? strerror(-ret) : "unknown reason");
+	}
+	detect_features(info);
+}
+
+/* Protocol buffers wire format, just enough for stats_entry. */
+static int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	for (int shift = 0; shift < 64; shift += 7) {
+		if (*p >= end)
+			return -EPROTO;
+		x |= (uint64_t)(**p & 0x7f) << shift;
+		if (!(*(*p)++ & 0x80)) {
+			*v = x;
+			return 0;
+		}
+	}
+	return -EPROTO;
+}
+
+/* Walk the fields of one message: which is 0 for stats_entry, 1 for its
+ * dump_stats_entry and 2 for its restore_stats_entry. Unknown fields are skipped. */
+static int pb_walk(const uint8_t *p, const uint8_t *end, struct criu_stats *st, int which)
+{
+	uint64_t key, v;
+
+	while (p < end) {
+		if (pb_varint(&p, end, &key) < 0)
+			return -EPROTO;
+		switch (key & 7) {
+		case 0:
+			if (pb_varint(&p, end, &v) < 0)
+				return -EPROTO;
+			break;
+		case 2:
+			if (pb_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p))
+				return -EPROTO;
+			if (which == 0 && (key >> 3) == 1) {
+				st->has_dump = true;
+				if (pb_walk(p, p + v, st, 1) < 0)
+					return -EPROTO;
+			} else if (which == 0 && (key >> 3) == 2) {
+				st->has_restore = true;
+				if (pb_walk(p, p + v, st, 2) < 0)
+					return -EPROTO;
+			}
+			p += v;
+			continue;
+		case 1:
+			if (end - p < 8)
+				return -EPROTO;
+			p += 8;
+			continue;
+		case 5:
+			if (end - p < 4)
+				return -EPROTO;
+			p += 4;
+			continue;
+		default:
+			return -EPROTO;
+		}
+		if (which == 1) {
+			switch (key >> 3) {
+			case 1: st->freezing_ms = (int64_t)v / 1000; break;
+			case 2: st->frozen_ms = (int64_t)v / 1000; break;
+			case 3: st->memdump_ms = (int64_t)v / 1000; break;
+			case 4: st->memwrite_ms = (int64_t)v / 1000; break;
+			case 5: st->pages_scanned = (int64_t)v; break;
+			case 6: st->pages_skipped_parent = (int64_t)v; break;
+			case 7: st->pages_written = (int64_t)v; break;
+			case 9: st->pages_lazy = (int64_t)v; break;
+			default: break;
+			}
+		} else if (which == 2) {
+			switch (key >> 3) {
+			case 3: st->forking_ms = (int64_t)v / 1000; break;
+			case 4: st->restore_ms = (int64_t)v / 1000; break;
+			case 5: st->pages_restored = (int64_t)v; break;
+			default: break;
+			}
+		}
+	}
+	return 0;
+}
+
+#define IMG_SERVICE_MAGIC 0x55105940u
+#define STATS_MAGIC       0x57093306u
+
+int criu_stats_parse(const void *buf, size_t len, struct criu_stats *st)
+{
+	const uint8_t *p = buf;
+	uint32_t m[3];
+
+	memset(st, 0, sizeof(*st));
+	if (!buf || len < sizeof(m))
+		return -EPROTO;
+	memcpy(m, p, sizeof(m));
+	if (m[0] != IMG_SERVICE_MAGIC || m[1] != STATS_MAGIC || m[2] > len - sizeof(m))
+		return -EPROTO;
+	return pb_walk(p + sizeof(m), p + sizeof(m) + m[2], st, 0);
+}
+
+int criu_stats_read(const char *path, struct criu_stats *st)
+{
+	char *buf = NULL;
+	size_t len;
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	ret = file_read_all(path, 64 * 1024, &buf, &len);
+	if (ret < 0)
+		return ret;
+	ret = criu_stats_parse(buf, len, st);
+	free(buf);
+	return ret;
+}

@@ -1,0 +1,500 @@
+/* engine.c: the job queue, the worker pool, the peer listener and recovery at start.
+ * The migration protocol itself is in mig_source.c and mig_dest.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+#include "log.h"
+#include "proc.h"
+#include "util.h"
+
+void ev(struct engine *e, const struct job *j, const char *level, const char *fmt, ...)
+{
+	struct job_event evt = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(evt.message, sizeof(evt.message), fmt, ap);
+	va_end(ap);
+	snprintf(evt.job_id, sizeof(evt.job_id), "%s", j->id);
+	snprintf(evt.level, sizeof(evt.level), "%s", level);
+	snprintf(evt.phase, sizeof(evt.phase), "%s", j->phase);
+	store_event_add(e->store, &evt);
+	if (strcmp(level, "info") == 0)
+		log_info("job %.8s (%s): %s", j->id, job_role_name(j->role), evt.message);
+	else
+		log_warnx("job %.8s (%s): %s", j->id, job_role_name(j->role), evt.message);
+}
+
+void job_phase(struct engine *e, struct job *j, const char *phase)
+{
+	snprintf(j->phase, sizeof(j->phase), "%s", phase);
+	store_job_update(e->store, j);
+	ev(e, j, "info", "phase %s", phase);
+}
+
+void job_finish(struct engine *e, struct job *j, enum job_state st, const char *code,
+		const char *where, const char *fmt, ...)
+{
+	char msg[JOB_MSG_LEN] = "";
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	j->state = st;
+	j->finished_at = time_now_ms();
+	if (j->started_at)
+		j->stats.total_ms = j->finished_at - j->started_at;
+	if (code) {
+		snprintf(j->err_code, sizeof(j->err_code), "%s", code);
+		snprintf(j->err_msg, sizeof(j->err_msg), "%s", msg);
+		snprintf(j->err_phase, sizeof(j->err_phase), "%s", j->phase);
+		snprintf(j->err_where, sizeof(j->err_where), "%s", where ? where : "unknown");
+	}
+	snprintf(j->phase, sizeof(j->phase), "%s", PH_DONE);
+	store_job_update(e->store, j);
+	ev(e, j, st == JOB_SUCCEEDED ? "info" : "error", "%s: %s", job_state_name(st), msg);
+}
+
+void fault_point(struct engine *e, const char *point)
+{
+	if (e->fault && strcmp(e->fault, point) == 0) {
+		log_warnx("fault injection: exiting at %s", point);
+		_exit(99);
+	}
+}
+
+json_t *reply_error(const char *code, const char *fmt, ...)
+{
+	char msg[JOB_MSG_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", msg);
+}
+
+int job_dirs(struct engine *e, const char *id, char *images, char *work, size_t len)
+{
+	int ret;
+
+	if (!uuid_valid(id))
+		return -EINVAL;
+	if ((size_t)snprintf(images, len, "%s/jobs/%s/images", e->cfg.data_dir, id) >= len ||
+	    (size_t)snprintf(work, len, "%s/jobs/%s/work", e->cfg.data_dir, id) >= len)
+		return -ENAMETOOLONG;
+	ret = mkdir_p(images, 0700);
+	if (ret == 0)
+		ret = mkdir_p(work, 0700);
+	return ret;
+}
+
+bool job_option(const struct job *j, const char *key)
+{
+	json_t *o = j->options ? json_loads(j->options, 0, NULL) : NULL;
+	bool v = json_is_true(json_object_get(o, key));
+
+	json_decref(o);
+	return v;
+}
+
+void job_dirs_remove(struct engine *e, const struct job *j)
+{
+	char path[1024];
+
+	if (!uuid_valid(j->id) || job_option(j, "keep_images"))
+		return;
+	snprintf(path, sizeof(path), "%s/jobs/%s", e->cfg.data_dir, j->id);
+	rm_rf(path);
+}
+
+static void *worker_main(void *arg)
+{
+	struct engine *e = arg;
+
+	for (;;) {
+		char id[JOB_ID_LEN];
+		struct src_active act = { 0 };
+		struct job j;
+
+		pthread_mutex_lock(&e->lock);
+		while (!e->stopping && e->q_len == 0)
+			pthread_cond_wait(&e->cond, &e->lock);
+		if (e->stopping) {
+			pthread_mutex_unlock(&e->lock);
+			return NULL;
+		}
+		memcpy(id, e->queue[e->q_head], JOB_ID_LEN);
+		e->q_head = (e->q_head + 1) % ENGINE_MAX_QUEUE;
+		e->q_len--;
+		memcpy(act.id, id, JOB_ID_LEN);
+		act.next = e->active;
+		e->active = &act;
+		pthread_mutex_unlock(&e->lock);
+
+		if (store_job_get(e->store, id, &j) == 0) {
+			if (j.state == JOB_QUEUED)
+				source_run(e, &j, &act);
+			job_release(&j);
+		}
+
+		pthread_mutex_lock(&e->lock);
+		for (struct src_active **p = &e->active; *p; p = &(*p)->next) {
+			if (*p == &act) {
+				*p = act.next;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&e->lock);
+	}
+}
+
+static int queue_push(struct engine *e, const char *id)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&e->lock);
+	if (e->q_len >= ENGINE_MAX_QUEUE) {
+		ret = -ENOSPC;
+	} else {
+		memcpy(e->queue[(e->q_head + e->q_len) % ENGINE_MAX_QUEUE], id, JOB_ID_LEN);
+		e->q_len++;
+		pthread_cond_signal(&e->cond);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return ret;
+}
+
+int engine_submit(struct engine *e, struct job *j)
+{
+	static pthread_mutex_t submit_lock = PTHREAD_MUTEX_INITIALIZER;
+	int ret;
+
+	/* The check and the insert are one step, so two POSTs for one pid cannot both
+	 * pass it. */
+	pthread_mutex_lock(&submit_lock);
+	if (store_pid_busy(e->store, j->pid)) {
+		pthread_mutex_unlock(&submit_lock);
+		return -EBUSY;
+	}
+	j->state = JOB_QUEUED;
+	snprintf(j->phase, sizeof(j->phase), "%s", PH_QUEUED);
+	j->created_at = time_now_ms();
+	ret = store_job_insert(e->store, j);
+	pthread_mutex_unlock(&submit_lock);
+	if (ret < 0)
+		return ret;
+	ev(e, j, "info", "queued: migrate pid %d to %s", j->pid, j->to);
+	ret = queue_push(e, j->id);
+	if (ret < 0)
+		job_finish(e, j, JOB_FAILED, "queue_full", "source",
+			   "too many queued migrations; the process was not touched");
+	return 0;
+}
+
+int engine_cancel(struct engine *e, const char *id, char *why, size_t whylen)
+{
+	struct job j;
+	int ret = store_job_get(e->store, id, &j);
+
+	if (ret < 0)
+		return ret;
+	if (job_state_final(j.state)) {
+		snprintf(why, whylen, "the migration has already ended (%s)", job_state_name(j.state));
+		job_release(&j);
+		return -EALREADY;
+	}
+	if (j.role != JOB_SOURCE) {
+		snprintf(why, whylen, "cancel a migration at its source host");
+		job_release(&j);
+		return -EPERM;
+	}
+	pthread_mutex_lock(&e->lock);
+	ret = -EINPROGRESS;
+	for (struct src_active *a = e->active; a; a = a->next) {
+		if (strcmp(a->id, id) == 0) {
+			if (a->committed) {
+				snprintf(why, whylen, "the destination has already restored the "
+					 "process; the migration can no longer be undone");
+				ret = -EBUSY;
+			} else {
+				a->cancel = true;
+				ret = 0;
+			}
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (ret == -EINPROGRESS) {
+		/* Still queued: the worker skips jobs that are no longer queued. */
+		job_finish(e, &j, JOB_CANCELLED, "cancelled", "source",
+			   "cancelled before it started; the process was not touched");
+		ret = 0;
+	}
+	job_release(&j);
+	return ret;
+}
+
+/* One thread per peer connection: authenticate, then hand it to the destination
+ * side. */
+struct peer_arg {
+	struct engine *e;
+	int fd;
+	char remote[64];
+};
+
+static void *peer_conn_main(void *arg)
+{
+	struct peer_arg *pa = arg;
+	struct engine *e = pa->e;
+	char channel[PEER_NAME_MAX] = "";
+	struct peer_conn c;
+	int ret;
+
+	peer_conn_init(&c, pa->fd, e->cfg.peer_timeout_ms);
+	ret = peer_auth_server(&c, e->cfg.secret, e->cfg.secret_len, channel);
+	if (ret < 0) {
+		log_warnx("peer %s: authentication failed: %s", pa->remote, strerror(-ret));
+		peer_conn_release(&c);
+	} else {
+		dest_serve(e, &c, channel, pa->remote);
+	}
+	pthread_mutex_lock(&e->lock);
+	e->peer_conns--;
+	pthread_mutex_unlock(&e->lock);
+	free(pa);
+	return NULL;
+}
+
+static void sock_keepalive(int fd)
+{
+	int one = 1, idle = 10, intvl = 5, cnt = 3;
+
+	/* A peer host that vanishes is noticed within about 25 s even while we wait
+	 * on a long dump or restore. */
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void *listener_main(void *arg)
+{
+	struct engine *e = arg;
+
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct pollfd p = { .fd = e->listen_fd, .events = POLLIN };
+		struct peer_arg *pa;
+		char host[48], serv[8];
+		pthread_t t;
+		bool full;
+		int fd;
+
+		if (poll(&p, 1, 200) <= 0) {
+			if (__atomic_load_n(&e->stopping, __ATOMIC_SEQ_CST))
+				return NULL;
+			continue;
+		}
+		fd = accept4(e->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		sock_keepalive(fd);
+		pthread_mutex_lock(&e->lock);
+		full = e->peer_conns >= ENGINE_MAX_PEER_CONN || e->stopping;
+		if (!full)
+			e->peer_conns++;
+		pthread_mutex_unlock(&e->lock);
+		pa = full ? NULL : calloc(1, sizeof(*pa));
+		if (!pa) {
+			if (!full) {
+				pthread_mutex_lock(&e->lock);
+				e->peer_conns--;
+				pthread_mutex_unlock(&e->lock);
+			}
+			log_warnx("peer connection refused: too many at once");
+			close(fd);
+			continue;
+		}
+		pa->e = e;
+		pa->fd = fd;
+		if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),
+				NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+			snprintf(pa->remote, sizeof(pa->remote), "%s:%s", host, serv);
+		if (pthread_create(&t, NULL, peer_conn_main, pa) != 0) {
+			close(fd);
+			free(pa);
+			pthread_mutex_lock(&e->lock);
+			e->peer_conns--;
+			pthread_mutex_unlock(&e->lock);
+			continue;
+		}
+		pthread_detach(t);
+	}
+}
+
+static int listen_on(const char *hostport, int *port_out)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], serv[8];
+	int port, fd = -1, one = 1, ret;
+
+	ret = hostport_parse(hostport, host, sizeof(host), &port, 1);
+	if (ret < 0)
+		return ret;
+	snprintf(serv, sizeof(serv), "%d", port);
+	ret = getaddrinfo(host, serv, &hints, &res);
+	if (ret != 0 || !res)
+		return -EADDRNOTAVAIL;
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 64) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		ret = -errno;
+		close(fd);
+		fd = -1;
+		goto out;
+	}
+	*port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
+						     ((struct sockaddr_in *)&ss)->sin_port);
+	ret = fd;
+out:
+	freeaddrinfo(res);
+	return ret;
+}
+
+int engine_new(const struct engine_config *cfg, struct store *st, struct engine **out)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return -ENOMEM;
+	e->queue = calloc(ENGINE_MAX_QUEUE, JOB_ID_LEN);
+	if (!e->queue) {
+		free(e);
+		return -ENOMEM;
+	}
+	e->cfg = *cfg;
+	if (e->cfg.workers < 1)
+		e->cfg.workers = 1;
+	if (e->cfg.workers > ENGINE_MAX_WORKERS)
+		e->cfg.workers = ENGINE_MAX_WORKERS;
+	if (e->cfg.peer_timeout_ms <= 0)
+		e->cfg.peer_timeout_ms = 30000;
+	e->store = st;
+	e->listen_fd = -1;
+	e->fault = getenv("HAULD_FAULT");
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->cond, NULL);
+	*out = e;
+	return 0;
+}
+
+/* Jobs a previous run left queued or running: queued ones run again, the others are
+ * resolved with the peer or rolled back. */
+static void engine_recover(struct engine *e)
+{
+	struct job *jobs = NULL;
+	size_t n = 0;
+
+	if (store_job_list_unfinished(e->store, &jobs, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct job *j = &jobs[i];
+
+		if (j->role == JOB_DESTINATION) {
+			dest_recover(e, j);
+		} else if (j->state == JOB_QUEUED) {
+			ev(e, j, "info", "hauld restarted: queued again");
+			if (queue_push(e, j->id) < 0)
+				job_finish(e, j, JOB_FAILED, "queue_full", "source",
+					   "too many queued migrations; the process was not touched");
+		} else {
+			source_recover(e, j);
+		}
+	}
+	store_jobs_free(jobs, n);
+}
+
+int engine_start(struct engine *e, int *peer_port)
+{
+	int ret = listen_on(e->cfg.peer_listen, peer_port);
+
+	if (ret < 0)
+		return ret;
+	e->listen_fd = ret;
+	if (pthread_create(&e->listener, NULL, listener_main, e) != 0)
+		return -EAGAIN;
+	e->listener_started = true;
+	engine_recover(e);
+	for (int i = 0; i < e->cfg.workers; i++) {
+		if (pthread_create(&e->workers[i], NULL, worker_main, e) != 0)
+			return -EAGAIN;
+		e->n_workers++;
+	}
+	return 0;
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	pthread_mutex_lock(&e->lock);
+	e->stopping = true;
+	for (struct src_active *a = e->active; a; a = a->next)
+		if (!a->committed)
+			a->cancel = true;
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+	for (int i = 0; i < e->n_workers; i++)
+		pthread_join(e->workers[i], NULL);
+	if (e->listener_started)
+		pthread_join(e->listener, NULL);
+	if (e->listen_fd >= 0)
+		close(e->listen_fd);
+	dest_release_all(e);
+	pthread_cond_destroy(&e->cond);
+	pthread_mutex_destroy(&e->lock);
+	free(e->queue);
+	free(e);
+}
+
+const struct criu_info *engine_criu(const struct engine *e)
+{
+	return e->cfg.criu;
+}
+
+void engine_counts(struct engine *e, int *queued, int *running, int *incoming)
+{
+	int r = 0, in = 0;
+
+	pthread_mutex_lock(&e->lock);
+	*queued = (int)e->q_len;
+	for (struct src_active *a = e->active; a; a = a->next)
+		r++;
+	for (struct dst_job *d = e->incoming; d; d = d->next)
+		in++;
+	pthread_mutex_unlock(&e->lock);
+	*running = r;
+	*incoming = in;
+}

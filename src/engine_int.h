@@ -1,0 +1,102 @@
+/* engine_int.h: what engine.c, mig_source.c and mig_dest.c share. Not a public
+ * contract: the rest of hauld uses engine.h. */
+#ifndef HAULD_ENGINE_INT_H
+#define HAULD_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include "engine.h"
+#include "migration.h"
+#include "peer.h"
+
+#define ENGINE_MAX_QUEUE     1024   /* queued source jobs */
+#define ENGINE_MAX_PEER_CONN 64     /* peer connections served at once */
+#define ENGINE_MAX_WORKERS   64
+#define LONG_WAIT_MS         (60 * 60 * 1000)  /* a dump or restore of many GiB */
+
+/* Phases, as the API shows them. */
+#define PH_QUEUED       "queued"
+#define PH_CONNECTING   "connecting"
+#define PH_PREFLIGHT    "preflight"
+#define PH_DUMPING      "dumping"
+#define PH_TRANSFERRING "transferring"
+#define PH_RESTORING    "restoring"
+#define PH_COMMITTING   "committing"
+#define PH_RECEIVING    "receiving"
+#define PH_RESTORED     "restored"
+#define PH_ROLLBACK     "rollback"
+#define PH_DONE         "done"
+
+/* A source job a worker runs now; cancel requests reach it here. */
+struct src_active {
+	char id[JOB_ID_LEN];
+	volatile bool cancel;
+	volatile bool committed;     /* the destination runs the process: no way back */
+	struct src_active *next;
+};
+
+/* An incoming (destination) job. */
+struct dst_job {
+	struct job job;
+	const struct mig_ops *ops;
+	struct mig_dst d;
+	bool mem_attached;
+	bool restored, finished;
+	pthread_cond_t cond;         /* mem_attached changes */
+	struct dst_job *next;
+};
+
+struct engine {
+	struct engine_config cfg;
+	struct store *store;
+	pthread_mutex_t lock;        /* everything below */
+	pthread_cond_t cond;         /* queue and stop */
+	char (*queue)[JOB_ID_LEN];
+	size_t q_head, q_len;
+	bool stopping;
+	pthread_t workers[ENGINE_MAX_WORKERS];
+	int n_workers;
+	struct src_active *active;
+	struct dst_job *incoming;
+	int peer_conns;
+	int listen_fd;
+	pthread_t listener;
+	bool listener_started;
+	const char *fault;           /* HAULD_FAULT, for fault-injection tests */
+};
+
+/* Append to the job's event log (and the daemon log). */
+void ev(struct engine *e, const struct job *j, const char *level, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Set the phase, store the job, log the event "phase: <phase>". */
+void job_phase(struct engine *e, struct job *j, const char *phase);
+/* Finish a job: state, error fields (code NULL for success), store. */
+void job_finish(struct engine *e, struct job *j, enum job_state st, const char *code,
+		const char *where, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Exit at once when HAULD_FAULT names this point (fault-injection tests). */
+void fault_point(struct engine *e, const char *point);
+
+/* Job directories: <data>/jobs/<id>/{images,work}. */
+int job_dirs(struct engine *e, const char *id, char *images, char *work, size_t len);
+/* Remove them, unless the job's option keep_images is set. */
+void job_dirs_remove(struct engine *e, const struct job *j);
+/* A boolean option of the job ("keep_images", ...); false when absent. */
+bool job_option(const struct job *j, const char *key);
+
+/* Run one source job to its end (mig_source.c). */
+void source_run(struct engine *e, struct job *j, struct src_active *act);
+/* Resolve a source job a previous run left in flight (mig_source.c). */
+void source_recover(struct engine *e, struct job *j);
+/* Serve one authenticated peer connection (mig_dest.c); takes ownership of c. */
+void dest_serve(struct engine *e, struct peer_conn *c, const char *channel, const char *remote);
+/* Resolve destination jobs a previous run left in flight (mig_dest.c). */
+void dest_recover(struct engine *e, struct job *j);
+/* Free what incoming jobs still hold at shutdown (mig_dest.c). */
+void dest_release_all(struct engine *e);
+
+/* A json reply {"ok":false,"code":code,"error":msg}. New reference. */
+json_t *reply_error(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,255 @@
+/* main.c: hauld's command line, start-up and shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "api.h"
+#include "criu.h"
+#include "engine.h"
+#include "http.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#define SECRET_MIN   16
+#define SECRET_MAX   4096
+
+struct config {
+	const char *listen, *peer_listen, *data_dir, *secret_file, *www_dir;
+	long workers, criu_log_level;
+	int verbose;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: hauld [options]\n"
+		"Live-migrate Linux process trees between hosts with CRIU.\n\n"
+		"  --listen ADDR:PORT        REST API (default 127.0.0.1:8420; port 0 picks one)\n"
+		"  --peer-listen ADDR:PORT   peer protocol (default 0.0.0.0:8421; port 0 picks one)\n"
+		"  --data-dir DIR            database and job files (default ./var)\n"
+		"  --secret-file FILE        shared peer secret (default DATA_DIR/peer.secret,\n"
+		"                            created 0600 with random content when missing)\n"
+		"  --workers N               migrations run at once, more are queued (default 2)\n"
+		"  --www DIR                 dashboard files (default: www/ beside the binary's\n"
+		"                            parent directory, when present)\n"
+		"  --criu-log-level N        CRIU's log level 0-4 (default 2)\n"
+		"  -v, --verbose             debug logging\n"
+		"  -h, --help                this text\n"
+		"  -V, --version             print the version\n");
+}
+
+static int parse_args(int argc, char **argv, struct config *c)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "peer-listen", required_argument, NULL, 'p' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "secret-file", required_argument, NULL, 's' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "www", required_argument, NULL, 'W' },
+		{ "criu-log-level", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char host[256];
+	int ch, port;
+
+	while ((ch = getopt_long(argc, argv, "vhV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'l': c->listen = optarg; break;
+		case 'p': c->peer_listen = optarg; break;
+		case 'd': c->data_dir = optarg; break;
+		case 's': c->secret_file = optarg; break;
+		case 'W': c->www_dir = optarg; break;
+		case 'v': c->verbose = 1; break;
+		case 'w':
+			if (parse_long(optarg, 1, 64, &c->workers) < 0) {
+				fprintf(stderr, "hauld: --workers must be 1..64\n");
+				return -1;
+			}
+			break;
+		case 'c':
+			if (parse_long(optarg, 0, 4, &c->criu_log_level) < 0) {
+				fprintf(stderr, "hauld: --criu-log-level must be 0..4\n");
+				return -1;
+			}
+			break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("hauld %s\n", HAULD_VERSION); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "hauld: unexpected argument %s\n", argv[optind]);
+		return -1;
+	}
+	if (hostport_parse(c->listen, host, sizeof(host), &port, 1) < 0 ||
+	    hostport_parse(c->peer_listen, host, sizeof(host), &port, 1) < 0) {
+		fprintf(stderr, "hauld: --listen and --peer-listen take ADDR:PORT\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Read the shared secret, creating it (0600, 32 random bytes as hex) when missing. */
+static int load_secret(const char *path, char **out, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	int ret;
+
+	if (stat(path, &st) < 0 && errno == ENOENT) {
+		unsigned char raw[32];
+		char hex[65];
+		int fd;
+
+		if (random_bytes(raw, sizeof(raw)) < 0)
+			return -EIO;
+		hex_encode(raw, sizeof(raw), hex);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -errno;
+		hex[64] = '\n';
+		ret = write_full(fd, hex, sizeof(hex));
+		close(fd);
+		if (ret < 0)
+			return ret;
+		log_info("created a new peer secret in %s: copy it to the hosts this one "
+			 "migrates with", path);
+	} else if ((st.st_mode & 077) != 0) {
+		log_warnx("%s can be read by others; chmod 600 it", path);
+	}
+	ret = file_read_all(path, SECRET_MAX, &buf, len);
+	if (ret < 0)
+		return ret;
+	while (*len > 0 && (buf[*len - 1] == '\n' || buf[*len - 1] == '\r' ||
+			    buf[*len - 1] == ' '))
+		buf[--*len] = '\0';
+	if (*len < SECRET_MIN) {
+		free(buf);
+		return -EINVAL;
+	}
+	*out = buf;
+	return 0;
+}
+
+/* www/ next to the build directory of the binary, when the operator did not say. */
+static const char *find_www(char *buf, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+	struct stat st;
+
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	for (int up = 0; up < 2 && (slash = strrchr(exe, '/')); up++)
+		*slash = '\0';
+	if ((size_t)snprintf(buf, len, "%s/www", exe) >= len)
+		return NULL;
+	return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? buf : NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg = {
+		.listen = "127.0.0.1:8420", .peer_listen = "0.0.0.0:8421", .data_dir = "./var",
+		.workers = 2, .criu_log_level = 2,
+	};
+	struct engine_config ecfg = { 0 };
+	struct criu_info ci;
+	struct store *st = NULL;
+	struct engine *eng = NULL;
+	struct http_server *http = NULL;
+	struct api api = { 0 };
+	char secret_path[PATH_MAX], db_path[PATH_MAX], www[PATH_MAX], host[256];
+	char *secret = NULL;
+	size_t secret_len = 0;
+	sigset_t sigs;
+	int ret, port, peer_port = 0, api_port = 0, sig;
+
+	if (parse_args(argc, argv, &cfg) < 0)
+		return 2;
+	log_init(cfg.verbose);
+	json_object_seed(0);
+	signal(SIGPIPE, SIG_IGN);
+	/* Every thread inherits this mask; main alone waits for the signals. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	ret = mkdir_p(cfg.data_dir, 0700);
+	if (ret < 0)
+		fatalx("cannot create data dir %s: %s", cfg.data_dir, strerror(-ret));
+	if (!cfg.secret_file) {
+		snprintf(secret_path, sizeof(secret_path), "%s/peer.secret", cfg.data_dir);
+		cfg.secret_file = secret_path;
+	}
+	ret = load_secret(cfg.secret_file, &secret, &secret_len);
+	if (ret < 0)
+		fatalx("cannot use the secret file %s: %s (it needs at least %d bytes)",
+		       cfg.secret_file, strerror(-ret), SECRET_MIN);
+
+	criu_set_log_level((int)cfg.criu_log_level);
+	criu_detect(&ci);
+	if (ci.check_ok)
+		log_info("criu %s at %s: check passed; memory tracking %s, lazy pages %s",
+			 ci.version_text, ci.path, ci.mem_track ? "yes" : "no",
+			 ci.lazy_pages ? "yes" : "no");
+	else
+		log_warnx("criu unusable (%s): migrations will fail until it is fixed",
+			  ci.check_error);
+
+	snprintf(db_path, sizeof(db_path), "%s/hauld.db", cfg.data_dir);
+	ret = store_open(db_path, &st);
+	if (ret < 0)
+		fatalx("cannot open the store %s: %s", db_path, strerror(-ret));
+
+	ecfg.data_dir = cfg.data_dir;
+	ecfg.workers = (int)cfg.workers;
+	ecfg.secret = secret;
+	ecfg.secret_len = secret_len;
+	ecfg.peer_listen = cfg.peer_listen;
+	ecfg.criu = &ci;
+	if (engine_new(&ecfg, st, &eng) < 0)
+		fatalx("cannot create the engine");
+	ret = engine_start(eng, &peer_port);
+	if (ret < 0)
+		fatalx("cannot listen for peers on %s: %s", cfg.peer_listen, strerror(-ret));
+	hostport_parse(cfg.peer_listen, host, sizeof(host), &port, 1);
+	log_info("listening: peer=%s:%d", host, peer_port);
+
+	api.store = st;
+	api.engine = eng;
+	api.www_dir = cfg.www_dir ? cfg.www_dir : find_www(www, sizeof(www));
+	hostport_parse(cfg.listen, host, sizeof(host), &port, 1);
+	http = http_start(host, port, api_handle, &api, &api_port);
+	if (!http)
+		fatalx("cannot listen for the API on %s", cfg.listen);
+	log_info("listening: api=%s:%d", host, api_port);
+
+	do {
+		ret = sigwait(&sigs, &sig);
+	} while (ret != 0);
+	log_info("signal %d: shutting down", sig);
+	http_stop(http);
+	engine_free(eng);
+	store_free(st);
+	free(secret);
+	log_info("stopped");
+	return 0;
+}

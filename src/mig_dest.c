@@ -1,0 +1,516 @@
+/* mig_dest.c: the destination side: serve a peer's control and memory connections,
+ * restore, and resolve what a restart left behind. The destination never lets a
+ * restored copy run before the source has released its own (commit). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+#include "log.h"
+#include "proc.h"
+#include "util.h"
+
+static struct dst_job *dst_find_locked(struct engine *e, const char *id)
+{
+	for (struct dst_job *d = e->incoming; d; d = d->next)
+		if (strcmp(d->job.id, id) == 0)
+			return d;
+	return NULL;
+}
+
+static void dst_unlink(struct engine *e, struct dst_job *dj)
+{
+	pthread_mutex_lock(&e->lock);
+	for (struct dst_job **p = &e->incoming; *p; p = &(*p)->next) {
+		if (*p == dj) {
+			*p = dj->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void dst_free(struct dst_job *dj)
+{
+	if (!dj)
+		return;
+	if (dj->d.images_fd >= 0)
+		close(dj->d.images_fd);
+	if (dj->d.work_fd >= 0)
+		close(dj->d.work_fd);
+	if (dj->d.mem_fd >= 0)
+		close(dj->d.mem_fd);
+	pthread_cond_destroy(&dj->cond);
+	job_release(&dj->job);
+	free(dj);
+}
+
+static struct dst_job *dst_new(void)
+{
+	struct dst_job *dj = calloc(1, sizeof(*dj));
+
+	if (!dj)
+		return NULL;
+	job_init(&dj->job);
+	dj->job.role = JOB_DESTINATION;
+	dj->d.job = &dj->job;
+	dj->d.images_fd = dj->d.work_fd = dj->d.mem_fd = -1;
+	dj->d.page_server = dj->d.restored = -1;
+	pthread_cond_init(&dj->cond, NULL);
+	return dj;
+}
+
+/* The restored root is our child (CRIU's rst_sibling): reap it when it ends. */
+static void *reaper_main(void *arg)
+{
+	pid_t pid = (pid_t)(intptr_t)arg;
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	log_info("restored process %d ended (%s %d)", pid,
+		 WIFEXITED(st) ? "exit status" : "signal",
+		 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	return NULL;
+}
+
+static void reap_later(pid_t pid)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, reaper_main, (void *)(intptr_t)pid) == 0)
+		pthread_detach(t);
+	else
+		log_warnx("cannot start a reaper for pid %d", pid);
+}
+
+static int parse_opts(const json_t *o, struct criu_opts *co)
+{
+	const char *k;
+	json_t *v;
+
+	if (o && !json_is_object(o))
+		return -EPROTO;
+	json_object_foreach((json_t *)o, k, v) {
+		if (!json_is_boolean(v))
+			continue;
+		if (strcmp(k, "tcp_established") == 0)
+			co->tcp_established = json_is_true(v);
+		else if (strcmp(k, "shell_job") == 0)
+			co->shell_job = json_is_true(v);
+		else if (strcmp(k, "file_locks") == 0)
+			co->file_locks = json_is_true(v);
+		else if (strcmp(k, "ext_unix_sk") == 0)
+			co->ext_unix_sk = json_is_true(v);
+	}
+	return 0;
+}
+
+/* CRIU images are readable by the same major version at least as new. */
+static int versions_compatible(int src, int dst)
+{
+	return src / 10000 == dst / 10000 && dst >= src;
+}
+
+/* "prepare": check what the source says against this host, create the job. */
+static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *msg,
+			       const char *remote, json_t **reply)
+{
+	const struct criu_info *ci = e->cfg.criu;
+	const char *id = json_string_value(json_object_get(msg, "job"));
+	const char *type = json_string_value(json_object_get(msg, "type"));
+	const char *mode = json_string_value(json_object_get(msg, "mode"));
+	json_t *facts = json_object_get(msg, "facts");
+	json_t *opts = json_object_get(msg, "options");
+	int src_ver = (int)json_integer_value(json_object_get(msg, "criu_version"));
+	struct dst_job *dj = NULL;
+	struct job existing;
+	char cpu_dir[1100];
+	int dfd = -1, ret;
+
+	if (!id || !uuid_valid(id) || !type || !mode || !json_is_object(facts)) {
+		*reply = reply_error("bad_request", "prepare: malformed message");
+		return NULL;
+	}
+	if (store_job_get(e->store, id, &existing) == 0) {
+		job_release(&existing);
+		*reply = reply_error("duplicate", "job %s is already known here", id);
+		return NULL;
+	}
+	dj = dst_new();
+	if (!dj) {
+		*reply = reply_error("internal", "out of memory");
+		return NULL;
+	}
+	dj->ops = mig_ops_find(type);
+	snprintf(dj->job.id, sizeof(dj->job.id), "%s", id);
+	snprintf(dj->job.type, sizeof(dj->job.type), "%s", type);
+	snprintf(dj->job.mode, sizeof(dj->job.mode), "%s", mode);
+	snprintf(dj->job.to, sizeof(dj->job.to), "%s", remote);
+	snprintf(dj->job.strategy, sizeof(dj->job.strategy), "stop-and-copy");
+	dj->job.pid = (int)json_integer_value(json_object_get(msg, "pid"));
+	dj->job.state = JOB_RUNNING;
+	snprintf(dj->job.phase, sizeof(dj->job.phase), "%s", PH_PREFLIGHT);
+	dj->job.created_at = dj->job.started_at = time_now_ms();
+	if (opts)
+		dj->job.options = json_dumps(opts, JSON_COMPACT);
+	if (store_job_insert(e->store, &dj->job) < 0) {
+		*reply = reply_error("internal", "cannot store the job");
+		dst_free(dj);
+		return NULL;
+	}
+	ev(e, &dj->job, "info", "incoming migration from %s", remote);
+
+	ret = job_dirs(e, id, dj->d.images_dir, dj->d.work_dir, sizeof(dj->d.images_dir));
+	snprintf(cpu_dir, sizeof(cpu_dir), "%s/cpuinfo", dj->d.work_dir);
+	if (ret == 0)
+		ret = mkdir_p(cpu_dir, 0700);
+	if (ret == 0) {
+		dj->d.images_fd = open(dj->d.images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		dj->d.work_fd = open(dj->d.work_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		dfd = open(cpu_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dj->d.images_fd < 0 || dj->d.work_fd < 0 || dfd < 0)
+			ret = -errno;
+	}
+	if (ret == 0)
+		ret = peer_recv_dir(c, dfd, NULL, NULL);
+	if (dfd >= 0)
+		close(dfd);
+	if (ret < 0)
+		*reply = reply_error("preflight_failed", "receiving the cpuinfo image: %s",
+				     strerror(-ret));
+	else if (!dj->ops)
+		*reply = reply_error("preflight_failed", "unknown migration type %s", type);
+	else if (parse_opts(opts, &dj->d.copts) < 0)
+		*reply = reply_error("preflight_failed", "malformed options");
+	else if (!ci->check_ok)
+		*reply = reply_error("preflight_failed", "CRIU cannot run at the destination: %s",
+				     ci->check_error);
+	else if (!versions_compatible(src_ver, ci->version))
+		*reply = reply_error("preflight_failed", "CRIU versions are incompatible: source "
+				     "%d, destination %d (need the same major version, destination "
+				     "not older)", src_ver, ci->version);
+	else if (criu_cpuinfo_check(cpu_dir, dj->d.err, sizeof(dj->d.err)) < 0)
+		*reply = reply_error("preflight_failed", "CPU not compatible: %s", dj->d.err);
+	else if (dj->ops->dst_check(&dj->d, facts) < 0)
+		*reply = reply_error("preflight_failed", "%s", dj->d.err);
+	else
+		*reply = json_pack("{s:b, s:i}", "ok", 1, "criu_version", ci->version);
+	if (!json_is_true(json_object_get(*reply, "ok"))) {
+		job_finish(e, &dj->job, JOB_FAILED, "preflight_failed", "source", "%s",
+			   json_string_value(json_object_get(*reply, "error")));
+		job_dirs_remove(e, &dj->job);
+		dst_free(dj);
+		return NULL;
+	}
+	pthread_mutex_lock(&e->lock);
+	dj->next = e->incoming;
+	e->incoming = dj;
+	pthread_mutex_unlock(&e->lock);
+	job_phase(e, &dj->job, PH_RECEIVING);
+	return dj;
+}
+
+static void read_restore_stats(struct dst_job *dj)
+{
+	struct criu_stats st;
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/stats-restore", dj->d.images_dir);
+	if (criu_stats_read(path, &st) == 0 && st.has_restore)
+		dj->job.stats.restore_ms = st.restore_ms;
+}
+
+/* "restore": the page stream has ended; take the image files, restore stopped. */
+static json_t *restore(struct engine *e, struct dst_job *dj)
+{
+	struct peer_conn mem;
+	int64_t t0 = time_mono_ms(), bytes = 0;
+	int files = 0, ret;
+
+	pthread_mutex_lock(&e->lock);
+	if (!dj->mem_attached) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += e->cfg.peer_timeout_ms / 1000;
+		pthread_cond_timedwait(&dj->cond, &e->lock, &ts);
+	}
+	ret = dj->mem_attached ? 0 : -ETIMEDOUT;
+	pthread_mutex_unlock(&e->lock);
+	if (ret < 0)
+		return reply_error("transfer_failed", "no memory connection arrived");
+	if (dj->ops->dst_received(&dj->d, LONG_WAIT_MS) < 0)
+		return reply_error("transfer_failed", "%s", dj->d.err);
+	fault_point(e, "dest_exit:receive_images");
+	peer_conn_init(&mem, dj->d.mem_fd, e->cfg.peer_timeout_ms);
+	ret = peer_recv_dir(&mem, dj->d.images_fd, &files, &bytes);
+	if (ret < 0)
+		return reply_error("transfer_failed", "receiving the images: %s", strerror(-ret));
+	ev(e, &dj->job, "info", "received %d image files (%lld bytes)", files, (long long)bytes);
+	job_phase(e, &dj->job, PH_RESTORING);
+	fault_point(e, "dest_exit:restore");
+	ret = dj->ops->dst_restore(&dj->d);
+	if (ret < 0)
+		return reply_error("restore_failed", "%s", dj->d.err);
+	reap_later(dj->d.restored);
+	dj->restored = true;
+	dj->job.result_pid = dj->d.restored;
+	read_restore_stats(dj);
+	if (dj->job.stats.restore_ms < 0)
+		dj->job.stats.restore_ms = time_mono_ms() - t0;
+	job_phase(e, &dj->job, PH_RESTORED);
+	ev(e, &dj->job, "info", "restored as pid %d, stopped until the source commits",
+	   dj->d.restored);
+	return json_pack("{s:b, s:i, s:I}", "ok", 1, "pid", dj->d.restored,
+			 "restore_ms", (json_int_t)dj->job.stats.restore_ms);
+}
+
+/* commit or abort: the end of an incoming job. The caller has unlinked dj. */
+static json_t *finish(struct engine *e, struct dst_job *dj, const char *op)
+{
+	json_t *reply;
+
+	if (strcmp(op, "commit") == 0) {
+		if (!dj->restored)
+			return reply_error("not_restored", "nothing restored to commit");
+		if (dj->ops->dst_resume(&dj->d) < 0) {
+			reply = reply_error("resume_failed", "%s", dj->d.err);
+			job_finish(e, &dj->job, JOB_FAILED, "resume_failed", "destination", "%s",
+				   dj->d.err);
+		} else {
+			reply = json_pack("{s:b, s:i}", "ok", 1, "pid", dj->d.restored);
+			job_finish(e, &dj->job, JOB_SUCCEEDED, NULL, NULL, "runs here as pid %d",
+				   dj->d.restored);
+		}
+	} else {
+		dj->ops->dst_discard(&dj->d);
+		reply = json_pack("{s:b}", "ok", 1);
+		job_finish(e, &dj->job, JOB_FAILED, "aborted", "source",
+			   "the source rolled back; the process runs at the source");
+	}
+	dj->finished = true;
+	job_dirs_remove(e, &dj->job);
+	return reply;
+}
+
+/* A control message naming a job this host restored earlier (the source reconnects
+ * to commit or abort after losing us, or after a restart of either side). */
+static json_t *resolve(struct engine *e, const char *op, const char *id)
+{
+	struct dst_job *dj;
+	struct job j;
+	json_t *reply;
+
+	if (!id || !uuid_valid(id))
+		return reply_error("bad_request", "%s: malformed job id", op);
+	pthread_mutex_lock(&e->lock);
+	dj = dst_find_locked(e, id);
+	if (dj && (!dj->restored || dj->finished))
+		dj = NULL;    /* still owned by its control connection */
+	pthread_mutex_unlock(&e->lock);
+	if (dj) {
+		dst_unlink(e, dj);
+		reply = finish(e, dj, op);
+		dst_free(dj);
+		return reply;
+	}
+	if (store_job_get(e->store, id, &j) < 0)
+		return reply_error("unknown_job", "job %s is not known here", id);
+	/* Idempotent: a commit that was already applied answers ok again. */
+	if (strcmp(op, "commit") == 0 && j.state == JOB_SUCCEEDED)
+		reply = json_pack("{s:b, s:i}", "ok", 1, "pid", j.result_pid);
+	else if (strcmp(op, "abort") == 0 && j.state != JOB_SUCCEEDED)
+		reply = json_pack("{s:b}", "ok", 1);
+	else
+		reply = reply_error("conflict", "job %s is %s here", id, job_state_name(j.state));
+	job_release(&j);
+	return reply;
+}
+
+static void serve_control(struct engine *e, struct peer_conn *c, const char *remote)
+{
+	struct dst_job *dj = NULL;
+	json_t *msg = NULL, *reply = NULL;
+	int ret;
+
+	for (;;) {
+		const char *op;
+
+		/* Between steps the source may be dumping for a long time; a peer that
+		 * vanishes is noticed by TCP keepalive, one that exits by EOF. */
+		c->timeout_ms = dj ? LONG_WAIT_MS : e->cfg.peer_timeout_ms;
+		ret = peer_recv_json(c, &msg);
+		if (ret < 0)
+			break;
+		op = json_string_value(json_object_get(msg, "op"));
+		if (!op)
+			op = "";
+		if (!dj && strcmp(op, "prepare") == 0) {
+			dj = prepare(e, c, msg, remote, &reply);
+		} else if (dj && strcmp(op, "restore") == 0) {
+			reply = restore(e, dj);
+		} else if (dj && (strcmp(op, "commit") == 0 || strcmp(op, "abort") == 0)) {
+			dst_unlink(e, dj);
+			reply = finish(e, dj, op);
+			dst_free(dj);
+			dj = NULL;
+		} else if (!dj && (strcmp(op, "commit") == 0 || strcmp(op, "abort") == 0)) {
+			reply = resolve(e, op, json_string_value(json_object_get(msg, "job")));
+		} else {
+			reply = reply_error("bad_request", "unexpected operation \"%.32s\"", op);
+		}
+		json_decref(msg);
+		msg = NULL;
+		ret = peer_send_json(c, reply);
+		if (dj && !dj->restored && !json_is_true(json_object_get(reply, "ok"))) {
+			/* A failed step ends the job here; the source resumes its copy. */
+			dst_unlink(e, dj);
+			dj->ops->dst_discard(&dj->d);
+			job_finish(e, &dj->job, JOB_FAILED,
+				   json_string_value(json_object_get(reply, "code")), "source", "%s",
+				   json_string_value(json_object_get(reply, "error")));
+			job_dirs_remove(e, &dj->job);
+			dst_free(dj);
+			dj = NULL;
+		}
+		json_decref(reply);
+		reply = NULL;
+		if (ret < 0)
+			break;
+	}
+	if (dj) {
+		if (dj->restored) {
+			/* The source may already have released its copy: ours stays stopped
+			 * until the source reconnects to commit or abort. */
+			ev(e, &dj->job, "warn", "lost the source after the restore; pid %d stays "
+			   "stopped until the source commits or aborts", dj->d.restored);
+			pthread_mutex_lock(&e->lock);
+			if (dj->d.mem_fd >= 0)
+				close(dj->d.mem_fd);
+			dj->d.mem_fd = -1;
+			pthread_mutex_unlock(&e->lock);
+		} else {
+			dst_unlink(e, dj);
+			dj->ops->dst_discard(&dj->d);
+			job_finish(e, &dj->job, JOB_FAILED, "source_lost", "source",
+				   "the source went away before the restore (%s); nothing runs here",
+				   strerror(-ret));
+			job_dirs_remove(e, &dj->job);
+			dst_free(dj);
+		}
+	}
+	peer_conn_release(c);
+}
+
+static void serve_memory(struct engine *e, struct peer_conn *c)
+{
+	const char *id;
+	struct dst_job *dj;
+	json_t *msg = NULL, *reply;
+	int ret;
+
+	if (peer_recv_json(c, &msg) < 0) {
+		peer_conn_release(c);
+		return;
+	}
+	id = json_string_value(json_object_get(msg, "job"));
+	pthread_mutex_lock(&e->lock);
+	dj = id && !strcmp(json_string_value(json_object_get(msg, "op")) ?: "", "attach") ?
+	     dst_find_locked(e, id) : NULL;
+	if (dj && (dj->mem_attached || dj->restored))
+		dj = NULL;
+	if (dj) {
+		dj->mem_attached = true;
+		dj->d.mem_fd = c->fd;
+		c->fd = -1;
+	}
+	pthread_mutex_unlock(&e->lock);
+	json_decref(msg);
+	if (!dj) {
+		reply = reply_error("unknown_job", "no prepared migration with that id");
+		peer_send_json(c, reply);
+		json_decref(reply);
+		peer_conn_release(c);
+		return;
+	}
+	/* The page server only reads until the dump ends, so this reply cannot mix
+	 * with its stream: the source starts dumping after it has read the reply. */
+	ret = dj->ops->dst_receive(&dj->d);
+	reply = ret < 0 ? reply_error("transfer_failed", "%s", dj->d.err) :
+			  json_pack("{s:b}", "ok", 1);
+	c->fd = dj->d.mem_fd;
+	peer_send_json(c, reply);
+	c->fd = -1;
+	json_decref(reply);
+	pthread_mutex_lock(&e->lock);
+	pthread_cond_broadcast(&dj->cond);
+	pthread_mutex_unlock(&e->lock);
+}
+
+void dest_serve(struct engine *e, struct peer_conn *c, const char *channel, const char *remote)
+{
+	if (strcmp(channel, "control") == 0) {
+		serve_control(e, c, remote);
+	} else if (strcmp(channel, "memory") == 0) {
+		serve_memory(e, c);
+	} else {
+		log_warnx("peer %s: unknown channel %.16s", remote, channel);
+		peer_conn_release(c);
+	}
+}
+
+void dest_recover(struct engine *e, struct job *j)
+{
+	struct dst_job *dj;
+
+	if (strcmp(j->phase, PH_RESTORED) == 0 && j->result_pid > 0 && proc_alive(j->result_pid)) {
+		/* A stopped copy waits for the source's verdict. */
+		dj = dst_new();
+		if (dj && job_copy(&dj->job, j) == 0) {
+			dj->ops = mig_ops_find(j->type);
+			dj->d.restored = j->result_pid;
+			dj->restored = true;
+			if (dj->ops) {
+				pthread_mutex_lock(&e->lock);
+				dj->next = e->incoming;
+				e->incoming = dj;
+				pthread_mutex_unlock(&e->lock);
+				ev(e, j, "warn", "hauld restarted; pid %d stays stopped until the "
+				   "source commits or aborts", j->result_pid);
+				return;
+			}
+		}
+		dst_free(dj);
+	}
+	job_dirs_remove(e, j);
+	job_finish(e, j, JOB_FAILED, "daemon_restarted", "source",
+		   "the destination restarted during phase %s before anything ran here; "
+		   "nothing runs here", j->phase);
+}
+
+void dest_release_all(struct engine *e)
+{
+	struct dst_job *dj;
+
+	pthread_mutex_lock(&e->lock);
+	dj = e->incoming;
+	e->incoming = NULL;
+	pthread_mutex_unlock(&e->lock);
+	/* Only jobs waiting for a verdict have no thread; the others end with their
+	 * connections when the process exits. Their rows say where they stand. */
+	while (dj) {
+		struct dst_job *next = dj->next;
+
+		if (dj->restored && dj->d.mem_fd < 0)
+			dst_free(dj);
+		dj = next;
+	}
+}

@@ -1,0 +1,225 @@
+/* mig_pid.c: migration type "pid", a process tree named by its root pid, moved with
+ * CRIU: the destination runs CRIU's page server on the memory connection, the source
+ * dumps into it and holds the tree frozen until the destination has restored. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "criu.h"
+#include "log.h"
+#include "migration.h"
+#include "proc.h"
+#include "util.h"
+
+static int pid_validate(const json_t *body, struct job *j, struct mig_problem *p)
+{
+	const json_t *v = json_object_get(body, "pid");
+	const char *why;
+
+	if (!v) {
+		p->err = AE_MISSING_FIELD;
+		snprintf(p->field, sizeof(p->field), "pid");
+		snprintf(p->message, sizeof(p->message), "\"pid\" is required for type \"pid\"");
+		return -1;
+	}
+	if (!json_is_integer(v)) {
+		p->err = AE_BAD_TYPE;
+		snprintf(p->field, sizeof(p->field), "pid");
+		snprintf(p->message, sizeof(p->message), "\"pid\" must be an integer");
+		return -1;
+	}
+	if (json_integer_value(v) <= 0 || json_integer_value(v) > 4194304) {
+		p->err = AE_BAD_PID;
+		snprintf(p->field, sizeof(p->field), "pid");
+		snprintf(p->message, sizeof(p->message), "\"pid\" must be between 1 and 4194304");
+		return -1;
+	}
+	j->pid = (int)json_integer_value(v);
+	why = proc_unmovable(j->pid);
+	if (why) {
+		p->err = AE_BAD_PID;
+		snprintf(p->field, sizeof(p->field), "pid");
+		snprintf(p->message, sizeof(p->message), "pid %d: %s", j->pid, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* The destination must be able to give the tree its PIDs back: when the tree lives
+ * in the host's PID namespace, its pids must be free there; a tree in a namespace of
+ * its own only needs a fresh namespace. */
+static int pid_src_facts(struct mig_src *m, json_t *facts)
+{
+	json_t *pids = json_array();
+	pid_t *tree = NULL;
+	size_t n = 0;
+	int own_ns = !proc_in_my_pidns(m->job->pid);
+	int ret = 0;
+
+	if (!pids)
+		return -ENOMEM;
+	if (!own_ns) {
+		tree = calloc(PROC_TREE_MAX, sizeof(*tree));
+		if (!tree) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		ret = proc_tree(m->job->pid, tree, PROC_TREE_MAX, &n);
+		if (ret < 0) {
+			snprintf(m->err, sizeof(m->err), "cannot list the tree of pid %d: %s",
+				 m->job->pid, strerror(-ret));
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(pids, json_integer(tree[i]));
+	}
+	json_object_set_new(facts, "own_pidns", json_boolean(own_ns));
+	json_object_set(facts, "pids", pids);
+out:
+	json_decref(pids);
+	free(tree);
+	return ret;
+}
+
+/* CRIU's post-dump callback, handed on to the engine's hold step. */
+static int pid_hold(void *arg)
+{
+	struct mig_src *m = arg;
+
+	return m->hold(m);
+}
+
+static int pid_src_checkpoint(struct mig_src *m)
+{
+	struct criu_dump_req req = {
+		.pid = m->job->pid,
+		.images_fd = m->images_fd,
+		.work_fd = m->work_fd,
+		.ps_fd = m->mem_fd,
+		.opts = m->copts,
+		.post_dump = pid_hold,
+		.arg = m,
+	};
+
+	return criu_dump(&req, m->err, sizeof(m->err));
+}
+
+static int pid_dst_check(struct mig_dst *d, const json_t *facts)
+{
+	const json_t *pids = json_object_get(facts, "pids");
+	size_t i;
+	json_t *v;
+
+	if (json_is_true(json_object_get(facts, "own_pidns")))
+		return 0;
+	if (!json_is_array(pids) || json_array_size(pids) > PROC_TREE_MAX) {
+		snprintf(d->err, sizeof(d->err), "malformed pid list from the source");
+		return -EPROTO;
+	}
+	json_array_foreach(pids, i, v) {
+		json_int_t pid = json_integer_value(v);
+
+		if (!json_is_integer(v) || pid <= 0) {
+			snprintf(d->err, sizeof(d->err), "malformed pid list from the source");
+			return -EPROTO;
+		}
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
+			snprintf(d->err, sizeof(d->err),
+				 "pid %lld of the tree is in use at the destination (run the "
+				 "workload in its own PID namespace)", (long long)pid);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
+static int pid_dst_receive(struct mig_dst *d)
+{
+	return criu_page_server_spawn(d->images_dir, d->work_dir, d->mem_fd, &d->page_server,
+				      d->err, sizeof(d->err));
+}
+
+static int pid_dst_received(struct mig_dst *d, int timeout_ms)
+{
+	int st;
+
+	if (d->page_server <= 0)
+		return 0;
+	st = child_wait(d->page_server, timeout_ms);
+	d->page_server = -1;
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		snprintf(d->err, sizeof(d->err), "criu page-server failed (status %d, log: %s/%s)",
+			 st, d->work_dir, "page-server.log");
+		return -EIO;
+	}
+	return 0;
+}
+
+static int pid_dst_restore(struct mig_dst *d)
+{
+	struct criu_restore_req req = {
+		.images_fd = d->images_fd,
+		.work_fd = d->work_fd,
+		.leave_stopped = true,
+		.opts = d->copts,
+	};
+	pid_t pid = -1;
+	int ret = criu_restore(&req, &pid, d->err, sizeof(d->err));
+
+	if (ret == 0)
+		d->restored = pid;
+	return ret;
+}
+
+static int pid_dst_resume(struct mig_dst *d)
+{
+	int ret = proc_tree_signal(d->restored, SIGCONT);
+
+	if (ret < 0)
+		snprintf(d->err, sizeof(d->err), "cannot resume pid %d: %s", d->restored,
+			 strerror(-ret));
+	return ret;
+}
+
+static int pid_dst_discard(struct mig_dst *d)
+{
+	if (d->page_server > 0) {
+		kill(d->page_server, SIGKILL);
+		child_wait(d->page_server, 5000);
+		d->page_server = -1;
+	}
+	if (d->restored > 0) {
+		/* Killing the root of a PID namespace ends every task in it; a tree in the
+		 * host namespace is killed task by task. */
+		proc_tree_signal(d->restored, SIGKILL);
+		kill(d->restored, SIGKILL);
+	}
+	return 0;
+}
+
+const struct mig_ops mig_pid_ops = {
+	.type = "pid",
+	.validate = pid_validate,
+	.src_facts = pid_src_facts,
+	.src_checkpoint = pid_src_checkpoint,
+	.dst_check = pid_dst_check,
+	.dst_receive = pid_dst_receive,
+	.dst_received = pid_dst_received,
+	.dst_restore = pid_dst_restore,
+	.dst_resume = pid_dst_resume,
+	.dst_discard = pid_dst_discard,
+};
+
+static const struct mig_ops *const mig_types[] = { &mig_pid_ops };
+
+const struct mig_ops *mig_ops_find(const char *type)
+{
+	for (size_t i = 0; type && i < ARRAY_SIZE(mig_types); i++)
+		if (strcmp(mig_types[i]->type, type) == 0)
+			return mig_types[i];
+	return NULL;
+}

@@ -1,0 +1,431 @@
+/* mig_source.c: the source side of a migration, and its recovery after a restart.
+ *
+ * control:  prepare(+cpuinfo) -> ok | restore -> ok{pid} | commit -> ok  (or abort)
+ * memory:   attach -> ok, then CRIU's page-server stream, then the image files
+ *
+ * The tree stays frozen inside CRIU's post-dump notification (hold()) until the
+ * destination has restored it, stopped; only then does CRIU kill the source copy,
+ * and only then does the destination let its copy run (commit). Any failure before
+ * that makes CRIU resume the source and the destination discard what it has. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+#include "log.h"
+#include "proc.h"
+#include "util.h"
+
+struct src_run {
+	struct engine *e;
+	struct job *job;
+	struct src_active *act;
+	const struct mig_ops *ops;
+	struct peer_conn ctl, mem;
+	struct mig_src m;
+	int64_t t_dump;          /* monotonic ms when the final dump began */
+	bool restored;           /* the destination holds a restored, stopped copy */
+	const char *fail_code;
+	char fail_msg[JOB_MSG_LEN];
+};
+
+static void fail(struct src_run *r, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(struct src_run *r, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->fail_code)
+		return;      /* the first reason is the one that matters */
+	r->fail_code = code;
+	va_start(ap, fmt);
+	vsnprintf(r->fail_msg, sizeof(r->fail_msg), fmt, ap);
+	va_end(ap);
+}
+
+static const char *peer_err(int ret)
+{
+	switch (ret) {
+	case -EACCES: return "authentication with the peer failed (check the shared secret)";
+	case -ETIMEDOUT: return "the peer did not answer in time";
+	case -EPIPE: case -ECONNRESET: return "the peer closed the connection";
+	case -EPROTO: case -EMSGSIZE: return "the peer broke the protocol";
+	default: return strerror(-ret);
+	}
+}
+
+/* Open and authenticate one channel to the destination. */
+static int connect_channel(struct src_run *r, struct peer_conn *c, const char *channel)
+{
+	int fd = peer_connect(r->job->to, r->e->cfg.peer_timeout_ms);
+	int ret;
+
+	if (fd < 0) {
+		fail(r, "peer_unreachable", "cannot connect to %s: %s", r->job->to, strerror(-fd));
+		return fd;
+	}
+	peer_conn_init(c, fd, r->e->cfg.peer_timeout_ms);
+	ret = peer_auth_client(c, r->e->cfg.secret, r->e->cfg.secret_len, channel);
+	if (ret < 0)
+		fail(r, ret == -EACCES ? "peer_auth_failed" : "peer_protocol", "%s channel to %s: %s",
+		     channel, r->job->to, peer_err(ret));
+	return ret;
+}
+
+/* Wait for a reply with "ok": true; *reply_out (may be NULL) gets it. */
+static int expect_ok(struct src_run *r, struct peer_conn *c, int timeout_ms, const char *code,
+		     json_t **reply_out)
+{
+	json_t *reply = NULL;
+	int saved = c->timeout_ms;
+	int ret;
+
+	c->timeout_ms = timeout_ms;
+	ret = peer_recv_json(c, &reply);
+	c->timeout_ms = saved;
+	if (ret < 0) {
+		fail(r, code, "%s", peer_err(ret));
+		return ret;
+	}
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		const char *why = json_string_value(json_object_get(reply, "error"));
+
+		fail(r, code, "destination: %s", why ? why : "refused");
+		json_decref(reply);
+		return -ECANCELED;
+	}
+	if (reply_out)
+		*reply_out = reply;
+	else
+		json_decref(reply);
+	return 0;
+}
+
+/* Send msg (stolen) and wait for its "ok". */
+static int call(struct src_run *r, struct peer_conn *c, json_t *msg, int timeout_ms,
+		const char *code, json_t **reply_out)
+{
+	int ret = peer_send_json(c, msg);
+
+	json_decref(msg);
+	if (ret < 0) {
+		fail(r, code, "%s", peer_err(ret));
+		return ret;
+	}
+	return expect_ok(r, c, timeout_ms, code, reply_out);
+}
+
+static int preflight(struct src_run *r)
+{
+	const struct criu_info *ci = r->e->cfg.criu;
+	char cpu_dir[1024];
+	json_t *facts, *msg, *opts = NULL;
+	int dfd, ret;
+
+	if (!ci->check_ok) {
+		fail(r, "criu_unavailable", "CRIU cannot run here: %s", ci->check_error);
+		return -ENOTSUP;
+	}
+	snprintf(cpu_dir, sizeof(cpu_dir), "%s/jobs/%s/cpuinfo", r->e->cfg.data_dir, r->job->id);
+	ret = mkdir_p(cpu_dir, 0700);
+	if (ret == 0)
+		ret = criu_cpuinfo_dump(cpu_dir, r->m.err, sizeof(r->m.err));
+	if (ret < 0) {
+		fail(r, "preflight_failed", "%s", r->m.err[0] ? r->m.err : strerror(-ret));
+		return ret;
+	}
+	facts = json_object();
+	ret = r->ops->src_facts(&r->m, facts);
+	if (ret < 0) {
+		json_decref(facts);
+		fail(r, "preflight_failed", "%s", r->m.err);
+		return ret;
+	}
+	if (r->job->options)
+		opts = json_loads(r->job->options, 0, NULL);
+	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:o, s:o}", "op", "prepare",
+			"job", r->job->id, "type", r->job->type, "mode", r->job->mode,
+			"criu_version", ci->version, "criu_version_text", ci->version_text,
+			"facts", facts, "options", opts ? opts : json_object());
+	ret = peer_send_json(&r->ctl, msg);
+	json_decref(msg);
+	dfd = open(cpu_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ret == 0)
+		ret = dfd < 0 ? -errno : peer_send_dir(&r->ctl, dfd, NULL, NULL);
+	if (dfd >= 0)
+		close(dfd);
+	if (ret < 0) {
+		fail(r, "peer_protocol", "sending the preflight facts: %s", peer_err(ret));
+		return ret;
+	}
+	return expect_ok(r, &r->ctl, LONG_WAIT_MS, "preflight_failed", NULL);
+}
+
+/* CRIU's post-dump notification: the tree is frozen and its images complete. Move
+ * the images, have the destination restore, and answer whether CRIU may release
+ * (kill) the source copy. */
+static int hold(struct mig_src *m)
+{
+	struct src_run *r = m->engine_ctx;
+	json_t *reply = NULL;
+	int files = 0, ret;
+	int64_t bytes = 0;
+
+	if (r->act->cancel) {
+		fail(r, "cancelled", "cancelled during the dump");
+		return 1;
+	}
+	job_phase(r->e, r->job, PH_TRANSFERRING);
+	ret = peer_send_json(&r->ctl, json_pack("{s:s}", "op", "restore"));
+	if (ret == 0)
+		ret = peer_send_dir(&r->mem, r->m.images_fd, &files, &bytes);
+	if (ret < 0) {
+		fail(r, "transfer_failed", "sending the images: %s", peer_err(ret));
+		return 1;
+	}
+	ev(r->e, r->job, "info", "sent %d image files (%lld bytes)", files, (long long)bytes);
+	job_phase(r->e, r->job, PH_RESTORING);
+	if (expect_ok(r, &r->ctl, LONG_WAIT_MS, "restore_failed", &reply) < 0)
+		return 1;
+	r->restored = true;
+	r->job->result_pid = (int)json_integer_value(json_object_get(reply, "pid"));
+	r->job->stats.restore_ms = json_integer_value(json_object_get(reply, "restore_ms"));
+	json_decref(reply);
+	/* Once we answer yes, CRIU kills the source copy: no cancel from here on. */
+	pthread_mutex_lock(&r->e->lock);
+	if (r->act->cancel) {
+		pthread_mutex_unlock(&r->e->lock);
+		fail(r, "cancelled", "cancelled while the destination restored");
+		return 1;
+	}
+	r->act->committed = true;
+	pthread_mutex_unlock(&r->e->lock);
+	return 0;
+}
+
+/* Tell the destination to run (commit) or discard (abort) its copy. A commit is
+ * retried: the process exists only at the destination now. */
+static int finish_peer(struct src_run *r, const char *op)
+{
+	int ret = -EPIPE;
+
+	for (int attempt = 0; attempt < 5; attempt++) {
+		if (r->ctl.fd < 0 && connect_channel(r, &r->ctl, "control") < 0) {
+			peer_conn_release(&r->ctl);
+			r->ctl.fd = -1;
+			sleep(1u << attempt);
+			continue;
+		}
+		ret = call(r, &r->ctl, json_pack("{s:s, s:s}", "op", op, "job", r->job->id),
+			   r->e->cfg.peer_timeout_ms, "commit_failed", NULL);
+		if (ret == 0 || ret == -ECANCELED || strcmp(op, "abort") == 0)
+			return ret;
+		peer_conn_release(&r->ctl);
+		r->ctl.fd = -1;
+	}
+	return ret;
+}
+
+static void read_dump_stats(struct src_run *r)
+{
+	struct job_iter it = { 0 };
+	struct criu_stats st;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/stats-dump", r->m.images_fd);
+	if (criu_stats_read(path, &st) < 0 || !st.has_dump)
+		return;
+	r->job->stats.frozen_ms = st.frozen_ms;
+	r->job->stats.pages_written = st.pages_written;
+	snprintf(it.kind, sizeof(it.kind), "dump");
+	it.frozen_ms = st.frozen_ms;
+	it.memdump_ms = st.memdump_ms;
+	it.memwrite_ms = st.memwrite_ms;
+	it.pages_scanned = st.pages_scanned;
+	it.pages_skipped = st.pages_skipped_parent;
+	it.pages_written = st.pages_written;
+	it.bytes = (int64_t)(r->mem.bytes_sent + r->ctl.bytes_sent);
+	it.duration_ms = time_mono_ms() - r->t_dump;
+	store_iter_add(r->e->store, r->job->id, &it);
+}
+
+static void parse_options(struct src_run *r)
+{
+	json_t *o = r->job->options ? json_loads(r->job->options, 0, NULL) : NULL;
+
+	r->m.copts.tcp_established = json_is_true(json_object_get(o, "tcp_established"));
+	r->m.copts.shell_job = json_is_true(json_object_get(o, "shell_job"));
+	r->m.copts.file_locks = json_is_true(json_object_get(o, "file_locks"));
+	r->m.copts.ext_unix_sk = json_is_true(json_object_get(o, "ext_unix_sk"));
+	json_decref(o);
+}
+
+void source_run(struct engine *e, struct job *j, struct src_active *act)
+{
+	struct src_run r = { .e = e, .job = j, .act = act };
+	char images[1024], work[1024];
+	const char *why;
+	int ret;
+
+	peer_conn_init(&r.ctl, -1, e->cfg.peer_timeout_ms);
+	peer_conn_init(&r.mem, -1, e->cfg.peer_timeout_ms);
+	r.m.images_fd = r.m.work_fd = r.m.mem_fd = -1;
+	r.m.job = j;
+	r.m.hold = hold;
+	r.m.engine_ctx = &r;
+	r.ops = mig_ops_find(j->type);
+
+	j->state = JOB_RUNNING;
+	j->started_at = time_now_ms();
+	snprintf(j->strategy, sizeof(j->strategy), "stop-and-copy");
+	job_phase(e, j, PH_CONNECTING);
+	ev(e, j, "info", "strategy stop-and-copy: one final dump streamed to the destination's "
+	   "page server%s", e->cfg.criu->mem_track ? "" :
+	   " (no memory tracking on this kernel, so no pre-copy)");
+
+	why = proc_unmovable(j->pid);
+	if (!r.ops) {
+		fail(&r, "bad_type", "unknown migration type %s", j->type);
+		goto out;
+	}
+	if (why || proc_start_time(j->pid, &r.m.pid_start) < 0) {
+		fail(&r, "process_gone", "pid %d: %s", j->pid, why ? why : "no such process");
+		goto out;
+	}
+	parse_options(&r);
+	ret = job_dirs(e, j->id, images, work, sizeof(images));
+	if (ret < 0) {
+		fail(&r, "internal", "cannot create the job directory: %s", strerror(-ret));
+		goto out;
+	}
+	r.m.images_fd = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r.m.work_fd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r.m.images_fd < 0 || r.m.work_fd < 0) {
+		fail(&r, "internal", "cannot open the job directory: %s", strerror(errno));
+		goto out;
+	}
+	if (connect_channel(&r, &r.ctl, "control") < 0)
+		goto out;
+	if (act->cancel) {
+		fail(&r, "cancelled", "cancelled before the dump");
+		goto out;
+	}
+	job_phase(e, j, PH_PREFLIGHT);
+	if (preflight(&r) < 0)
+		goto out;
+	if (connect_channel(&r, &r.mem, "memory") < 0)
+		goto out;
+	if (call(&r, &r.mem, json_pack("{s:s, s:s}", "op", "attach", "job", j->id),
+		 e->cfg.peer_timeout_ms, "peer_protocol", NULL) < 0)
+		goto out;
+	if (act->cancel) {
+		fail(&r, "cancelled", "cancelled before the dump");
+		goto out;
+	}
+	r.m.mem_fd = r.mem.fd;
+	job_phase(e, j, PH_DUMPING);
+	r.t_dump = time_mono_ms();
+	ret = r.ops->src_checkpoint(&r.m);
+	read_dump_stats(&r);
+	if (ret < 0 && !r.restored)
+		fail(&r, "dump_failed", "%s", r.m.err);
+	if (r.restored && ret < 0 && proc_same(j->pid, r.m.pid_start)) {
+		/* CRIU failed after the destination restored, and the source copy runs:
+		 * keep that one. */
+		fail(&r, "dump_failed", "%s", r.m.err);
+		r.restored = false;
+	}
+	if (r.restored) {
+		job_phase(e, j, PH_COMMITTING);
+		ret = finish_peer(&r, "commit");
+		j->stats.downtime_ms = time_mono_ms() - r.t_dump;
+		j->stats.bytes = (int64_t)(r.mem.bytes_sent + r.ctl.bytes_sent);
+		if (ret < 0) {
+			job_finish(e, j, JOB_FAILED, "commit_unconfirmed", "destination",
+				   "the destination restored the process (pid %d) and the source "
+				   "copy is gone, but the commit was not confirmed: %s; the copy at "
+				   "%s stays stopped until it is",
+				   j->result_pid, r.fail_msg, j->to);
+			goto cleanup;
+		}
+		job_finish(e, j, JOB_SUCCEEDED, NULL, NULL, "runs at %s as pid %d", j->to,
+			   j->result_pid);
+		goto cleanup;
+	}
+out:
+	/* Rollback: CRIU resumed the source (or never froze it); the destination
+	 * discards what it received. */
+	if (r.ctl.fd >= 0 && strcmp(j->phase, PH_CONNECTING) != 0) {
+		char phase[JOB_PHASE_LEN];
+
+		/* The error names the phase that failed, not the rollback. */
+		memcpy(phase, j->phase, sizeof(phase));
+		job_phase(e, j, PH_ROLLBACK);
+		call(&r, &r.ctl, json_pack("{s:s, s:s}", "op", "abort", "job", j->id),
+		     e->cfg.peer_timeout_ms, "peer_protocol", NULL);
+		memcpy(j->phase, phase, sizeof(phase));
+	}
+	j->stats.bytes = (int64_t)(r.mem.bytes_sent + r.ctl.bytes_sent);
+	if (proc_same(j->pid, r.m.pid_start) || (!r.m.pid_start && proc_alive(j->pid)))
+		job_finish(e, j, r.fail_code && strcmp(r.fail_code, "cancelled") == 0 ?
+			   JOB_CANCELLED : JOB_FAILED, r.fail_code ? r.fail_code : "internal",
+			   "source", "%s; the process keeps running at the source (pid %d)",
+			   r.fail_msg, j->pid);
+	else
+		job_finish(e, j, JOB_FAILED, r.fail_code ? r.fail_code : "internal", "unknown",
+			   "%s; the source process (pid %d) is gone", r.fail_msg, j->pid);
+cleanup:
+	peer_conn_release(&r.ctl);
+	peer_conn_release(&r.mem);
+	if (r.m.images_fd >= 0)
+		close(r.m.images_fd);
+	if (r.m.work_fd >= 0)
+		close(r.m.work_fd);
+	job_dirs_remove(e, j);
+}
+
+/* After a restart: the dump either never reached the hold (the source runs), or CRIU
+ * lost us inside it and resumed the source, or we had released the source and the
+ * destination holds the only copy. The source pid tells which. */
+void source_recover(struct engine *e, struct job *j)
+{
+	struct src_active act = { 0 };
+	struct src_run r = { .e = e, .job = j, .act = &act };
+	bool source_alive = proc_alive(j->pid);
+	bool released = strcmp(j->phase, PH_COMMITTING) == 0 ||
+			(strcmp(j->phase, PH_RESTORING) == 0 && !source_alive);
+	int ret;
+
+	peer_conn_init(&r.ctl, -1, e->cfg.peer_timeout_ms);
+	peer_conn_init(&r.mem, -1, -1);
+	ev(e, j, "warn", "hauld restarted during phase %s; resolving with %s", j->phase, j->to);
+	if (released) {
+		ret = finish_peer(&r, "commit");
+		if (ret == 0)
+			job_finish(e, j, JOB_SUCCEEDED, NULL, NULL, "runs at %s as pid %d "
+				   "(committed after a restart)", j->to, j->result_pid);
+		else
+			job_finish(e, j, JOB_FAILED, "commit_unconfirmed", "destination",
+				   "hauld restarted after the source copy was released; the "
+				   "destination %s could not confirm its copy: %s", j->to, r.fail_msg);
+	} else {
+		/* Best effort: the destination may hold images or a stopped copy. */
+		if (strcmp(j->phase, PH_CONNECTING) != 0 && strcmp(j->phase, PH_QUEUED) != 0)
+			finish_peer(&r, "abort");
+		if (source_alive)
+			job_finish(e, j, JOB_FAILED, "daemon_restarted", "source",
+				   "hauld restarted during phase %s; rolled back, the process keeps "
+				   "running at the source (pid %d)", j->phase, j->pid);
+		else
+			job_finish(e, j, JOB_FAILED, "daemon_restarted", "unknown",
+				   "hauld restarted during phase %s and the source process (pid %d) "
+				   "is gone", j->phase, j->pid);
+	}
+	peer_conn_release(&r.ctl);
+	job_dirs_remove(e, j);
+}

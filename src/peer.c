@@ -1,0 +1,1061 @@
+/* peer.c: framing, authentication and file transfer of the peer protocol
+ * (include/peer.h, api/peer-protocol.md).
+ *
+ * Sockets are used with MSG_DONTWAIT and poll(), so a blocking fd never blocks
+ * longer than the connection's timeout, and with MSG_NOSIGNAL, so a peer that
+ * goes away costs us -EPIPE and not the process. Each buffer (a header, a payload)
+ * must move completely within timeout_ms of the call that asks for it. */
+#include "peer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "log.h"
+#include "util.h"
+
+#define PEER_HDR_LEN        12
+#define PEER_DEFAULT_TIMEOUT 30000
+#define PEER_NONCE_LEN      32
+#define PEER_MAC_LEN        32
+#define PEER_CHANNEL_MAX    16
+/* A secret is a configuration value; anything this large is a mistake. */
+#define PEER_SECRET_MAX     4096
+#define PEER_FILE_BUF       PEER_MAX_FRAME
+
+static const char S_magic[4] = { 'H', 'L', 'D', '1' };
+static const char S_label_client[] = "hauld-peer-v1 client";
+static const char S_label_server[] = "hauld-peer-v1 server";
+
+void peer_conn_init(struct peer_conn *c, int fd, int timeout_ms)
+{
+	c->fd = fd;
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : PEER_DEFAULT_TIMEOUT;
+	c->bytes_sent = 0;
+	c->bytes_received = 0;
+}
+
+void peer_conn_release(struct peer_conn *c)
+{
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+/* Wait for events on fd until the monotonic deadline. */
+static int S_wait(int fd, short events, int64_t deadline)
+{
+	struct pollfd pfd;
+	int64_t left;
+	int n;
+
+	for (;;) {
+		left = deadline - time_mono_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		pfd.fd = fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -ETIMEDOUT;
+		if (pfd.revents & POLLNVAL)
+			return -EBADF;
+		/* POLLERR and POLLHUP are reported by the following send or recv. */
+		return 0;
+	}
+}
+
+/* A reset is a closed peer as far as callers are concerned. */
+static int S_sock_err(int e)
+{
+	if (e == EPIPE || e == ECONNRESET)
+		return -EPIPE;
+	return -e;
+}
+
+static int S_recv_all(struct peer_conn *c, void *buf, size_t len)
+{
+	char *p = buf;
+	int64_t deadline = time_mono_ms() + c->timeout_ms;
+	ssize_t n;
+	int r;
+
+	while (len > 0) {
+		n = recv(c->fd, p, len, MSG_DONTWAIT);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			c->bytes_received += (uint64_t)n;
+			continue;
+		}
+		if (n == 0)
+			return -EPIPE;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return S_sock_err(errno);
+		r = S_wait(c->fd, POLLIN, deadline);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Send every byte of iov; iov is consumed (modified). */
+static int S_send_iov(struct peer_conn *c, struct iovec *iov, int iovcnt)
+{
+	int64_t deadline = time_mono_ms() + c->timeout_ms;
+	struct msghdr mh;
+	size_t done;
+	ssize_t n;
+	int r;
+
+	while (iovcnt > 0 && iov[0].iov_len == 0) {
+		iov++;
+		iovcnt--;
+	}
+	while (iovcnt > 0) {
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = (size_t)iovcnt;
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return S_sock_err(errno);
+			r = S_wait(c->fd, POLLOUT, deadline);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		c->bytes_sent += (uint64_t)n;
+		done = (size_t)n;
+		while (iovcnt > 0 && done >= iov[0].iov_len) {
+			done -= iov[0].iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov[0].iov_base = (char *)iov[0].iov_base + done;
+			iov[0].iov_len -= done;
+		}
+	}
+	return 0;
+}
+
+static int S_type_ok(uint8_t type)
+{
+	return type >= PEER_FT_JSON && type <= PEER_FT_FILES_END;
+}
+
+int peer_send_frame(struct peer_conn *c, uint8_t type, const void *buf, size_t len)
+{
+	unsigned char hdr[PEER_HDR_LEN];
+	struct iovec iov[2];
+
+	if (!c || c->fd < 0 || !S_type_ok(type) || (len > 0 && !buf))
+		return -EINVAL;
+	if (len > PEER_MAX_FRAME)
+		return -EMSGSIZE;
+	memcpy(hdr, S_magic, 4);
+	hdr[4] = PEER_PROTO_VERSION;
+	hdr[5] = type;
+	hdr[6] = 0;
+	hdr[7] = 0;
+	hdr[8] = (unsigned char)(len >> 24);
+	hdr[9] = (unsigned char)(len >> 16);
+	hdr[10] = (unsigned char)(len >> 8);
+	hdr[11] = (unsigned char)len;
+	/* One sendmsg keeps a small frame in one segment despite TCP_NODELAY. */
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_base = (void *)buf;
+	iov[1].iov_len = len;
+	return S_send_iov(c, iov, 2);
+}
+
+/* Read and check a header. The length is checked against PEER_MAX_FRAME before
+ * anything of the payload is read. */
+static int S_recv_header(struct peer_conn *c, uint8_t *type, size_t *len)
+{
+	unsigned char hdr[PEER_HDR_LEN];
+	uint32_t n;
+	int r;
+
+	r = S_recv_all(c, hdr, sizeof(hdr));
+	if (r < 0)
+		return r;
+	if (memcmp(hdr, S_magic, 4) != 0 || hdr[4] != PEER_PROTO_VERSION ||
+	    !S_type_ok(hdr[5]) || hdr[6] != 0 || hdr[7] != 0)
+		return -EPROTO;
+	n = (uint32_t)hdr[8] << 24 | (uint32_t)hdr[9] << 16 | (uint32_t)hdr[10] << 8 | hdr[11];
+	if (n > PEER_MAX_FRAME)
+		return -EMSGSIZE;
+	*type = hdr[5];
+	*len = n;
+	return 0;
+}
+
+int peer_recv_frame(struct peer_conn *c, uint8_t *type, void *buf, size_t cap, size_t *len)
+{
+	uint8_t t;
+	size_t n;
+	int r;
+
+	if (!c || c->fd < 0 || !type || !len || (cap > 0 && !buf))
+		return -EINVAL;
+	r = S_recv_header(c, &t, &n);
+	if (r < 0)
+		return r;
+	if (n > cap)
+		return -EMSGSIZE;
+	r = S_recv_all(c, buf, n);
+	if (r < 0)
+		return r;
+	*type = t;
+	*len = n;
+	return 0;
+}
+
+/* Send m (borrowed; NULL after a failed json_pack is -ENOMEM) as a frame of type. */
+static int S_send_json_frame(struct peer_conn *c, uint8_t type, json_t *m)
+{
+	char *s;
+	size_t n;
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	s = json_dumps(m, JSON_COMPACT);
+	if (!s)
+		return -ENOMEM;
+	n = strlen(s);
+	r = n > PEER_MAX_JSON ? -EMSGSIZE : peer_send_frame(c, type, s, n);
+	free(s);
+	return r;
+}
+
+int peer_send_json(struct peer_conn *c, json_t *msg)
+{
+	if (!c || !json_is_object(msg))
+		return -EINVAL;
+	return S_send_json_frame(c, PEER_FT_JSON, msg);
+}
+
+/* Read a payload of n bytes (n <= PEER_MAX_JSON checked here) and parse it as a
+ * JSON object; *out is a new reference. */
+static int S_recv_json_payload(struct peer_conn *c, size_t n, json_t **out)
+{
+	char *buf = NULL;
+	json_t *j = NULL;
+	json_error_t err;
+	int r;
+
+	*out = NULL;
+	if (n > PEER_MAX_JSON)
+		return -EMSGSIZE;
+	buf = malloc(n ? n : 1);
+	if (!buf)
+		return -ENOMEM;
+	r = S_recv_all(c, buf, n);
+	if (r < 0)
+		goto out;
+	j = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &err);
+	if (!j || !json_is_object(j)) {
+		r = -EPROTO;
+		goto out;
+	}
+	*out = j;
+	j = NULL;
+out:
+	json_decref(j);
+	free(buf);
+	return r;
+}
+
+int peer_recv_json(struct peer_conn *c, json_t **out)
+{
+	uint8_t t;
+	size_t n;
+	int r;
+
+	if (!c || c->fd < 0 || !out)
+		return -EINVAL;
+	*out = NULL;
+	r = S_recv_header(c, &t, &n);
+	if (r < 0)
+		return r;
+	if (t != PEER_FT_JSON)
+		return -EPROTO;
+	return S_recv_json_payload(c, n, out);
+}
+
+/* ---- authentication ---- */
+
+static int S_channel_ok(const char *s)
+{
+	size_t i;
+
+	if (!s)
+		return 0;
+	for (i = 0; s[i]; i++)
+		if (i >= PEER_CHANNEL_MAX || s[i] < 'a' || s[i] > 'z')
+			return 0;
+	return i > 0;
+}
+
+/* Decode exactly 2*len lower-case hex digits. */
+static int S_hex_decode(const char *s, unsigned char *out, size_t len)
+{
+	size_t i;
+	int hi, lo;
+
+	if (!s || strlen(s) != 2 * len)
+		return -EPROTO;
+	for (i = 0; i < 2 * len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return -EPROTO;
+	for (i = 0; i < len; i++) {
+		hi = s[2 * i] <= '9' ? s[2 * i] - '0' : s[2 * i] - 'a' + 10;
+		lo = s[2 * i + 1] <= '9' ? s[2 * i + 1] - '0' : s[2 * i + 1] - 'a' + 10;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* HMAC-SHA256(secret, label | n1 | n2 | channel), label without its NUL. */
+static int S_mac(const void *secret, size_t secret_len, const char *label,
+		 const unsigned char *n1, const unsigned char *n2, const char *channel,
+		 unsigned char mac[PEER_MAC_LEN])
+{
+	unsigned char msg[sizeof(S_label_client) + 2 * PEER_NONCE_LEN + PEER_CHANNEL_MAX];
+	size_t ll = strlen(label), cl = strlen(channel), off = 0;
+	unsigned int maclen = 0;
+
+	if (ll + 2 * PEER_NONCE_LEN + cl > sizeof(msg))
+		return -EINVAL;
+	memcpy(msg + off, label, ll);
+	off += ll;
+	memcpy(msg + off, n1, PEER_NONCE_LEN);
+	off += PEER_NONCE_LEN;
+	memcpy(msg + off, n2, PEER_NONCE_LEN);
+	off += PEER_NONCE_LEN;
+	memcpy(msg + off, channel, cl);
+	off += cl;
+	if (!HMAC(EVP_sha256(), secret, (int)secret_len, msg, off, mac, &maclen) ||
+	    maclen != PEER_MAC_LEN)
+		return -EIO;
+	return 0;
+}
+
+static int S_secret_ok(const void *secret, size_t secret_len)
+{
+	return secret && secret_len > 0 && secret_len <= PEER_SECRET_MAX;
+}
+
+int peer_auth_client(struct peer_conn *c, const void *secret, size_t secret_len,
+		     const char *channel)
+{
+	unsigned char ns[PEER_NONCE_LEN], nc[PEER_NONCE_LEN];
+	unsigned char mac[PEER_MAC_LEN], got[PEER_MAC_LEN];
+	char hex[2 * PEER_MAC_LEN + 1], hexn[2 * PEER_NONCE_LEN + 1];
+	json_t *m = NULL, *ok;
+	int r;
+
+	memset(mac, 0, sizeof(mac));
+	if (!c || c->fd < 0 || !S_secret_ok(secret, secret_len) || !S_channel_ok(channel))
+		return -EINVAL;
+	r = peer_recv_json(c, &m);
+	if (r < 0)
+		goto out;
+	if (!json_is_string(json_object_get(m, "hello")) ||
+	    strcmp(json_string_value(json_object_get(m, "hello")), "hauld") != 0 ||
+	    !json_is_integer(json_object_get(m, "version")) ||
+	    json_integer_value(json_object_get(m, "version")) != PEER_PROTO_VERSION ||
+	    S_hex_decode(json_string_value(json_object_get(m, "nonce")), ns, sizeof(ns)) < 0) {
+		r = -EPROTO;
+		goto out;
+	}
+	json_decref(m);
+	m = NULL;
+
+	r = random_bytes(nc, sizeof(nc));
+	if (r < 0)
+		goto out;
+	r = S_mac(secret, secret_len, S_label_client, ns, nc, channel, mac);
+	if (r < 0)
+		goto out;
+	hex_encode(mac, sizeof(mac), hex);
+	hex_encode(nc, sizeof(nc), hexn);
+	m = json_pack("{s:s, s:s, s:s}", "channel", channel, "nonce", hexn, "mac", hex);
+	if (!m) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = peer_send_json(c, m);
+	if (r < 0)
+		goto out;
+	json_decref(m);
+	m = NULL;
+
+	r = peer_recv_json(c, &m);
+	if (r < 0)
+		goto out;
+	ok = json_object_get(m, "ok");
+	if (!json_is_boolean(ok)) {
+		r = -EPROTO;
+		goto out;
+	}
+	if (!json_is_true(ok)) {
+		r = -EACCES;
+		goto out;
+	}
+	if (S_hex_decode(json_string_value(json_object_get(m, "mac")), got, sizeof(got)) < 0) {
+		r = -EPROTO;
+		goto out;
+	}
+	r = S_mac(secret, secret_len, S_label_server, nc, ns, channel, mac);
+	if (r < 0)
+		goto out;
+	/* The server proves it knows the secret too; otherwise anyone could accept
+	 * our migration. */
+	if (CRYPTO_memcmp(mac, got, sizeof(mac)) != 0)
+		r = -EACCES;
+out:
+	OPENSSL_cleanse(mac, sizeof(mac));
+	json_decref(m);
+	return r;
+}
+
+/* Tell the client why it is refused before the caller drops the connection; the
+ * send is best effort because the connection is going away anyway. */
+static void S_auth_refuse(struct peer_conn *c, const char *why)
+{
+	json_t *m = json_pack("{s:b, s:s}", "ok", 0, "error", why);
+
+	if (m)
+		peer_send_json(c, m);
+	json_decref(m);
+}
+
+int peer_auth_server(struct peer_conn *c, const void *secret, size_t secret_len,
+		     char *channel_out)
+{
+	unsigned char ns[PEER_NONCE_LEN], nc[PEER_NONCE_LEN];
+	unsigned char mac[PEER_MAC_LEN], got[PEER_MAC_LEN];
+	char hex[2 * PEER_MAC_LEN + 1];
+	char channel[PEER_CHANNEL_MAX + 1];
+	const char *ch;
+	json_t *m = NULL;
+	int r;
+
+	memset(mac, 0, sizeof(mac));
+	if (!c || c->fd < 0 || !S_secret_ok(secret, secret_len) || !channel_out)
+		return -EINVAL;
+	channel_out[0] = '\0';
+	r = random_bytes(ns, sizeof(ns));
+	if (r < 0)
+		goto out;
+	hex_encode(ns, sizeof(ns), hex);
+	m = json_pack("{s:s, s:i, s:s}", "hello", "hauld", "version", PEER_PROTO_VERSION,
+		      "nonce", hex);
+	if (!m) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = peer_send_json(c, m);
+	if (r < 0)
+		goto out;
+	json_decref(m);
+	m = NULL;
+
+	r = peer_recv_json(c, &m);
+	if (r < 0)
+		goto out;
+	ch = json_string_value(json_object_get(m, "channel"));
+	if (!S_channel_ok(ch) ||
+	    S_hex_decode(json_string_value(json_object_get(m, "nonce")), nc, sizeof(nc)) < 0 ||
+	    S_hex_decode(json_string_value(json_object_get(m, "mac")), got, sizeof(got)) < 0) {
+		S_auth_refuse(c, "malformed authentication message");
+		r = -EPROTO;
+		goto out;
+	}
+	snprintf(channel, sizeof(channel), "%s", ch);
+	json_decref(m);
+	m = NULL;
+
+	r = S_mac(secret, secret_len, S_label_client, ns, nc, channel, mac);
+	if (r < 0)
+		goto out;
+	if (CRYPTO_memcmp(mac, got, sizeof(mac)) != 0) {
+		S_auth_refuse(c, "authentication failed");
+		r = -EACCES;
+		goto out;
+	}
+	r = S_mac(secret, secret_len, S_label_server, nc, ns, channel, mac);
+	if (r < 0)
+		goto out;
+	hex_encode(mac, sizeof(mac), hex);
+	m = json_pack("{s:b, s:s}", "ok", 1, "mac", hex);
+	if (!m) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = peer_send_json(c, m);
+	if (r < 0)
+		goto out;
+	snprintf(channel_out, PEER_NAME_MAX, "%s", channel);
+out:
+	OPENSSL_cleanse(mac, sizeof(mac));
+	json_decref(m);
+	return r;
+}
+
+/* ---- file transfer ---- */
+
+int peer_name_ok(const char *name)
+{
+	size_t i;
+	char ch;
+
+	if (!name)
+		return 0;
+	for (i = 0; name[i]; i++) {
+		ch = name[i];
+		if (i >= PEER_NAME_MAX)
+			return 0;
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
+			continue;
+		if (i == 0 || !(ch == '.' || ch == '_' || ch == '-'))
+			return 0;
+		if (ch == '.' && name[i - 1] == '.')
+			return 0;
+	}
+	return i > 0;
+}
+
+static int S_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void S_names_free(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* The names of dirfd's entries other than "." and "..", sorted so that a transfer
+ * is reproducible. The caller owns *out (S_names_free). */
+static int S_list_dir(int dirfd, char ***out, size_t *count)
+{
+	DIR *d = NULL;
+	struct dirent *de;
+	char **names = NULL, **tmp;
+	size_t n = 0, cap = 0;
+	int fd = -1, r = 0;
+
+	*out = NULL;
+	*count = 0;
+	/* A fresh open file description, so that the caller's dirfd offset is left
+	 * alone. */
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		r = -errno;
+		goto out;
+	}
+	fd = -1;
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			r = errno ? -errno : 0;
+			break;
+		}
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		/* Entries of every kind count, so that the list is bounded; a
+		 * directory this large is not an image directory. */
+		if (n >= 4 * PEER_MAX_FILES) {
+			r = -E2BIG;
+			goto out;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			tmp = realloc(names, cap * sizeof(*names));
+			if (!tmp) {
+				r = -ENOMEM;
+				goto out;
+			}
+			names = tmp;
+		}
+		names[n] = strdup(de->d_name);
+		if (!names[n]) {
+			r = -ENOMEM;
+			goto out;
+		}
+		n++;
+	}
+	if (r < 0)
+		goto out;
+	if (n > 0)
+		qsort(names, n, sizeof(*names), S_cmp_str);
+	*out = names;
+	*count = n;
+	names = NULL;
+	n = 0;
+out:
+	S_names_free(names, n);
+	if (d)
+		closedir(d);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* Send one open regular file: FILE, DATA..., FILE_END. */
+static int S_send_file(struct peer_conn *c, const char *name, int fd, const struct stat *st,
+		       unsigned char *buf)
+{
+	EVP_MD_CTX *md = NULL;
+	unsigned char dig[EVP_MAX_MD_SIZE];
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	unsigned int diglen = 0;
+	json_t *m = NULL;
+	int64_t left = st->st_size;
+	size_t want;
+	ssize_t n;
+	int r;
+
+	md = EVP_MD_CTX_new();
+	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		r = -ENOMEM;
+		goto out;
+	}
+	m = json_pack("{s:s, s:I, s:i}", "name", name, "size", (json_int_t)st->st_size,
+		      "mode", (int)(st->st_mode & 07777));
+	r = S_send_json_frame(c, PEER_FT_FILE, m);
+	if (r < 0)
+		goto out;
+	while (left > 0) {
+		want = left > PEER_FILE_BUF ? PEER_FILE_BUF : (size_t)left;
+		n = read(fd, buf, want);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			goto out;
+		}
+		/* The file shrank under us; the receiver would reject it as short. */
+		if (n == 0) {
+			log_warnx("peer: %s shrank while being sent", name);
+			r = -EIO;
+			goto out;
+		}
+		if (EVP_DigestUpdate(md, buf, (size_t)n) != 1) {
+			r = -EIO;
+			goto out;
+		}
+		r = peer_send_frame(c, PEER_FT_DATA, buf, (size_t)n);
+		if (r < 0)
+			goto out;
+		left -= n;
+	}
+	if (EVP_DigestFinal_ex(md, dig, &diglen) != 1) {
+		r = -EIO;
+		goto out;
+	}
+	hex_encode(dig, diglen, hex);
+	json_decref(m);
+	m = json_pack("{s:s}", "sha256", hex);
+	r = S_send_json_frame(c, PEER_FT_FILE_END, m);
+out:
+	json_decref(m);
+	EVP_MD_CTX_free(md);
+	return r;
+}
+
+int peer_send_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
+{
+	char **names = NULL;
+	size_t count = 0, i;
+	unsigned char *buf = NULL;
+	struct stat st;
+	json_t *m = NULL;
+	int64_t total = 0;
+	int nfiles = 0, fd = -1, r;
+
+	if (files)
+		*files = 0;
+	if (bytes)
+		*bytes = 0;
+	if (!c || c->fd < 0 || dirfd < 0)
+		return -EINVAL;
+	r = S_list_dir(dirfd, &names, &count);
+	if (r < 0)
+		goto out;
+	buf = malloc(PEER_FILE_BUF);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < count; i++) {
+		if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		/* The receiver would refuse these; failing here names the culprit. */
+		if (!peer_name_ok(names[i])) {
+			log_warnx("peer: cannot send file with name \"%s\"", names[i]);
+			r = -EINVAL;
+			goto out;
+		}
+		if (nfiles >= PEER_MAX_FILES) {
+			log_warnx("peer: more than %d files to send", PEER_MAX_FILES);
+			r = -EFBIG;
+			goto out;
+		}
+		/* O_NONBLOCK: should a FIFO replace the file after fstatat, the open
+		 * must not hang; the fstat below then skips it. */
+		fd = openat(dirfd, names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (fstat(fd, &st) < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (S_ISREG(st.st_mode)) {
+			if (st.st_size > PEER_MAX_FILE_SIZE) {
+				log_warnx("peer: %s is larger than a transfer allows", names[i]);
+				r = -EFBIG;
+				goto out;
+			}
+			r = S_send_file(c, names[i], fd, &st, buf);
+			if (r < 0)
+				goto out;
+			nfiles++;
+			total += st.st_size;
+		}
+		close(fd);
+		fd = -1;
+	}
+	m = json_pack("{s:i, s:I}", "files", nfiles, "bytes", (json_int_t)total);
+	r = S_send_json_frame(c, PEER_FT_FILES_END, m);
+	if (r < 0)
+		goto out;
+	if (files)
+		*files = nfiles;
+	if (bytes)
+		*bytes = total;
+out:
+	json_decref(m);
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	S_names_free(names, count);
+	return r;
+}
+
+/* A JSON integer member in [min, max], or -EPROTO. */
+static int S_json_int(json_t *m, const char *key, json_int_t min, json_int_t max, json_int_t *out)
+{
+	json_t *v = json_object_get(m, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return -EPROTO;
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/* The file being received. */
+struct S_rfile {
+	int fd;
+	char name[PEER_NAME_MAX + 1];
+	int64_t size, got;
+	EVP_MD_CTX *md;
+};
+
+/* Start a file from a FILE frame's JSON. */
+static int S_rfile_open(struct S_rfile *f, int dirfd, json_t *m)
+{
+	const char *name = json_string_value(json_object_get(m, "name"));
+	json_int_t size, mode;
+
+	if (!peer_name_ok(name) || S_json_int(m, "size", 0, PEER_MAX_FILE_SIZE, &size) < 0 ||
+	    S_json_int(m, "mode", 0, 07777, &mode) < 0)
+		return -EPROTO;
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->size = size;
+	f->got = 0;
+	f->md = EVP_MD_CTX_new();
+	if (!f->md || EVP_DigestInit_ex(f->md, EVP_sha256(), NULL) != 1)
+		return -ENOMEM;
+	/* Never more than rw-r--r--, and always readable by the owner, who restores
+	 * from it. The fd is write-only whatever the mode says. */
+	f->fd = openat(dirfd, f->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		       (mode_t)((mode & 0644) | 0400));
+	if (f->fd < 0)
+		return -errno;
+	return 0;
+}
+
+/* Finish a file from a FILE_END frame's JSON. */
+static int S_rfile_close(struct S_rfile *f, json_t *m)
+{
+	unsigned char dig[EVP_MAX_MD_SIZE], want[32];
+	unsigned int diglen = 0;
+	int fd = f->fd;
+
+	if (f->got != f->size)
+		return -EPROTO;
+	if (EVP_DigestFinal_ex(f->md, dig, &diglen) != 1 || diglen != sizeof(want))
+		return -EIO;
+	if (S_hex_decode(json_string_value(json_object_get(m, "sha256")), want, sizeof(want)) < 0 ||
+	    CRYPTO_memcmp(dig, want, sizeof(want)) != 0)
+		return -EPROTO;
+	f->fd = -1;
+	/* A late write error (NFS, quota) shows up only here. */
+	if (close(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+int peer_recv_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
+{
+	struct S_rfile f = { .fd = -1 };
+	int open_file = 0;    /* 1 between FILE and FILE_END; f.name is ours to unlink */
+	unsigned char *buf = NULL;
+	json_t *m = NULL;
+	json_int_t nf, nb;
+	int64_t total = 0;
+	int nfiles = 0, r;
+	uint8_t t;
+	size_t n;
+
+	if (files)
+		*files = 0;
+	if (bytes)
+		*bytes = 0;
+	if (!c || c->fd < 0 || dirfd < 0)
+		return -EINVAL;
+	buf = malloc(PEER_FILE_BUF);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		r = S_recv_header(c, &t, &n);
+		if (r < 0)
+			goto out;
+		if (t == PEER_FT_DATA) {
+			/* Checked before reading, so that nothing beyond the announced size
+			 * is ever written. */
+			if (!open_file || n == 0 || (int64_t)n > f.size - f.got) {
+				r = -EPROTO;
+				goto out;
+			}
+			r = S_recv_all(c, buf, n);
+			if (r < 0)
+				goto out;
+			if (EVP_DigestUpdate(f.md, buf, n) != 1) {
+				r = -EIO;
+				goto out;
+			}
+			r = write_full(f.fd, buf, n);
+			if (r < 0)
+				goto out;
+			f.got += (int64_t)n;
+			continue;
+		}
+		if (t == PEER_FT_JSON) {
+			r = -EPROTO;
+			goto out;
+		}
+		r = S_recv_json_payload(c, n, &m);
+		if (r < 0)
+			goto out;
+		if (t == PEER_FT_FILE) {
+			if (open_file || nfiles >= PEER_MAX_FILES) {
+				r = -EPROTO;
+				goto out;
+			}
+			r = S_rfile_open(&f, dirfd, m);
+			if (r < 0)
+				goto out;
+			open_file = 1;
+		} else if (t == PEER_FT_FILE_END) {
+			if (!open_file) {
+				r = -EPROTO;
+				goto out;
+			}
+			r = S_rfile_close(&f, m);
+			if (r < 0)
+				goto out;
+			open_file = 0;
+			EVP_MD_CTX_free(f.md);
+			f.md = NULL;
+			nfiles++;
+			total += f.size;
+		} else { /* PEER_FT_FILES_END */
+			if (open_file || S_json_int(m, "files", 0, PEER_MAX_FILES, &nf) < 0 ||
+			    S_json_int(m, "bytes", 0, INT64_MAX, &nb) < 0 ||
+			    nf != nfiles || nb != total) {
+				r = -EPROTO;
+				goto out;
+			}
+			break;
+		}
+		json_decref(m);
+		m = NULL;
+	}
+out:
+	if (f.fd >= 0)
+		close(f.fd);
+	/* f.fd is -1 when the create failed, so a file that existed before is
+	 * never removed here. */
+	if (open_file && r < 0)
+		unlinkat(dirfd, f.name, 0);
+	EVP_MD_CTX_free(f.md);
+	json_decref(m);
+	free(buf);
+	if (files)
+		*files = nfiles;
+	if (bytes)
+		*bytes = total;
+	return r;
+}
+
+/* ---- connecting ---- */
+
+/* Connect one address within the deadline; returns a non-blocking fd or -errno. */
+static int S_connect_one(const struct addrinfo *ai, int64_t deadline)
+{
+	int fd = -1, r = 0, err = 0;
+	socklen_t elen = sizeof(err);
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		goto out;
+	if (errno != EINPROGRESS && errno != EINTR) {
+		r = -errno;
+		goto out;
+	}
+	r = S_wait(fd, POLLOUT, deadline);
+	if (r < 0)
+		goto out;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (err != 0)
+		r = -err;
+out:
+	if (r < 0 && fd >= 0)
+		close(fd);
+	return r < 0 ? r : fd;
+}
+
+int peer_connect(const char *hostport, int timeout_ms)
+{
+	char host[256], portstr[8];
+	struct addrinfo hints, *res = NULL, *ai;
+	int64_t deadline;
+	int port = 0, fd = -1, r, one = 1, fl;
+
+	if (timeout_ms <= 0)
+		timeout_ms = PEER_DEFAULT_TIMEOUT;
+	r = hostport_parse(hostport, host, sizeof(host), &port, 0);
+	if (r < 0)
+		return -EINVAL;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	hints.ai_flags = AI_NUMERICSERV;
+	/* Name resolution is not bounded by timeout_ms; getaddrinfo has no timeout. */
+	deadline = time_mono_ms() + timeout_ms;
+	r = getaddrinfo(host, portstr, &hints, &res);
+	if (r != 0) {
+		log_warnx("peer: cannot resolve %s: %s", host, gai_strerror(r));
+		if (r == EAI_SYSTEM)
+			r = errno ? -errno : -EHOSTUNREACH;
+		else if (r == EAI_MEMORY)
+			r = -ENOMEM;
+		else if (r == EAI_AGAIN)
+			r = -EAGAIN;
+		else
+			r = -EHOSTUNREACH;
+		res = NULL;
+		goto out;
+	}
+	r = -EHOSTUNREACH;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = S_connect_one(ai, deadline);
+		if (fd >= 0)
+			break;
+		r = fd;
+		if (r == -ETIMEDOUT)
+			break;
+	}
+	if (fd < 0)
+		goto out;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
+		r = -errno;
+		goto out;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = fd;
+	fd = -1;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (res)
+		freeaddrinfo(res);
+	return r;
+}

@@ -1,0 +1,792 @@
+/* store.c: the SQLite store (see store.h). Every SQL statement of hauld is in the
+ * table below, prepared once at open; values are always bound, never formatted
+ * into SQL. The schema itself lives in db/ and arrives here as schema_migrations[]. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "schema.h"
+#include "store.h"
+#include "util.h"
+
+/* A writer holding the database (another hauld, the sqlite3 shell) is waited for
+ * this long before a call fails with -EIO. */
+#define STORE_BUSY_MS 5000
+
+enum stmt {
+	/* These touch only schema_version and are prepared before the migrations run;
+	 * the others name tables that the migrations create. */
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_VERSION_GET,
+	ST_VERSION_ADD,
+	ST_N_BOOT,
+
+	ST_JOB_INSERT = ST_N_BOOT,
+	ST_JOB_UPDATE,
+	ST_JOB_GET,
+	ST_JOB_LIST,
+	ST_JOB_UNFINISHED,
+	ST_PID_BUSY,
+	ST_ITER_ADD,
+	ST_ITER_LIST,
+	ST_EVENT_ADD,
+	ST_EVENT_LIST,
+	ST__COUNT
+};
+
+/* The columns row_to_job reads, in its order. */
+#define JOB_COLS "seq, id, type, role, pid, dest, mode, strategy, options, state, phase," \
+	" created_at, started_at, finished_at, result_pid, err_code, err_msg, err_phase," \
+	" err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes, pages_written"
+
+static const char *const stmt_sql[ST__COUNT] = {
+	/* IMMEDIATE takes the write lock at once, so two daemons starting together
+	 * cannot both decide that a migration is still to be applied. */
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_VERSION_GET] = "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+	[ST_VERSION_ADD] = "INSERT INTO schema_version (version, name, applied_at)"
+			   " VALUES (?1, ?2, ?3)",
+
+	[ST_JOB_INSERT] =
+		"INSERT INTO jobs (id, type, role, pid, dest, mode, strategy, options, state,"
+		" phase, created_at, started_at, finished_at, result_pid, err_code, err_msg,"
+		" err_phase, err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes,"
+		" pages_written) VALUES (:id, :type, :role, :pid, :dest, :mode, :strategy,"
+		" :options, :state, :phase, :created_at, :started_at, :finished_at,"
+		" :result_pid, :err_code, :err_msg, :err_phase, :err_where, :downtime_ms,"
+		" :frozen_ms, :total_ms, :restore_ms, :bytes, :pages_written)",
+	[ST_JOB_UPDATE] =
+		"UPDATE jobs SET type = :type, role = :role, pid = :pid, dest = :dest,"
+		" mode = :mode, strategy = :strategy, options = :options, state = :state,"
+		" phase = :phase, created_at = :created_at, started_at = :started_at,"
+		" finished_at = :finished_at, result_pid = :result_pid, err_code = :err_code,"
+		" err_msg = :err_msg, err_phase = :err_phase, err_where = :err_where,"
+		" downtime_ms = :downtime_ms, frozen_ms = :frozen_ms, total_ms = :total_ms,"
+		" restore_ms = :restore_ms, bytes = :bytes, pages_written = :pages_written"
+		" WHERE id = :id",
+	[ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
+	[ST_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
+	[ST_JOB_UNFINISHED] = "SELECT " JOB_COLS " FROM jobs"
+			      " WHERE state IN ('queued', 'running') ORDER BY seq",
+	[ST_PID_BUSY] = "SELECT 1 FROM jobs WHERE pid = ?1 AND role = 'source'"
+			" AND state IN ('queued', 'running') LIMIT 1",
+	[ST_ITER_ADD] =
+		"INSERT INTO job_iterations (job_id, idx, kind, frozen_ms, memdump_ms,"
+		" memwrite_ms, pages_scanned, pages_skipped, pages_written, bytes, duration_ms)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[ST_ITER_LIST] =
+		"SELECT idx, kind, frozen_ms, memdump_ms, memwrite_ms, pages_scanned,"
+		" pages_skipped, pages_written, bytes, duration_ms"
+		" FROM job_iterations WHERE job_id = ?1 ORDER BY idx",
+	[ST_EVENT_ADD] = "INSERT INTO events (job_id, ts, level, phase, message)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_EVENT_LIST] = "SELECT id, job_id, ts, level, phase, message FROM events"
+			  " WHERE job_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+};
+
+/* Run outside any transaction: SQLite ignores these pragmas inside one. The
+ * migrations record themselves in schema_version, so it exists before them. */
+static const char store_setup_sql[] =
+	"PRAGMA journal_mode = WAL;"
+	"PRAGMA synchronous = NORMAL;"
+	"PRAGMA foreign_keys = ON;"
+	"CREATE TABLE IF NOT EXISTS schema_version ("
+	" version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);";
+
+struct store {
+	pthread_mutex_t mu;    /* guards db and every statement, which are stateful */
+	sqlite3 *db;
+	sqlite3_stmt *st[ST__COUNT];
+	int version;           /* schema version, fixed after store_open */
+};
+
+/* Map the connection's last error to the store's errno vocabulary. Constraint
+ * failures are the caller's doing and expected; anything else is logged. */
+static int store_err(struct store *s, const char *what)
+{
+	switch (sqlite3_extended_errcode(s->db)) {
+	case SQLITE_CONSTRAINT_UNIQUE:
+	case SQLITE_CONSTRAINT_PRIMARYKEY:
+		return -EEXIST;
+	case SQLITE_CONSTRAINT_FOREIGNKEY:
+		return -ENOENT;
+	case SQLITE_CONSTRAINT_CHECK:
+	case SQLITE_CONSTRAINT_NOTNULL:
+		return -EINVAL;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	default:
+		log_warnx("store: %s: %s", what, sqlite3_errmsg(s->db));
+		return -EIO;
+	}
+}
+
+/* Step a statement that returns no row. */
+static int store_run(struct store *s, sqlite3_stmt *st, const char *what)
+{
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : store_err(s, what);
+}
+
+/* Make a statement ready for its next use. The bindings are cleared too because
+ * text is bound without a copy and the caller's buffers do not outlive the call. */
+static void stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+/* Step and reset one of the statement-only entries (BEGIN, COMMIT, ROLLBACK). */
+static int store_exec(struct store *s, enum stmt idx)
+{
+	int rc = store_run(s, s->st[idx], stmt_sql[idx]);
+
+	stmt_done(s->st[idx]);
+	return rc;
+}
+
+static int store_prepare(struct store *s, enum stmt from, enum stmt to)
+{
+	int i;
+
+	for (i = from; i < (int)to; i++) {
+		if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+				       &s->st[i], NULL) != SQLITE_OK) {
+			log_warnx("store: prepare \"%s\": %s", stmt_sql[i], sqlite3_errmsg(s->db));
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+static int bind_text(sqlite3_stmt *st, int idx, const char *v, size_t cap)
+{
+	return sqlite3_bind_text(st, idx, v, (int)strnlen(v, cap), SQLITE_STATIC);
+}
+
+static int bind_named_text(sqlite3_stmt *st, const char *name, const char *v, size_t cap)
+{
+	return bind_text(st, sqlite3_bind_parameter_index(st, name), v, cap);
+}
+
+static int bind_named_int(sqlite3_stmt *st, const char *name, int64_t v)
+{
+	return sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, name), v);
+}
+
+/* Bind every field of j by name, for both INSERT and UPDATE. Binding fails only on
+ * misuse or lack of memory, so the results are gathered and checked once. */
+static int bind_job(sqlite3_stmt *st, const struct job *j)
+{
+	int e = 0;
+
+	e |= bind_named_text(st, ":id", j->id, sizeof(j->id));
+	e |= bind_named_text(st, ":type", j->type, sizeof(j->type));
+	e |= bind_named_text(st, ":role", job_role_name(j->role), 16);
+	e |= bind_named_int(st, ":pid", j->pid);
+	e |= bind_named_text(st, ":dest", j->to, sizeof(j->to));
+	e |= bind_named_text(st, ":mode", j->mode, sizeof(j->mode));
+	e |= bind_named_text(st, ":strategy", j->strategy, sizeof(j->strategy));
+	if (j->options)
+		e |= sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":options"),
+				       j->options, -1, SQLITE_STATIC);
+	else
+		e |= sqlite3_bind_null(st, sqlite3_bind_parameter_index(st, ":options"));
+	e |= bind_named_text(st, ":state", job_state_name(j->state), 16);
+	e |= bind_named_text(st, ":phase", j->phase, sizeof(j->phase));
+	e |= bind_named_int(st, ":created_at", j->created_at);
+	e |= bind_named_int(st, ":started_at", j->started_at);
+	e |= bind_named_int(st, ":finished_at", j->finished_at);
+	e |= bind_named_int(st, ":result_pid", j->result_pid);
+	e |= bind_named_text(st, ":err_code", j->err_code, sizeof(j->err_code));
+	e |= bind_named_text(st, ":err_msg", j->err_msg, sizeof(j->err_msg));
+	e |= bind_named_text(st, ":err_phase", j->err_phase, sizeof(j->err_phase));
+	e |= bind_named_text(st, ":err_where", j->err_where, sizeof(j->err_where));
+	e |= bind_named_int(st, ":downtime_ms", j->stats.downtime_ms);
+	e |= bind_named_int(st, ":frozen_ms", j->stats.frozen_ms);
+	e |= bind_named_int(st, ":total_ms", j->stats.total_ms);
+	e |= bind_named_int(st, ":restore_ms", j->stats.restore_ms);
+	e |= bind_named_int(st, ":bytes", j->stats.bytes);
+	e |= bind_named_int(st, ":pages_written", j->stats.pages_written);
+	return e;
+}
+
+/* Copy a text column into a fixed field. A value too long is cut at a UTF-8
+ * character boundary, so the field stays valid text for the JSON layer. */
+static void col_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+	const unsigned char *src = sqlite3_column_text(st, col);
+	size_t n = 0;
+
+	if (src) {
+		n = (size_t)sqlite3_column_bytes(st, col);
+		if (n >= cap) {
+			n = cap - 1;
+			while (n > 0 && (src[n] & 0xC0) == 0x80)
+				n--;
+		}
+		memcpy(dst, src, n);
+	}
+	dst[n] = '\0';
+}
+
+static int role_parse(const char *s, enum job_role *out)
+{
+	if (strcmp(s, job_role_name(JOB_SOURCE)) == 0)
+		*out = JOB_SOURCE;
+	else if (strcmp(s, job_role_name(JOB_DESTINATION)) == 0)
+		*out = JOB_DESTINATION;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* Fill j (job_init'ed) from the current row of a JOB_COLS select. */
+static int row_to_job(sqlite3_stmt *st, struct job *j)
+{
+	char role[16], state[16];
+	const unsigned char *opt;
+	int c = 0;
+
+	j->seq = sqlite3_column_int64(st, c++);
+	col_text(st, c++, j->id, sizeof(j->id));
+	col_text(st, c++, j->type, sizeof(j->type));
+	col_text(st, c++, role, sizeof(role));
+	j->pid = sqlite3_column_int(st, c++);
+	col_text(st, c++, j->to, sizeof(j->to));
+	col_text(st, c++, j->mode, sizeof(j->mode));
+	col_text(st, c++, j->strategy, sizeof(j->strategy));
+	opt = sqlite3_column_text(st, c++);
+	col_text(st, c++, state, sizeof(state));
+	col_text(st, c++, j->phase, sizeof(j->phase));
+	j->created_at = sqlite3_column_int64(st, c++);
+	j->started_at = sqlite3_column_int64(st, c++);
+	j->finished_at = sqlite3_column_int64(st, c++);
+	j->result_pid = sqlite3_column_int(st, c++);
+	col_text(st, c++, j->err_code, sizeof(j->err_code));
+	col_text(st, c++, j->err_msg, sizeof(j->err_msg));
+	col_text(st, c++, j->err_phase, sizeof(j->err_phase));
+	col_text(st, c++, j->err_where, sizeof(j->err_where));
+	j->stats.downtime_ms = sqlite3_column_int64(st, c++);
+	j->stats.frozen_ms = sqlite3_column_int64(st, c++);
+	j->stats.total_ms = sqlite3_column_int64(st, c++);
+	j->stats.restore_ms = sqlite3_column_int64(st, c++);
+	j->stats.bytes = sqlite3_column_int64(st, c++);
+	j->stats.pages_written = sqlite3_column_int64(st, c++);
+
+	if (role_parse(role, &j->role) < 0 || job_state_parse(state, &j->state) < 0) {
+		log_warnx("store: job %s has role \"%s\", state \"%s\"", j->id, role, state);
+		return -EIO;
+	}
+	if (opt) {
+		/* SQLite keeps opt valid until the statement moves on or this column
+		 * is read again as another type; neither has happened. */
+		j->options = strdup((const char *)opt);
+		if (!j->options)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Room for one more element: returns arr, a larger copy of it, or NULL (arr is then
+ * untouched and still the caller's). */
+static void *array_grow(void *arr, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap;
+	void *tmp;
+
+	if (n < *cap)
+		return arr;
+	ncap = *cap ? *cap * 2 : 16;
+	tmp = reallocarray(arr, ncap, size);
+	if (tmp)
+		*cap = ncap;
+	return tmp;
+}
+
+/* Every row of a JOB_COLS select into a heap array. */
+static int read_jobs(struct store *s, sqlite3_stmt *st, struct job **out, size_t *n)
+{
+	struct job *arr = NULL, *tmp;
+	size_t cnt = 0, cap = 0;
+	int rc = 0, step;
+
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		tmp = array_grow(arr, &cap, cnt, sizeof(*arr));
+		if (!tmp) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		arr = tmp;
+		job_init(&arr[cnt]);
+		rc = row_to_job(st, &arr[cnt++]);
+		if (rc < 0)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = store_err(s, "list jobs");
+out:
+	if (rc < 0) {
+		store_jobs_free(arr, cnt);
+		return rc;
+	}
+	*out = arr;
+	*n = cnt;
+	return 0;
+}
+
+static int job_valid(const struct job *j)
+{
+	return j->id[0] && strnlen(j->id, sizeof(j->id)) < sizeof(j->id) &&
+	       (unsigned)j->state <= JOB_CANCELLED && (unsigned)j->role <= JOB_DESTINATION;
+}
+
+/* The highest recorded version; ST_VERSION_GET is reset before returning. */
+static int store_read_version(struct store *s, int *version)
+{
+	sqlite3_stmt *st = s->st[ST_VERSION_GET];
+	int rc = 0;
+
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*version = sqlite3_column_int(st, 0);
+	else
+		rc = store_err(s, "read schema version");
+	stmt_done(st);
+	return rc;
+}
+
+/* Apply, one transaction each, the migrations above the recorded version. */
+static int store_migrate(struct store *s)
+{
+	const struct schema_migration *m;
+	sqlite3_stmt *add = s->st[ST_VERSION_ADD];
+	int rc, cur = 0, known = 0;
+	char *err = NULL;
+
+	for (m = schema_migrations; m->version; m++)
+		known = m->version;
+	rc = store_read_version(s, &cur);
+	if (rc < 0)
+		return rc;
+	if (cur > known) {
+		/* A newer hauld wrote this database; writing to it could corrupt it. */
+		log_warnx("store: database schema version %d is newer than this hauld (%d)",
+			  cur, known);
+		return -EPROTO;
+	}
+
+	for (m = schema_migrations; m->version; m++) {
+		rc = store_exec(s, ST_BEGIN);
+		if (rc < 0)
+			return rc;
+		/* Read again inside the transaction: another process may have won. */
+		rc = store_read_version(s, &cur);
+		if (rc == 0 && cur < m->version) {
+			if (sqlite3_exec(s->db, m->sql, NULL, NULL, &err) != SQLITE_OK) {
+				log_warnx("store: migration %s: %s", m->name, err ? err : "failed");
+				rc = -EIO;
+			}
+			sqlite3_free(err);
+			err = NULL;
+		}
+		if (rc == 0 && cur < m->version) {
+			sqlite3_bind_int(add, 1, m->version);
+			sqlite3_bind_text(add, 2, m->name, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(add, 3, time_now_ms());
+			rc = store_run(s, add, "record migration");
+			stmt_done(add);
+		}
+		if (rc == 0) {
+			rc = store_exec(s, ST_COMMIT);
+			if (rc == 0 && cur < m->version)
+				log_info("store: applied migration %s", m->name);
+		} else {
+			/* SQLite may have rolled back already; then this fails harmlessly. */
+			sqlite3_step(s->st[ST_ROLLBACK]);
+			stmt_done(s->st[ST_ROLLBACK]);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return store_read_version(s, &s->version);
+}
+
+int store_open(const char *path, struct store **out)
+{
+	struct store *s;
+	char *err = NULL;
+	int rc;
+
+	if (!path || !out)
+		return -EINVAL;
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_init(&s->mu, NULL);
+
+	/* NOMUTEX: s->mu already serialises every use of the connection. */
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		log_warnx("store: open %s: %s", path,
+			  s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		rc = -EIO;
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+	if (sqlite3_exec(s->db, store_setup_sql, NULL, NULL, &err) != SQLITE_OK) {
+		log_warnx("store: set up %s: %s", path, err ? err : "failed");
+		sqlite3_free(err);
+		rc = -EIO;
+		goto fail;
+	}
+	rc = store_prepare(s, 0, ST_N_BOOT);
+	if (rc == 0)
+		rc = store_migrate(s);
+	if (rc == 0)
+		rc = store_prepare(s, ST_N_BOOT, ST__COUNT);
+	if (rc < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	store_free(s);
+	return rc;
+}
+
+void store_free(struct store *s)
+{
+	int i;
+
+	if (!s)
+		return;
+	for (i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	if (sqlite3_close(s->db) != SQLITE_OK)
+		log_warnx("store: close: %s", sqlite3_errmsg(s->db));
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+int store_schema_version(struct store *s)
+{
+	return s ? s->version : -EINVAL;
+}
+
+int store_job_insert(struct store *s, struct job *j)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!s || !j || !job_valid(j))
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_JOB_INSERT];
+	if (bind_job(st, j) != SQLITE_OK) {
+		rc = store_err(s, "bind job");
+		goto out;
+	}
+	rc = store_run(s, st, "insert job");
+	if (rc == 0)
+		j->seq = sqlite3_last_insert_rowid(s->db);
+out:
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int store_job_update(struct store *s, const struct job *j)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!s || !j || !job_valid(j))
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_JOB_UPDATE];
+	if (bind_job(st, j) != SQLITE_OK) {
+		rc = store_err(s, "bind job");
+		goto out;
+	}
+	rc = store_run(s, st, "update job");
+	if (rc == 0 && sqlite3_changes(s->db) == 0)
+		rc = -ENOENT;
+out:
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int store_job_get(struct store *s, const char *id, struct job *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	job_init(out);
+	if (!s || !id)
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_JOB_GET];
+	bind_text(st, 1, id, JOB_ID_LEN);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		rc = row_to_job(st, out);
+		break;
+	case SQLITE_DONE:
+		rc = -ENOENT;
+		break;
+	default:
+		rc = store_err(s, "get job");
+		break;
+	}
+	if (rc < 0) {
+		job_release(out);
+		job_init(out);
+	}
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int store_job_list(struct store *s, int64_t before, int limit, struct job **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!out || !n)
+		return -EINVAL;
+	*out = NULL;
+	*n = 0;
+	if (!s || limit < 1)
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_JOB_LIST];
+	sqlite3_bind_int64(st, 1, before > 0 ? before : INT64_MAX);
+	sqlite3_bind_int(st, 2, limit);
+	rc = read_jobs(s, st, out, n);
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int store_job_list_unfinished(struct store *s, struct job **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!out || !n)
+		return -EINVAL;
+	*out = NULL;
+	*n = 0;
+	if (!s)
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_JOB_UNFINISHED];
+	rc = read_jobs(s, st, out, n);
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+void store_jobs_free(struct job *jobs, size_t n)
+{
+	size_t i;
+
+	if (!jobs)
+		return;
+	for (i = 0; i < n; i++)
+		job_release(&jobs[i]);
+	free(jobs);
+}
+
+int store_pid_busy(struct store *s, int pid)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!s || pid <= 0)
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_PID_BUSY];
+	sqlite3_bind_int(st, 1, pid);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		rc = 1;
+		break;
+	case SQLITE_DONE:
+		rc = 0;
+		break;
+	default:
+		rc = store_err(s, "pid busy");
+		break;
+	}
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int store_iter_add(struct store *s, const char *job_id, const struct job_iter *it)
+{
+	sqlite3_stmt *st;
+	int rc, e = 0;
+
+	if (!s || !job_id || !job_id[0] || !it || it->index < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_ITER_ADD];
+	e |= bind_text(st, 1, job_id, JOB_ID_LEN);
+	e |= sqlite3_bind_int(st, 2, it->index);
+	e |= bind_text(st, 3, it->kind, sizeof(it->kind));
+	e |= sqlite3_bind_int64(st, 4, it->frozen_ms);
+	e |= sqlite3_bind_int64(st, 5, it->memdump_ms);
+	e |= sqlite3_bind_int64(st, 6, it->memwrite_ms);
+	e |= sqlite3_bind_int64(st, 7, it->pages_scanned);
+	e |= sqlite3_bind_int64(st, 8, it->pages_skipped);
+	e |= sqlite3_bind_int64(st, 9, it->pages_written);
+	e |= sqlite3_bind_int64(st, 10, it->bytes);
+	e |= sqlite3_bind_int64(st, 11, it->duration_ms);
+	rc = e ? store_err(s, "bind iteration") : store_run(s, st, "add iteration");
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int store_iter_list(struct store *s, const char *job_id, struct job_iter **out, size_t *n)
+{
+	struct job_iter *arr = NULL, *tmp, *it;
+	size_t cnt = 0, cap = 0;
+	sqlite3_stmt *st;
+	int rc = 0, step;
+
+	if (!out || !n)
+		return -EINVAL;
+	*out = NULL;
+	*n = 0;
+	if (!s || !job_id)
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_ITER_LIST];
+	bind_text(st, 1, job_id, JOB_ID_LEN);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		tmp = array_grow(arr, &cap, cnt, sizeof(*arr));
+		if (!tmp) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		arr = tmp;
+		it = &arr[cnt++];
+		it->index = sqlite3_column_int(st, 0);
+		col_text(st, 1, it->kind, sizeof(it->kind));
+		it->frozen_ms = sqlite3_column_int64(st, 2);
+		it->memdump_ms = sqlite3_column_int64(st, 3);
+		it->memwrite_ms = sqlite3_column_int64(st, 4);
+		it->pages_scanned = sqlite3_column_int64(st, 5);
+		it->pages_skipped = sqlite3_column_int64(st, 6);
+		it->pages_written = sqlite3_column_int64(st, 7);
+		it->bytes = sqlite3_column_int64(st, 8);
+		it->duration_ms = sqlite3_column_int64(st, 9);
+	}
+	if (step != SQLITE_DONE)
+		rc = store_err(s, "list iterations");
+out:
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	if (rc < 0) {
+		free(arr);
+		return rc;
+	}
+	*out = arr;
+	*n = cnt;
+	return 0;
+}
+
+static int level_valid(const char *level)
+{
+	return strcmp(level, "info") == 0 || strcmp(level, "warn") == 0 ||
+	       strcmp(level, "error") == 0;
+}
+
+int store_event_add(struct store *s, struct job_event *ev)
+{
+	sqlite3_stmt *st;
+	int64_t ts;
+	int rc, e = 0;
+
+	if (!s || !ev || !ev->job_id[0] || !memchr(ev->level, '\0', sizeof(ev->level)) ||
+	    !level_valid(ev->level))
+		return -EINVAL;
+	ts = ev->ts ? ev->ts : time_now_ms();
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_EVENT_ADD];
+	e |= bind_text(st, 1, ev->job_id, sizeof(ev->job_id));
+	e |= sqlite3_bind_int64(st, 2, ts);
+	e |= bind_text(st, 3, ev->level, sizeof(ev->level));
+	e |= bind_text(st, 4, ev->phase, sizeof(ev->phase));
+	e |= bind_text(st, 5, ev->message, sizeof(ev->message));
+	rc = e ? store_err(s, "bind event") : store_run(s, st, "add event");
+	if (rc == 0) {
+		ev->id = sqlite3_last_insert_rowid(s->db);
+		ev->ts = ts;
+	}
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int store_event_list(struct store *s, const char *job_id, int64_t after, int limit,
+		     struct job_event **out, size_t *n)
+{
+	struct job_event *arr = NULL, *tmp, *ev;
+	size_t cnt = 0, cap = 0;
+	sqlite3_stmt *st;
+	int rc = 0, step;
+
+	if (!out || !n)
+		return -EINVAL;
+	*out = NULL;
+	*n = 0;
+	if (!s || !job_id || limit < 1)
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_EVENT_LIST];
+	bind_text(st, 1, job_id, JOB_ID_LEN);
+	sqlite3_bind_int64(st, 2, after);
+	sqlite3_bind_int(st, 3, limit);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		tmp = array_grow(arr, &cap, cnt, sizeof(*arr));
+		if (!tmp) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		arr = tmp;
+		ev = &arr[cnt++];
+		ev->id = sqlite3_column_int64(st, 0);
+		col_text(st, 1, ev->job_id, sizeof(ev->job_id));
+		ev->ts = sqlite3_column_int64(st, 2);
+		col_text(st, 3, ev->level, sizeof(ev->level));
+		col_text(st, 4, ev->phase, sizeof(ev->phase));
+		col_text(st, 5, ev->message, sizeof(ev->message));
+	}
+	if (step != SQLITE_DONE)
+		rc = store_err(s, "list events");
+out:
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	if (rc < 0) {
+		free(arr);
+		return rc;
+	}
+	*out = arr;
+	*n = cnt;
+	return 0;
+}
