@@ -46,6 +46,7 @@ struct job {
 	char type[JOB_TYPE_LEN];       /* "pid" */
 	enum job_role role;
 	int pid;                       /* root pid at the source */
+	uint64_t pid_start;            /* its start time (proc_start_time), 0 unknown */
 	char to[JOB_TO_LEN];           /* destination "HOST:PORT" (source role) or peer address (destination role) */
 	char mode[JOB_MODE_LEN];       /* "live" */
 	char strategy[JOB_STRAT_LEN];  /* chosen strategy, "" until chosen */

@@ -223,7 +223,7 @@ static void read_restore_stats(struct dst_job *dj)
 	struct criu_stats st;
 	char path[600];
 
-	snprintf(path, sizeof(path), "%s/stats-restore", dj->d.images_dir);
+	snprintf(path, sizeof(path), "%s/stats-restore", dj->d.work_dir);
 	if (criu_stats_read(path, &st) == 0 && st.has_restore)
 		dj->job.stats.restore_ms = st.restore_ms;
 }

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>
+#include <sys/socket.h>
 
 #include "engine_int.h"
 #include "log.h"
@@ -231,13 +234,31 @@ static int finish_peer(struct src_run *r, const char *op)
 	return ret;
 }
 
+/* Bytes this job put on the wire. CRIU writes the pages straight into the memory
+ * socket, so the kernel's count is the only complete one. */
+static int64_t sock_sent(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return 0;
+	return (int64_t)ti.tcpi_bytes_sent;
+}
+
+static int64_t bytes_sent(struct src_run *r)
+{
+	return sock_sent(r->ctl.fd) + sock_sent(r->mem.fd);
+}
+
 static void read_dump_stats(struct src_run *r)
 {
 	struct job_iter it = { 0 };
 	struct criu_stats st;
 	char path[64];
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d/stats-dump", r->m.images_fd);
+	/* CRIU writes its statistics into its work directory. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/stats-dump", r->m.work_fd);
 	if (criu_stats_read(path, &st) < 0 || !st.has_dump)
 		return;
 	r->job->stats.frozen_ms = st.frozen_ms;
@@ -249,7 +270,7 @@ static void read_dump_stats(struct src_run *r)
 	it.pages_scanned = st.pages_scanned;
 	it.pages_skipped = st.pages_skipped_parent;
 	it.pages_written = st.pages_written;
-	it.bytes = (int64_t)(r->mem.bytes_sent + r->ctl.bytes_sent);
+	it.bytes = bytes_sent(r);
 	it.duration_ms = time_mono_ms() - r->t_dump;
 	store_iter_add(r->e->store, r->job->id, &it);
 }
@@ -297,6 +318,8 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		fail(&r, "process_gone", "pid %d: %s", j->pid, why ? why : "no such process");
 		goto out;
 	}
+	j->pid_start = r.m.pid_start;
+	store_job_update(e->store, j);
 	parse_options(&r);
 	ret = job_dirs(e, j->id, images, work, sizeof(images));
 	if (ret < 0) {
@@ -344,7 +367,7 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		job_phase(e, j, PH_COMMITTING);
 		ret = finish_peer(&r, "commit");
 		j->stats.downtime_ms = time_mono_ms() - r.t_dump;
-		j->stats.bytes = (int64_t)(r.mem.bytes_sent + r.ctl.bytes_sent);
+		j->stats.bytes = bytes_sent(&r);
 		if (ret < 0) {
 			job_finish(e, j, JOB_FAILED, "commit_unconfirmed", "destination",
 				   "the destination restored the process (pid %d) and the source "
@@ -370,7 +393,7 @@ out:
 		     e->cfg.peer_timeout_ms, "peer_protocol", NULL);
 		memcpy(j->phase, phase, sizeof(phase));
 	}
-	j->stats.bytes = (int64_t)(r.mem.bytes_sent + r.ctl.bytes_sent);
+	j->stats.bytes = bytes_sent(&r);
 	if (proc_same(j->pid, r.m.pid_start) || (!r.m.pid_start && proc_alive(j->pid)))
 		job_finish(e, j, r.fail_code && strcmp(r.fail_code, "cancelled") == 0 ?
 			   JOB_CANCELLED : JOB_FAILED, r.fail_code ? r.fail_code : "internal",
@@ -396,7 +419,7 @@ void source_recover(struct engine *e, struct job *j)
 {
 	struct src_active act = { 0 };
 	struct src_run r = { .e = e, .job = j, .act = &act };
-	bool source_alive = proc_alive(j->pid);
+	bool source_alive = j->pid_start ? proc_same(j->pid, j->pid_start) : proc_alive(j->pid);
 	bool released = strcmp(j->phase, PH_COMMITTING) == 0 ||
 			(strcmp(j->phase, PH_RESTORING) == 0 && !source_alive);
 	int ret;

@@ -7,6 +7,7 @@
  * must move completely within timeout_ms of the call that asks for it. */
 #include "peer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -20,7 +21,6 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -38,9 +38,9 @@
 #define PEER_SECRET_MAX     4096
 #define PEER_FILE_BUF       PEER_MAX_FRAME
 
-static const char S_magic[4] = { 'H', 'L', 'D', '1' };
-static const char S_label_client[] = "hauld-peer-v1 client";
-static const char S_label_server[] = "hauld-peer-v1 server";
+static const char peer_magic[4] = { 'H', 'L', 'D', '1' };
+static const char peer_label_client[] = "hauld-peer-v1 client";
+static const char peer_label_server[] = "hauld-peer-v1 server";
 
 void peer_conn_init(struct peer_conn *c, int fd, int timeout_ms)
 {
@@ -60,7 +60,7 @@ void peer_conn_release(struct peer_conn *c)
 }
 
 /* Wait for events on fd until the monotonic deadline. */
-static int S_wait(int fd, short events, int64_t deadline)
+static int peer_wait(int fd, short events, int64_t deadline)
 {
 	struct pollfd pfd;
 	int64_t left;
@@ -89,14 +89,14 @@ static int S_wait(int fd, short events, int64_t deadline)
 }
 
 /* A reset is a closed peer as far as callers are concerned. */
-static int S_sock_err(int e)
+static int peer_sock_err(int e)
 {
 	if (e == EPIPE || e == ECONNRESET)
 		return -EPIPE;
 	return -e;
 }
 
-static int S_recv_all(struct peer_conn *c, void *buf, size_t len)
+static int peer_recv_all(struct peer_conn *c, void *buf, size_t len)
 {
 	char *p = buf;
 	int64_t deadline = time_mono_ms() + c->timeout_ms;
@@ -116,8 +116,8 @@ static int S_recv_all(struct peer_conn *c, void *buf, size_t len)
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return S_sock_err(errno);
-		r = S_wait(c->fd, POLLIN, deadline);
+			return peer_sock_err(errno);
+		r = peer_wait(c->fd, POLLIN, deadline);
 		if (r < 0)
 			return r;
 	}
@@ -125,7 +125,7 @@ static int S_recv_all(struct peer_conn *c, void *buf, size_t len)
 }
 
 /* Send every byte of iov; iov is consumed (modified). */
-static int S_send_iov(struct peer_conn *c, struct iovec *iov, int iovcnt)
+static int peer_send_iov(struct peer_conn *c, struct iovec *iov, int iovcnt)
 {
 	int64_t deadline = time_mono_ms() + c->timeout_ms;
 	struct msghdr mh;
@@ -146,8 +146,8 @@ static int S_send_iov(struct peer_conn *c, struct iovec *iov, int iovcnt)
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return S_sock_err(errno);
-			r = S_wait(c->fd, POLLOUT, deadline);
+				return peer_sock_err(errno);
+			r = peer_wait(c->fd, POLLOUT, deadline);
 			if (r < 0)
 				return r;
 			continue;
@@ -167,7 +167,7 @@ static int S_send_iov(struct peer_conn *c, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-static int S_type_ok(uint8_t type)
+static int peer_type_ok(uint8_t type)
 {
 	return type >= PEER_FT_JSON && type <= PEER_FT_FILES_END;
 }
@@ -177,11 +177,11 @@ int peer_send_frame(struct peer_conn *c, uint8_t type, const void *buf, size_t l
 	unsigned char hdr[PEER_HDR_LEN];
 	struct iovec iov[2];
 
-	if (!c || c->fd < 0 || !S_type_ok(type) || (len > 0 && !buf))
+	if (!c || c->fd < 0 || !peer_type_ok(type) || (len > 0 && !buf))
 		return -EINVAL;
 	if (len > PEER_MAX_FRAME)
 		return -EMSGSIZE;
-	memcpy(hdr, S_magic, 4);
+	memcpy(hdr, peer_magic, 4);
 	hdr[4] = PEER_PROTO_VERSION;
 	hdr[5] = type;
 	hdr[6] = 0;
@@ -195,22 +195,22 @@ int peer_send_frame(struct peer_conn *c, uint8_t type, const void *buf, size_t l
 	iov[0].iov_len = sizeof(hdr);
 	iov[1].iov_base = (void *)buf;
 	iov[1].iov_len = len;
-	return S_send_iov(c, iov, 2);
+	return peer_send_iov(c, iov, 2);
 }
 
 /* Read and check a header. The length is checked against PEER_MAX_FRAME before
  * anything of the payload is read. */
-static int S_recv_header(struct peer_conn *c, uint8_t *type, size_t *len)
+static int peer_recv_header(struct peer_conn *c, uint8_t *type, size_t *len)
 {
 	unsigned char hdr[PEER_HDR_LEN];
 	uint32_t n;
 	int r;
 
-	r = S_recv_all(c, hdr, sizeof(hdr));
+	r = peer_recv_all(c, hdr, sizeof(hdr));
 	if (r < 0)
 		return r;
-	if (memcmp(hdr, S_magic, 4) != 0 || hdr[4] != PEER_PROTO_VERSION ||
-	    !S_type_ok(hdr[5]) || hdr[6] != 0 || hdr[7] != 0)
+	if (memcmp(hdr, peer_magic, 4) != 0 || hdr[4] != PEER_PROTO_VERSION ||
+	    !peer_type_ok(hdr[5]) || hdr[6] != 0 || hdr[7] != 0)
 		return -EPROTO;
 	n = (uint32_t)hdr[8] << 24 | (uint32_t)hdr[9] << 16 | (uint32_t)hdr[10] << 8 | hdr[11];
 	if (n > PEER_MAX_FRAME)
@@ -228,12 +228,12 @@ int peer_recv_frame(struct peer_conn *c, uint8_t *type, void *buf, size_t cap, s
 
 	if (!c || c->fd < 0 || !type || !len || (cap > 0 && !buf))
 		return -EINVAL;
-	r = S_recv_header(c, &t, &n);
+	r = peer_recv_header(c, &t, &n);
 	if (r < 0)
 		return r;
 	if (n > cap)
 		return -EMSGSIZE;
-	r = S_recv_all(c, buf, n);
+	r = peer_recv_all(c, buf, n);
 	if (r < 0)
 		return r;
 	*type = t;
@@ -242,7 +242,7 @@ int peer_recv_frame(struct peer_conn *c, uint8_t *type, void *buf, size_t cap, s
 }
 
 /* Send m (borrowed; NULL after a failed json_pack is -ENOMEM) as a frame of type. */
-static int S_send_json_frame(struct peer_conn *c, uint8_t type, json_t *m)
+static int peer_send_json_frame(struct peer_conn *c, uint8_t type, json_t *m)
 {
 	char *s;
 	size_t n;
@@ -263,12 +263,12 @@ int peer_send_json(struct peer_conn *c, json_t *msg)
 {
 	if (!c || !json_is_object(msg))
 		return -EINVAL;
-	return S_send_json_frame(c, PEER_FT_JSON, msg);
+	return peer_send_json_frame(c, PEER_FT_JSON, msg);
 }
 
 /* Read a payload of n bytes (n <= PEER_MAX_JSON checked here) and parse it as a
  * JSON object; *out is a new reference. */
-static int S_recv_json_payload(struct peer_conn *c, size_t n, json_t **out)
+static int peer_recv_json_payload(struct peer_conn *c, size_t n, json_t **out)
 {
 	char *buf = NULL;
 	json_t *j = NULL;
@@ -281,7 +281,7 @@ static int S_recv_json_payload(struct peer_conn *c, size_t n, json_t **out)
 	buf = malloc(n ? n : 1);
 	if (!buf)
 		return -ENOMEM;
-	r = S_recv_all(c, buf, n);
+	r = peer_recv_all(c, buf, n);
 	if (r < 0)
 		goto out;
 	j = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &err);
@@ -306,17 +306,17 @@ int peer_recv_json(struct peer_conn *c, json_t **out)
 	if (!c || c->fd < 0 || !out)
 		return -EINVAL;
 	*out = NULL;
-	r = S_recv_header(c, &t, &n);
+	r = peer_recv_header(c, &t, &n);
 	if (r < 0)
 		return r;
 	if (t != PEER_FT_JSON)
 		return -EPROTO;
-	return S_recv_json_payload(c, n, out);
+	return peer_recv_json_payload(c, n, out);
 }
 
 /* ---- authentication ---- */
 
-static int S_channel_ok(const char *s)
+static int peer_channel_ok(const char *s)
 {
 	size_t i;
 
@@ -329,7 +329,7 @@ static int S_channel_ok(const char *s)
 }
 
 /* Decode exactly 2*len lower-case hex digits. */
-static int S_hex_decode(const char *s, unsigned char *out, size_t len)
+static int peer_hex_decode(const char *s, unsigned char *out, size_t len)
 {
 	size_t i;
 	int hi, lo;
@@ -348,11 +348,11 @@ static int S_hex_decode(const char *s, unsigned char *out, size_t len)
 }
 
 /* HMAC-SHA256(secret, label | n1 | n2 | channel), label without its NUL. */
-static int S_mac(const void *secret, size_t secret_len, const char *label,
+static int peer_mac(const void *secret, size_t secret_len, const char *label,
 		 const unsigned char *n1, const unsigned char *n2, const char *channel,
 		 unsigned char mac[PEER_MAC_LEN])
 {
-	unsigned char msg[sizeof(S_label_client) + 2 * PEER_NONCE_LEN + PEER_CHANNEL_MAX];
+	unsigned char msg[sizeof(peer_label_client) + 2 * PEER_NONCE_LEN + PEER_CHANNEL_MAX];
 	size_t ll = strlen(label), cl = strlen(channel), off = 0;
 	unsigned int maclen = 0;
 
@@ -372,7 +372,7 @@ static int S_mac(const void *secret, size_t secret_len, const char *label,
 	return 0;
 }
 
-static int S_secret_ok(const void *secret, size_t secret_len)
+static int peer_secret_ok(const void *secret, size_t secret_len)
 {
 	return secret && secret_len > 0 && secret_len <= PEER_SECRET_MAX;
 }
@@ -386,8 +386,7 @@ int peer_auth_client(struct peer_conn *c, const void *secret, size_t secret_len,
 	json_t *m = NULL, *ok;
 	int r;
 
-	memset(mac, 0, sizeof(mac));
-	if (!c || c->fd < 0 || !S_secret_ok(secret, secret_len) || !S_channel_ok(channel))
+	if (!c || c->fd < 0 || !peer_secret_ok(secret, secret_len) || !peer_channel_ok(channel))
 		return -EINVAL;
 	r = peer_recv_json(c, &m);
 	if (r < 0)
@@ -396,7 +395,7 @@ int peer_auth_client(struct peer_conn *c, const void *secret, size_t secret_len,
 	    strcmp(json_string_value(json_object_get(m, "hello")), "hauld") != 0 ||
 	    !json_is_integer(json_object_get(m, "version")) ||
 	    json_integer_value(json_object_get(m, "version")) != PEER_PROTO_VERSION ||
-	    S_hex_decode(json_string_value(json_object_get(m, "nonce")), ns, sizeof(ns)) < 0) {
+	    peer_hex_decode(json_string_value(json_object_get(m, "nonce")), ns, sizeof(ns)) < 0) {
 		r = -EPROTO;
 		goto out;
 	}
@@ -406,7 +405,7 @@ int peer_auth_client(struct peer_conn *c, const void *secret, size_t secret_len,
 	r = random_bytes(nc, sizeof(nc));
 	if (r < 0)
 		goto out;
-	r = S_mac(secret, secret_len, S_label_client, ns, nc, channel, mac);
+	r = peer_mac(secret, secret_len, peer_label_client, ns, nc, channel, mac);
 	if (r < 0)
 		goto out;
 	hex_encode(mac, sizeof(mac), hex);
@@ -434,11 +433,11 @@ int peer_auth_client(struct peer_conn *c, const void *secret, size_t secret_len,
 		r = -EACCES;
 		goto out;
 	}
-	if (S_hex_decode(json_string_value(json_object_get(m, "mac")), got, sizeof(got)) < 0) {
+	if (peer_hex_decode(json_string_value(json_object_get(m, "mac")), got, sizeof(got)) < 0) {
 		r = -EPROTO;
 		goto out;
 	}
-	r = S_mac(secret, secret_len, S_label_server, nc, ns, channel, mac);
+	r = peer_mac(secret, secret_len, peer_label_server, nc, ns, channel, mac);
 	if (r < 0)
 		goto out;
 	/* The server proves it knows the secret too; otherwise anyone could accept
@@ -446,14 +445,13 @@ int peer_auth_client(struct peer_conn *c, const void *secret, size_t secret_len,
 	if (CRYPTO_memcmp(mac, got, sizeof(mac)) != 0)
 		r = -EACCES;
 out:
-	OPENSSL_cleanse(mac, sizeof(mac));
 	json_decref(m);
 	return r;
 }
 
 /* Tell the client why it is refused before the caller drops the connection; the
  * send is best effort because the connection is going away anyway. */
-static void S_auth_refuse(struct peer_conn *c, const char *why)
+static void peer_auth_refuse(struct peer_conn *c, const char *why)
 {
 	json_t *m = json_pack("{s:b, s:s}", "ok", 0, "error", why);
 
@@ -473,8 +471,7 @@ int peer_auth_server(struct peer_conn *c, const void *secret, size_t secret_len,
 	json_t *m = NULL;
 	int r;
 
-	memset(mac, 0, sizeof(mac));
-	if (!c || c->fd < 0 || !S_secret_ok(secret, secret_len) || !channel_out)
+	if (!c || c->fd < 0 || !peer_secret_ok(secret, secret_len) || !channel_out)
 		return -EINVAL;
 	channel_out[0] = '\0';
 	r = random_bytes(ns, sizeof(ns));
@@ -497,10 +494,10 @@ int peer_auth_server(struct peer_conn *c, const void *secret, size_t secret_len,
 	if (r < 0)
 		goto out;
 	ch = json_string_value(json_object_get(m, "channel"));
-	if (!S_channel_ok(ch) ||
-	    S_hex_decode(json_string_value(json_object_get(m, "nonce")), nc, sizeof(nc)) < 0 ||
-	    S_hex_decode(json_string_value(json_object_get(m, "mac")), got, sizeof(got)) < 0) {
-		S_auth_refuse(c, "malformed authentication message");
+	if (!peer_channel_ok(ch) ||
+	    peer_hex_decode(json_string_value(json_object_get(m, "nonce")), nc, sizeof(nc)) < 0 ||
+	    peer_hex_decode(json_string_value(json_object_get(m, "mac")), got, sizeof(got)) < 0) {
+		peer_auth_refuse(c, "malformed authentication message");
 		r = -EPROTO;
 		goto out;
 	}
@@ -508,15 +505,15 @@ int peer_auth_server(struct peer_conn *c, const void *secret, size_t secret_len,
 	json_decref(m);
 	m = NULL;
 
-	r = S_mac(secret, secret_len, S_label_client, ns, nc, channel, mac);
+	r = peer_mac(secret, secret_len, peer_label_client, ns, nc, channel, mac);
 	if (r < 0)
 		goto out;
 	if (CRYPTO_memcmp(mac, got, sizeof(mac)) != 0) {
-		S_auth_refuse(c, "authentication failed");
+		peer_auth_refuse(c, "authentication failed");
 		r = -EACCES;
 		goto out;
 	}
-	r = S_mac(secret, secret_len, S_label_server, nc, ns, channel, mac);
+	r = peer_mac(secret, secret_len, peer_label_server, nc, ns, channel, mac);
 	if (r < 0)
 		goto out;
 	hex_encode(mac, sizeof(mac), hex);
@@ -530,7 +527,6 @@ int peer_auth_server(struct peer_conn *c, const void *secret, size_t secret_len,
 		goto out;
 	snprintf(channel_out, PEER_NAME_MAX, "%s", channel);
 out:
-	OPENSSL_cleanse(mac, sizeof(mac));
 	json_decref(m);
 	return r;
 }
@@ -558,12 +554,12 @@ int peer_name_ok(const char *name)
 	return i > 0;
 }
 
-static int S_cmp_str(const void *a, const void *b)
+static int peer_cmp_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void S_names_free(char **names, size_t n)
+static void peer_names_free(char **names, size_t n)
 {
 	size_t i;
 
@@ -573,8 +569,8 @@ static void S_names_free(char **names, size_t n)
 }
 
 /* The names of dirfd's entries other than "." and "..", sorted so that a transfer
- * is reproducible. The caller owns *out (S_names_free). */
-static int S_list_dir(int dirfd, char ***out, size_t *count)
+ * is reproducible. The caller owns *out (peer_names_free). */
+static int peer_list_dir(int dirfd, char ***out, size_t *count)
 {
 	DIR *d = NULL;
 	struct dirent *de;
@@ -631,13 +627,13 @@ static int S_list_dir(int dirfd, char ***out, size_t *count)
 	if (r < 0)
 		goto out;
 	if (n > 0)
-		qsort(names, n, sizeof(*names), S_cmp_str);
+		qsort(names, n, sizeof(*names), peer_cmp_name);
 	*out = names;
 	*count = n;
 	names = NULL;
 	n = 0;
 out:
-	S_names_free(names, n);
+	peer_names_free(names, n);
 	if (d)
 		closedir(d);
 	if (fd >= 0)
@@ -646,7 +642,7 @@ out:
 }
 
 /* Send one open regular file: FILE, DATA..., FILE_END. */
-static int S_send_file(struct peer_conn *c, const char *name, int fd, const struct stat *st,
+static int peer_send_file(struct peer_conn *c, const char *name, int fd, const struct stat *st,
 		       unsigned char *buf)
 {
 	EVP_MD_CTX *md = NULL;
@@ -666,7 +662,7 @@ static int S_send_file(struct peer_conn *c, const char *name, int fd, const stru
 	}
 	m = json_pack("{s:s, s:I, s:i}", "name", name, "size", (json_int_t)st->st_size,
 		      "mode", (int)(st->st_mode & 07777));
-	r = S_send_json_frame(c, PEER_FT_FILE, m);
+	r = peer_send_json_frame(c, PEER_FT_FILE, m);
 	if (r < 0)
 		goto out;
 	while (left > 0) {
@@ -700,7 +696,7 @@ static int S_send_file(struct peer_conn *c, const char *name, int fd, const stru
 	hex_encode(dig, diglen, hex);
 	json_decref(m);
 	m = json_pack("{s:s}", "sha256", hex);
-	r = S_send_json_frame(c, PEER_FT_FILE_END, m);
+	r = peer_send_json_frame(c, PEER_FT_FILE_END, m);
 out:
 	json_decref(m);
 	EVP_MD_CTX_free(md);
@@ -723,7 +719,7 @@ int peer_send_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
 		*bytes = 0;
 	if (!c || c->fd < 0 || dirfd < 0)
 		return -EINVAL;
-	r = S_list_dir(dirfd, &names, &count);
+	r = peer_list_dir(dirfd, &names, &count);
 	if (r < 0)
 		goto out;
 	buf = malloc(PEER_FILE_BUF);
@@ -766,7 +762,7 @@ int peer_send_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
 				r = -EFBIG;
 				goto out;
 			}
-			r = S_send_file(c, names[i], fd, &st, buf);
+			r = peer_send_file(c, names[i], fd, &st, buf);
 			if (r < 0)
 				goto out;
 			nfiles++;
@@ -776,7 +772,7 @@ int peer_send_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
 		fd = -1;
 	}
 	m = json_pack("{s:i, s:I}", "files", nfiles, "bytes", (json_int_t)total);
-	r = S_send_json_frame(c, PEER_FT_FILES_END, m);
+	r = peer_send_json_frame(c, PEER_FT_FILES_END, m);
 	if (r < 0)
 		goto out;
 	if (files)
@@ -788,12 +784,12 @@ out:
 	if (fd >= 0)
 		close(fd);
 	free(buf);
-	S_names_free(names, count);
+	peer_names_free(names, count);
 	return r;
 }
 
 /* A JSON integer member in [min, max], or -EPROTO. */
-static int S_json_int(json_t *m, const char *key, json_int_t min, json_int_t max, json_int_t *out)
+static int peer_json_int(json_t *m, const char *key, json_int_t min, json_int_t max, json_int_t *out)
 {
 	json_t *v = json_object_get(m, key);
 
@@ -804,7 +800,7 @@ static int S_json_int(json_t *m, const char *key, json_int_t min, json_int_t max
 }
 
 /* The file being received. */
-struct S_rfile {
+struct peer_rfile {
 	int fd;
 	char name[PEER_NAME_MAX + 1];
 	int64_t size, got;
@@ -812,13 +808,13 @@ struct S_rfile {
 };
 
 /* Start a file from a FILE frame's JSON. */
-static int S_rfile_open(struct S_rfile *f, int dirfd, json_t *m)
+static int peer_rfile_open(struct peer_rfile *f, int dirfd, json_t *m)
 {
 	const char *name = json_string_value(json_object_get(m, "name"));
 	json_int_t size, mode;
 
-	if (!peer_name_ok(name) || S_json_int(m, "size", 0, PEER_MAX_FILE_SIZE, &size) < 0 ||
-	    S_json_int(m, "mode", 0, 07777, &mode) < 0)
+	if (!peer_name_ok(name) || peer_json_int(m, "size", 0, PEER_MAX_FILE_SIZE, &size) < 0 ||
+	    peer_json_int(m, "mode", 0, 07777, &mode) < 0)
 		return -EPROTO;
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	f->size = size;
@@ -836,7 +832,7 @@ static int S_rfile_open(struct S_rfile *f, int dirfd, json_t *m)
 }
 
 /* Finish a file from a FILE_END frame's JSON. */
-static int S_rfile_close(struct S_rfile *f, json_t *m)
+static int peer_rfile_close(struct peer_rfile *f, json_t *m)
 {
 	unsigned char dig[EVP_MAX_MD_SIZE], want[32];
 	unsigned int diglen = 0;
@@ -846,7 +842,7 @@ static int S_rfile_close(struct S_rfile *f, json_t *m)
 		return -EPROTO;
 	if (EVP_DigestFinal_ex(f->md, dig, &diglen) != 1 || diglen != sizeof(want))
 		return -EIO;
-	if (S_hex_decode(json_string_value(json_object_get(m, "sha256")), want, sizeof(want)) < 0 ||
+	if (peer_hex_decode(json_string_value(json_object_get(m, "sha256")), want, sizeof(want)) < 0 ||
 	    CRYPTO_memcmp(dig, want, sizeof(want)) != 0)
 		return -EPROTO;
 	f->fd = -1;
@@ -858,7 +854,7 @@ static int S_rfile_close(struct S_rfile *f, json_t *m)
 
 int peer_recv_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
 {
-	struct S_rfile f = { .fd = -1 };
+	struct peer_rfile f = { .fd = -1 };
 	int open_file = 0;    /* 1 between FILE and FILE_END; f.name is ours to unlink */
 	unsigned char *buf = NULL;
 	json_t *m = NULL;
@@ -880,7 +876,7 @@ int peer_recv_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
 		goto out;
 	}
 	for (;;) {
-		r = S_recv_header(c, &t, &n);
+		r = peer_recv_header(c, &t, &n);
 		if (r < 0)
 			goto out;
 		if (t == PEER_FT_DATA) {
@@ -890,7 +886,7 @@ int peer_recv_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
 				r = -EPROTO;
 				goto out;
 			}
-			r = S_recv_all(c, buf, n);
+			r = peer_recv_all(c, buf, n);
 			if (r < 0)
 				goto out;
 			if (EVP_DigestUpdate(f.md, buf, n) != 1) {
@@ -907,7 +903,7 @@ int peer_recv_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
 			r = -EPROTO;
 			goto out;
 		}
-		r = S_recv_json_payload(c, n, &m);
+		r = peer_recv_json_payload(c, n, &m);
 		if (r < 0)
 			goto out;
 		if (t == PEER_FT_FILE) {
@@ -915,7 +911,7 @@ int peer_recv_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
 				r = -EPROTO;
 				goto out;
 			}
-			r = S_rfile_open(&f, dirfd, m);
+			r = peer_rfile_open(&f, dirfd, m);
 			if (r < 0)
 				goto out;
 			open_file = 1;
@@ -924,7 +920,7 @@ int peer_recv_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
 				r = -EPROTO;
 				goto out;
 			}
-			r = S_rfile_close(&f, m);
+			r = peer_rfile_close(&f, m);
 			if (r < 0)
 				goto out;
 			open_file = 0;
@@ -933,8 +929,8 @@ int peer_recv_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
 			nfiles++;
 			total += f.size;
 		} else { /* PEER_FT_FILES_END */
-			if (open_file || S_json_int(m, "files", 0, PEER_MAX_FILES, &nf) < 0 ||
-			    S_json_int(m, "bytes", 0, INT64_MAX, &nb) < 0 ||
+			if (open_file || peer_json_int(m, "files", 0, PEER_MAX_FILES, &nf) < 0 ||
+			    peer_json_int(m, "bytes", 0, INT64_MAX, &nb) < 0 ||
 			    nf != nfiles || nb != total) {
 				r = -EPROTO;
 				goto out;
@@ -964,7 +960,7 @@ out:
 /* ---- connecting ---- */
 
 /* Connect one address within the deadline; returns a non-blocking fd or -errno. */
-static int S_connect_one(const struct addrinfo *ai, int64_t deadline)
+static int peer_connect_one(const struct addrinfo *ai, int64_t deadline)
 {
 	int fd = -1, r = 0, err = 0;
 	socklen_t elen = sizeof(err);
@@ -981,7 +977,7 @@ static int S_connect_one(const struct addrinfo *ai, int64_t deadline)
 		r = -errno;
 		goto out;
 	}
-	r = S_wait(fd, POLLOUT, deadline);
+	r = peer_wait(fd, POLLOUT, deadline);
 	if (r < 0)
 		goto out;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) {
@@ -1001,7 +997,7 @@ int peer_connect(const char *hostport, int timeout_ms)
 	char host[256], portstr[8];
 	struct addrinfo hints, *res = NULL, *ai;
 	int64_t deadline;
-	int port = 0, fd = -1, r, one = 1, fl;
+	int port = 0, fd = -1, r, one = 1, fl, err;
 
 	if (timeout_ms <= 0)
 		timeout_ms = PEER_DEFAULT_TIMEOUT;
@@ -1014,13 +1010,16 @@ int peer_connect(const char *hostport, int timeout_ms)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
 	hints.ai_flags = AI_NUMERICSERV;
-	/* Name resolution is not bounded by timeout_ms; getaddrinfo has no timeout. */
+	/* Resolution counts against timeout_ms but cannot be cut short: getaddrinfo
+	 * has no timeout of its own. */
 	deadline = time_mono_ms() + timeout_ms;
 	r = getaddrinfo(host, portstr, &hints, &res);
 	if (r != 0) {
-		log_warnx("peer: cannot resolve %s: %s", host, gai_strerror(r));
+		err = errno;
+		log_warnx("peer: cannot resolve %s: %s", host,
+			  r == EAI_SYSTEM ? strerror(err) : gai_strerror(r));
 		if (r == EAI_SYSTEM)
-			r = errno ? -errno : -EHOSTUNREACH;
+			r = err ? -err : -EHOSTUNREACH;
 		else if (r == EAI_MEMORY)
 			r = -ENOMEM;
 		else if (r == EAI_AGAIN)
@@ -1032,7 +1031,7 @@ int peer_connect(const char *hostport, int timeout_ms)
 	}
 	r = -EHOSTUNREACH;
 	for (ai = res; ai; ai = ai->ai_next) {
-		fd = S_connect_one(ai, deadline);
+		fd = peer_connect_one(ai, deadline);
 		if (fd >= 0)
 			break;
 		r = fd;

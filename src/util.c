@@ -18,7 +18,7 @@
 /* rm_rf keeps one directory fd open per level; a deeper tree is not ours. */
 #define RM_RF_MAX_DEPTH 64
 
-static int64_t S_clock_ms(clockid_t id)
+static int64_t time_clock_ms(clockid_t id)
 {
 	struct timespec ts;
 
@@ -29,12 +29,12 @@ static int64_t S_clock_ms(clockid_t id)
 
 int64_t time_now_ms(void)
 {
-	return S_clock_ms(CLOCK_REALTIME);
+	return time_clock_ms(CLOCK_REALTIME);
 }
 
 int64_t time_mono_ms(void)
 {
-	return S_clock_ms(CLOCK_MONOTONIC);
+	return time_clock_ms(CLOCK_MONOTONIC);
 }
 
 void time_rfc3339(int64_t ms, char *buf, size_t len)
@@ -84,12 +84,12 @@ int parse_long(const char *s, long min, long max, long *out)
 	return 0;
 }
 
-static int S_host_char_ok(char ch)
+static int hostport_char_ok(char ch)
 {
 	return isalnum((unsigned char)ch) || ch == '.' || ch == '-';
 }
 
-static int S_v6_char_ok(char ch)
+static int hostport_v6_char_ok(char ch)
 {
 	return isxdigit((unsigned char)ch) || ch == ':' || ch == '.';
 }
@@ -110,7 +110,7 @@ int hostport_parse(const char *s, char *host, size_t hostlen, int *port, int all
 			return -EINVAL;
 		portstr = hend + 2;
 		for (i = 0; h + i < hend; i++)
-			if (!S_v6_char_ok(h[i]))
+			if (!hostport_v6_char_ok(h[i]))
 				return -EINVAL;
 	} else {
 		h = s;
@@ -120,7 +120,7 @@ int hostport_parse(const char *s, char *host, size_t hostlen, int *port, int all
 		portstr = hend + 1;
 		/* A second ':' means an unbracketed IPv6 literal, which is ambiguous. */
 		for (i = 0; h + i < hend; i++)
-			if (!S_host_char_ok(h[i]))
+			if (!hostport_char_ok(h[i]))
 				return -EINVAL;
 	}
 	n = (size_t)(hend - h);
@@ -212,7 +212,7 @@ int mkdir_p(const char *path, mode_t mode)
 
 /* Remove name inside parent. Directories are opened with O_NOFOLLOW relative to
  * their parent, so a symlink in the tree is removed, never followed. */
-static int S_rm_at(int parent, const char *name, int depth)
+static int rm_rf_at(int parent, const char *name, int depth)
 {
 	int fd = -1, r = 0;
 	DIR *d = NULL;
@@ -253,7 +253,7 @@ static int S_rm_at(int parent, const char *name, int depth)
 		}
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		r = S_rm_at(dirfd(d), de->d_name, depth + 1);
+		r = rm_rf_at(dirfd(d), de->d_name, depth + 1);
 		if (r < 0)
 			goto out;
 	}
@@ -271,7 +271,7 @@ int rm_rf(const char *path)
 {
 	if (!path || path[0] == '\0')
 		return -EINVAL;
-	return S_rm_at(AT_FDCWD, path, 0);
+	return rm_rf_at(AT_FDCWD, path, 0);
 }
 
 int file_read_all(const char *path, size_t max, char **out, size_t *len)

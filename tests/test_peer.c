@@ -370,7 +370,7 @@ START_TEST(test_oversized)
 {
 	int sv[2];
 	struct peer_conn c;
-	unsigned char buf[16];
+	unsigned char buf[16], *big;
 	uint8_t type;
 	size_t len;
 	char rest[8] = "";
@@ -388,8 +388,12 @@ START_TEST(test_oversized)
 	ck_assert_int_eq(recv(sv[0], rest, sizeof(rest), MSG_DONTWAIT), 5);
 	ck_assert(memcmp(rest, "hello", 5) == 0);
 
+	/* Refused even when the caller's buffer would be large enough. */
+	big = malloc(PEER_MAX_FRAME + 16);
+	ck_assert_ptr_nonnull(big);
 	raw_frame(sv[1], "HLD1", 1, PEER_FT_DATA, 0, 0xffffffffu, NULL, 0);
-	ck_assert_int_eq(peer_recv_frame(&c, &type, buf, sizeof(buf), &len), -EMSGSIZE);
+	ck_assert_int_eq(peer_recv_frame(&c, &type, big, PEER_MAX_FRAME + 16, &len), -EMSGSIZE);
+	free(big);
 
 	/* Larger than the caller's buffer. */
 	raw_frame(sv[1], "HLD1", 1, PEER_FT_DATA, 0, 17, "0123456789abcdefg", 17);
@@ -1106,6 +1110,16 @@ START_TEST(test_dir_size_mismatch)
 		 (long long)PEER_MAX_FILE_SIZE + 1);
 	rb_text(&b, PEER_FT_FILE, js);
 	ck_assert_int_eq(recv_dir_raw(&b, dst, NULL), -EPROTO);
+	/* A DATA frame over PEER_MAX_FRAME within a large file. */
+	rb_text(&b, PEER_FT_FILE, "{\"name\":\"a.img\",\"size\":4000000,\"mode\":420}");
+	rb_add(&b, PEER_FT_DATA, NULL, 0);
+	b.p[b.len - 4] = 0x00;
+	b.p[b.len - 3] = 0x10;
+	b.p[b.len - 2] = 0x00;
+	b.p[b.len - 1] = 0x01; /* the header now says PEER_MAX_FRAME + 1 */
+	ck_assert_int_eq(recv_dir_raw(&b, dst, NULL), -EMSGSIZE);
+	ck_assert_int_eq(count_entries(dst), 0);
+
 	rb_text(&b, PEER_FT_FILE, "{\"name\":\"a.img\",\"size\":-1,\"mode\":420}");
 	ck_assert_int_eq(recv_dir_raw(&b, dst, NULL), -EPROTO);
 	rb_text(&b, PEER_FT_FILE, "{\"name\":\"a.img\",\"size\":1.5,\"mode\":420}");

@@ -29,7 +29,9 @@
  * The process is meant to be pid 1 of its own PID namespace
  * (`unshare -p -f setsid workload ...`), so it reaps every child it inherits. stdio
  * should be /dev/null: CRIU dumps open files, and the status file is opened and
- * closed for every write for the same reason. SIGTERM exits 0. */
+ * closed for every write for the same reason. SIGTERM exits 0. SIGUSR1 sets
+ * max_gap_ms back to 0, so that after a migration it holds the gap that migration
+ * caused and nothing earlier. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -72,11 +74,14 @@ struct csum {
 };
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t gap_reset_requested;
 
-static void on_term(int sig)
+static void on_signal(int sig)
 {
-	(void)sig;
-	stop_requested = 1;
+	if (sig == SIGUSR1)
+		gap_reset_requested = 1;
+	else
+		stop_requested = 1;
 }
 
 static uint64_t splitmix64(uint64_t x)
@@ -210,6 +215,7 @@ static void child_main(pid_t parent, uint64_t seed, long index)
 		_exit(0);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
+	signal(SIGUSR1, SIG_DFL);
 	buf = mmap(NULL, CHILD_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED)
 		_exit(1);
@@ -364,10 +370,11 @@ int main(int argc, char **argv)
 	}
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_term;
+	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 
 	/* Children come first so they do not share the region copy-on-write. */
 	if (o.children > 0) {
@@ -419,6 +426,10 @@ int main(int argc, char **argv)
 
 		counter++;
 		now = realtime_ms();
+		if (gap_reset_requested) {
+			gap_reset_requested = 0;
+			max_gap = 0;
+		}
 		if (counter > 1) {
 			last_gap = now - prev;
 			if (last_gap > max_gap)

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Prepare this machine (first run only), build, and run every test: the unit tests
+# (libcheck), then the integration tests that migrate real processes with real CRIU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+make -s
+make -s test

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# test_02_loopback.sh: two daemons on loopback that share a secret move a 64 MiB
+# workload tree from A to B and back. The process must run on after each move with
+# its memory intact, the source must be gone, the jobs must be listed and no daemon
+# may leave a zombie behind.
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+need_root_and_build
+
+MIB=64
+make_secret "$T/secret"
+start_hauld A --secret-file "$T/secret" || die "daemon A starts" "see $T/A.log"
+start_hauld B --secret-file "$T/secret" || die "daemon B starts" "see $T/B.log"
+W=$(start_workload w $MIB --children 2) || die "workload starts" "no workload"
+note "workload pid $W, A at $A_API (peer $A_PEER), B at $B_API (peer $B_PEER)"
+
+migrate_and_check "A->B" "$A_API" "$W" "$B_PEER" "$T/w.status" $MIB ||
+	die "A->B" "the rest needs the migrated process"
+JOB1=$JOB_ID
+P1=$MIGRATED_PID
+expect_eq "A->B: children came along" "$(ps -o pid= --ppid "$P1" | wc -l)" 2
+
+migrate_and_check "B->A" "$B_API" "$P1" "$A_PEER" "$T/w.status" $MIB ||
+	die "B->A" "the rest needs the migrated process"
+JOB2=$JOB_ID
+P2=$MIGRATED_PID
+expect_eq "B->A: children came along" "$(ps -o pid= --ppid "$P2" | wc -l)" 2
+
+api GET "$A_API/migrations" >/dev/null
+expect_eq "GET /migrations on A answers" "$HTTP_STATUS" 200
+expect_eq "A lists job $JOB1" "$(jget "$HTTP_BODY" ".migrations[] | select(.id == \"$JOB1\") | .state")" succeeded
+api GET "$B_API/migrations" >/dev/null
+expect_eq "B lists job $JOB2" "$(jget "$HTTP_BODY" ".migrations[] | select(.id == \"$JOB2\") | .state")" succeeded
+api GET "$A_API/migrations/$JOB1" >/dev/null
+expect_eq "job $JOB1 keeps result.pid" "$(jget "$HTTP_BODY" .result.pid)" "$P1"
+
+# Restored trees are reparented to the daemon (or its subreaper): it must reap.
+sleep 1
+expect_eq "no zombie under daemon A" "$(zombies_of "$A_PID")" ""
+expect_eq "no zombie under daemon B" "$(zombies_of "$B_PID")" ""
+expect_true "daemon A still running" pid_alive "$A_PID"
+expect_true "daemon B still running" pid_alive "$B_PID"
+
+finish
