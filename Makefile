@@ -4,6 +4,7 @@
 #   make asan        unit tests under ASan/UBSan
 #   make valgrind    unit tests under valgrind
 #   make bench       benchmarks (see docs/BENCHMARKS.md)
+#   make V=1         show the compiler command lines
 CC      ?= cc
 B       ?= build
 PKGS    := libmicrohttpd jansson sqlite3 libcrypto uuid
@@ -29,11 +30,15 @@ TOOLS   := $(B)/workload
 
 all: $(B)/hauld $(TOOLS)
 
+Q       := $(if $(V),,@)
+
 $(B)/hauld: $(OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/%.o: src/%.c | $(B)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 # The schema migrations in db/ are compiled into the binary so hauld runs from anywhere.
 $(B)/schema.c: $(sort $(wildcard db/*.sql)) scripts/embed-schema.sh | $(B)
@@ -42,7 +47,8 @@ $(B)/schema.o: $(B)/schema.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(B)/tests/%: tests/%.c $(LIBOBJS) | $(B)/tests
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
+	@echo "  TEST    $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
 
 $(B)/workload: tests/workload.c | $(B)
 	$(CC) -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<

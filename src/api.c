@@ -69,7 +69,9 @@ int api_parse_migration(const char *body, size_t len, struct job *j, struct http
 		api_error(reply, AE_BAD_JSON, NULL, "a JSON body is required");
 		return -1;
 	}
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* JSON_DECODE_ANY: a scalar body is valid JSON (RFC 8259), just not an object;
+	 * the check below says so instead of calling it invalid JSON. */
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!root) {
 		api_error(reply, AE_BAD_JSON, NULL, "invalid JSON at line %d column %d: %s",
 			  jerr.line, jerr.column, jerr.text);

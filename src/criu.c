@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -227,9 +229,14 @@ static int swrk_recv(int sk, CriuResp **resp)
 	return *resp ? 0 : -EPROTO;
 }
 
-/* One request to a fresh swrk child, answering notifications on the way.
- * *resp_out gets the final answer (caller frees with criu_resp__free_unpacked). */
-static int swrk_call(CriuReq *req, int keep_fd, criu_post_dump_fn post_dump, void *arg,
+/* Answers one of CRIU's notifications (script names as in CRIU's action scripts):
+ * 0 for success. */
+typedef int (*notify_fn)(const char *script, void *arg);
+
+/* One request to a fresh swrk child, answering notifications on the way with notify
+ * (NULL: always success). *resp_out gets the final answer (caller frees with
+ * criu_resp__free_unpacked). */
+static int swrk_call(CriuReq *req, int keep_fd, notify_fn notify, void *arg,
 		     CriuResp **resp_out)
 {
 	CriuResp *resp = NULL;
@@ -253,8 +260,8 @@ static int swrk_call(CriuReq *req, int keep_fd, criu_post_dump_fn post_dump, voi
 			ack.type = CRIU_REQ_TYPE__NOTIFY;
 			ack.has_notify_success = true;
 			ack.notify_success = true;
-			if (post_dump && strcmp(script, "post-dump") == 0)
-				ack.notify_success = post_dump(arg) == 0;
+			if (notify)
+				ack.notify_success = notify(script, arg) == 0;
 			criu_resp__free_unpacked(resp, NULL);
 			resp = NULL;
 			ret = swrk_send(sk, &ack);
@@ -300,6 +307,25 @@ static void resp_error(CriuResp *resp, int ret, int work_fd, const char *what, c
 		 detail[0] ? detail : "no reason given", log);
 }
 
+static int dump_notify(const char *script, void *arg)
+{
+	const struct criu_dump_req *req = arg;
+	int off = 0, on = 1;
+
+	/* CRIU corks the page-server socket when it connects and, on a socket it was
+	 * handed, never closes it: its final "close" message then waits out the cork's
+	 * 200 ms timer while the tree is frozen. query-ext-files is the first
+	 * notification after the connect, so uncork there; CRIU sends pages in large
+	 * splices, which need no corking. */
+	if (strcmp(script, "query-ext-files") == 0 && req->ps_fd >= 0) {
+		setsockopt(req->ps_fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+		setsockopt(req->ps_fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	}
+	if (strcmp(script, "post-dump") == 0 && req->post_dump)
+		return req->post_dump(req->arg);
+	return 0;
+}
+
 int criu_dump(const struct criu_dump_req *req, char *err, size_t errlen)
 {
 	CriuReq r = CRIU_REQ__INIT;
@@ -324,7 +350,7 @@ int criu_dump(const struct criu_dump_req *req, char *err, size_t errlen)
 		ps.fd = req->ps_fd;
 		o.ps = &ps;
 	}
-	ret = swrk_call(&r, req->ps_fd, req->post_dump, req->arg, &resp);
+	ret = swrk_call(&r, req->ps_fd, dump_notify, (void *)req, &resp);
 	if (ret == 0 && (!resp || !resp->success))
 		ret = -ECANCELED;
 	if (ret < 0)

@@ -473,6 +473,15 @@ void engine_free(struct engine *e)
 	if (e->listen_fd >= 0)
 		close(e->listen_fd);
 	dest_release_all(e);
+	pthread_mutex_lock(&e->lock);
+	if (e->peer_conns > 0) {
+		/* A peer thread is still inside a step (a restore, say); the process is
+		 * about to exit, so leave the engine to it rather than free under it. */
+		pthread_mutex_unlock(&e->lock);
+		log_warnx("%d peer connection(s) still busy at shutdown", e->peer_conns);
+		return;
+	}
+	pthread_mutex_unlock(&e->lock);
 	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
 	free(e->queue);

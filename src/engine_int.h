@@ -42,6 +42,7 @@ struct dst_job {
 	struct job job;
 	const struct mig_ops *ops;
 	struct mig_dst d;
+	int ctl_fd;                  /* its control connection, -1 when none */
 	bool mem_attached;
 	bool restored, finished;
 	pthread_cond_t cond;         /* mem_attached changes */

@@ -63,6 +63,7 @@ static struct dst_job *dst_new(void)
 	dj->d.job = &dj->job;
 	dj->d.images_fd = dj->d.work_fd = dj->d.mem_fd = -1;
 	dj->d.page_server = dj->d.restored = -1;
+	dj->ctl_fd = -1;
 	pthread_cond_init(&dj->cond, NULL);
 	return dj;
 }
@@ -355,6 +356,8 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 			op = "";
 		if (!dj && strcmp(op, "prepare") == 0) {
 			dj = prepare(e, c, msg, remote, &reply);
+			if (dj)
+				dj->ctl_fd = c->fd;
 		} else if (dj && strcmp(op, "restore") == 0) {
 			reply = restore(e, dj);
 		} else if (dj && (strcmp(op, "commit") == 0 || strcmp(op, "abort") == 0)) {
@@ -396,6 +399,7 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 			if (dj->d.mem_fd >= 0)
 				close(dj->d.mem_fd);
 			dj->d.mem_fd = -1;
+			dj->ctl_fd = -1;
 			pthread_mutex_unlock(&e->lock);
 		} else {
 			dst_unlink(e, dj);
@@ -498,19 +502,40 @@ void dest_recover(struct engine *e, struct job *j)
 
 void dest_release_all(struct engine *e)
 {
-	struct dst_job *dj;
+	struct dst_job *dj, *waiting = NULL;
 
+	/* Wake the threads that serve incoming jobs: each ends its job (a restored copy
+	 * stays stopped, waiting for the source's verdict after our restart). */
 	pthread_mutex_lock(&e->lock);
-	dj = e->incoming;
-	e->incoming = NULL;
+	for (dj = e->incoming; dj; dj = dj->next)
+		if (dj->ctl_fd >= 0)
+			shutdown(dj->ctl_fd, SHUT_RDWR);
 	pthread_mutex_unlock(&e->lock);
-	/* Only jobs waiting for a verdict have no thread; the others end with their
-	 * connections when the process exits. Their rows say where they stand. */
-	while (dj) {
-		struct dst_job *next = dj->next;
-
-		if (dj->restored && dj->d.mem_fd < 0)
-			dst_free(dj);
-		dj = next;
+	for (int i = 0; i < 300; i++) {
+		pthread_mutex_lock(&e->lock);
+		bool busy = e->peer_conns > 0;
+		pthread_mutex_unlock(&e->lock);
+		if (!busy)
+			break;
+		usleep(10000);
+	}
+	pthread_mutex_lock(&e->lock);
+	for (struct dst_job **p = &e->incoming; *p;) {
+		dj = *p;
+		if (dj->restored && dj->ctl_fd < 0) {
+			*p = dj->next;
+			dj->next = waiting;
+			waiting = dj;
+		} else {
+			p = &dj->next;
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	/* What is left has no thread: jobs waiting for a verdict. Their rows say where
+	 * they stand. */
+	while (waiting) {
+		dj = waiting->next;
+		dst_free(waiting);
+		waiting = dj;
 	}
 }

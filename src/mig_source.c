@@ -151,8 +151,9 @@ static int preflight(struct src_run *r)
 	}
 	if (r->job->options)
 		opts = json_loads(r->job->options, 0, NULL);
-	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:o, s:o}", "op", "prepare",
+	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:o, s:o}", "op", "prepare",
 			"job", r->job->id, "type", r->job->type, "mode", r->job->mode,
+			"pid", r->job->pid,
 			"criu_version", ci->version, "criu_version_text", ci->version_text,
 			"facts", facts, "options", opts ? opts : json_object());
 	ret = peer_send_json(&r->ctl, msg);
@@ -175,7 +176,7 @@ static int preflight(struct src_run *r)
 static int hold(struct mig_src *m)
 {
 	struct src_run *r = m->engine_ctx;
-	json_t *reply = NULL;
+	json_t *msg, *reply = NULL;
 	int files = 0, ret;
 	int64_t bytes = 0;
 
@@ -184,7 +185,9 @@ static int hold(struct mig_src *m)
 		return 1;
 	}
 	job_phase(r->e, r->job, PH_TRANSFERRING);
-	ret = peer_send_json(&r->ctl, json_pack("{s:s}", "op", "restore"));
+	msg = json_pack("{s:s}", "op", "restore");
+	ret = peer_send_json(&r->ctl, msg);
+	json_decref(msg);
 	if (ret == 0)
 		ret = peer_send_dir(&r->mem, r->m.images_fd, &files, &bytes);
 	if (ret < 0) {
