@@ -7,15 +7,16 @@
 # namespaces created here and removes $T (kept when HAULD_TEST_KEEP=1).
 #
 # Results: pass NAME / fail NAME MSG / skip NAME WHY print one line each; finish
-# prints the counts and exits 1 when something failed. die MSG fails and exits.
+# prints the counts and exits 1 when something failed. die NAME MSG fails and exits.
 #
 # Environment:
 #   BUILD             where hauld and workload are (default: build/ at the repo top)
 #   HAULD_ARGS        extra arguments for every hauld started (split on spaces)
 #   HAULD_TEST_KEEP=1 keep $T (logs, data dirs, status files) after the run
 #
-# Functions that set variables (start_hauld, api) must not run inside $(...): the
-# variables would be set in a subshell. Those meant for $(...) say so.
+# Functions that set variables or record results (start_hauld, stop_hauld, api,
+# migrate_and_check, pass/fail and the checks) must not run inside $(...): it is a
+# subshell, and what they set would be lost. Those meant for $(...) say so.
 
 set -uo pipefail
 
@@ -33,7 +34,6 @@ chmod 755 "$T"
 PASSED=0
 FAILED=0
 SKIPPED=0
-DAEMONS=()        # names given to start_hauld
 # Set by the functions below for the tests that source this file.
 # shellcheck disable=SC2034
 { JOB_ID=""; JOB_JSON=""; MIGRATED_PID=""; HTTP_STATUS=""; HTTP_BODY=""; HTTP_LOCATION=""; }
@@ -389,7 +389,6 @@ start_hauld() {
 	"${pre[@]}" "${cmd[@]}" </dev/null >"$log" 2>&1 &
 	pid=$!
 	echo "daemon $pid" >>"$T/pids"
-	DAEMONS+=("$name")
 	printf -v "${name}_PID" '%s' "$pid"
 	printf -v "${name}_DATA" '%s' "$data"
 	printf -v "${name}_NETNS" '%s' "$netns"
@@ -418,7 +417,7 @@ start_hauld() {
 	printf -v "${name}_API" '%s' "$origin"
 	printf -v "${name}_PEER" '%s' "$peer_addr"
 	if [ -n "$netns" ]; then
-		if grep -q "^$origin " "$T/api-ns"; then
+		if [ -n "$(awk -v o="$origin" -v n="$netns" '$1 == o && $2 != n' "$T/api-ns")" ]; then
 			echo "start_hauld $name: API origin $origin is already used in another netns;" \
 				"give --listen an address of the namespace" >&2
 			return 1
@@ -723,6 +722,8 @@ _ours() {
 
 _cleanup() {
 	local kind pid p
+	# Only the test's own shell cleans up, never a $(...) subshell that called die.
+	[ "${BASHPID:-$$}" = "$$" ] || return 0
 	trap - EXIT INT TERM
 	# Daemons first, so none restores anything while the rest goes.
 	while read -r kind pid; do
