@@ -42,6 +42,9 @@ typedef int (*criu_post_dump_fn)(void *arg);
 
 struct criu_dump_req {
 	pid_t pid;
+	bool pre_dump;          /* a pre-dump: memory only, the tree keeps running */
+	bool track_mem;         /* start soft-dirty tracking for the next iteration */
+	const char *parent;     /* previous iteration's images, relative to images_fd */
 	int images_fd;          /* directory for the images */
 	int work_fd;            /* directory for the log */
 	int ps_fd;              /* connected socket to a page server, or -1 */

@@ -50,6 +50,7 @@ struct job {
 	char to[JOB_TO_LEN];           /* destination "HOST:PORT" (source role) or peer address (destination role) */
 	char mode[JOB_MODE_LEN];       /* "live" */
 	char strategy[JOB_STRAT_LEN];  /* chosen strategy, "" until chosen */
+	char strategy_reason[256];     /* why that strategy */
 	char *options;                 /* JSON text of the options object, heap, may be NULL */
 	enum job_state state;
 	char phase[JOB_PHASE_LEN];

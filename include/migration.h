@@ -28,6 +28,10 @@ struct mig_src {
 	struct job *job;
 	int images_fd, work_fd;      /* jobs/<id>/images and jobs/<id>/work */
 	int mem_fd;                  /* the memory connection, for CRIU's page server */
+	int iter_fd;                 /* a pre-dump's own image directory */
+	const char *parent;          /* the previous iteration's images, relative to the
+	                                directory being written ("../pre-0"), or NULL */
+	bool track_mem;              /* pre-copy: keep tracking dirty memory */
 	uint64_t pid_start;          /* start time of job->pid when the job started */
 	struct criu_opts copts;
 	/* Set by the engine: the type calls hold() while the tree is frozen with complete
@@ -56,13 +60,16 @@ struct mig_ops {
 	int (*validate)(const json_t *body, struct job *j, struct mig_problem *p);
 	/* Source: facts the destination checks before anything moves (adds to facts). */
 	int (*src_facts)(struct mig_src *m, json_t *facts);
+	/* Source: one pre-copy iteration into m->iter_fd while the tree runs (NULL when
+	 * the type cannot pre-copy). */
+	int (*src_predump)(struct mig_src *m);
 	/* Source: checkpoint, calling m->hold(m) while frozen. 0 when the source has been
 	 * released (the destination runs the process), -errno with m->err otherwise. */
 	int (*src_checkpoint)(struct mig_src *m);
 	/* Destination: check the source's facts; -errno with d->err when incompatible. */
 	int (*dst_check)(struct mig_dst *d, const json_t *facts);
-	/* Destination: start receiving pages on d->mem_fd. */
-	int (*dst_receive)(struct mig_dst *d);
+	/* Destination: start receiving one iteration's pages on d->mem_fd into dir. */
+	int (*dst_receive)(struct mig_dst *d, const char *dir);
 	/* Destination: wait until the page stream has ended. */
 	int (*dst_received)(struct mig_dst *d, int timeout_ms);
 	/* Destination: restore, leaving the tree stopped; sets d->restored. */

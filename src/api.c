@@ -1,5 +1,6 @@
 /* api.c: routes and validation of the REST API. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,16 +11,29 @@
 #include "apierror.h"
 #include "log.h"
 #include "migration.h"
+#include "precopy.h"
 #include "util.h"
 
 #define LIST_DEFAULT   50
 #define LIST_MAX       500
 #define EVENTS_MAX     1000
 
-/* Options a migration may carry, each a boolean: CRIU's options of the same names,
- * and keep_images (leave the job's image directories on both hosts). */
-static const char *const bool_options[] = {
-	"tcp_established", "shell_job", "file_locks", "ext_unix_sk", "keep_images",
+/* Every option a migration may carry, one row each: CRIU's options of the same
+ * names, keep_images (leave the job's directories on both hosts), and the pre-copy
+ * policy (see precopy.h for the defaults). */
+static const struct option_spec {
+	const char *name;
+	bool integer;            /* else boolean */
+	long min, max;
+} option_table[] = {
+	{ "tcp_established", false, 0, 0 },
+	{ "shell_job", false, 0, 0 },
+	{ "file_locks", false, 0, 0 },
+	{ "ext_unix_sk", false, 0, 0 },
+	{ "keep_images", false, 0, 0 },
+	{ "max_iterations", true, 0, PRECOPY_ITERATIONS_CAP },
+	{ "precopy_min_pages", true, 0, 1L << 30 },
+	{ "precopy_max_growth_pct", true, 0, 1000 },
 };
 
 static const char *const modes[] = { "live" };
@@ -34,19 +48,29 @@ static int parse_options(const json_t *o, struct job *j, struct http_reply *repl
 		return -1;
 	}
 	json_object_foreach((json_t *)o, key, v) {
+		const struct option_spec *spec = NULL;
 		char field[80];
-		size_t i;
 
 		snprintf(field, sizeof(field), "options.%.60s", key);
-		for (i = 0; i < ARRAY_SIZE(bool_options); i++)
-			if (strcmp(key, bool_options[i]) == 0)
-				break;
-		if (i == ARRAY_SIZE(bool_options)) {
+		for (size_t i = 0; i < ARRAY_SIZE(option_table); i++)
+			if (strcmp(key, option_table[i].name) == 0)
+				spec = &option_table[i];
+		if (!spec) {
 			api_error(reply, AE_UNKNOWN_FIELD, field, "unknown option \"%.60s\"", key);
 			return -1;
 		}
-		if (!json_is_boolean(v)) {
+		if (!spec->integer && !json_is_boolean(v)) {
 			api_error(reply, AE_BAD_TYPE, field, "\"%s\" must be true or false", field);
+			return -1;
+		}
+		if (spec->integer && !json_is_integer(v)) {
+			api_error(reply, AE_BAD_TYPE, field, "\"%s\" must be an integer", field);
+			return -1;
+		}
+		if (spec->integer && (json_integer_value(v) < spec->min ||
+				      json_integer_value(v) > spec->max)) {
+			api_error(reply, AE_BAD_VALUE, field, "\"%s\" must be from %ld to %ld",
+				  field, spec->min, spec->max);
 			return -1;
 		}
 	}
@@ -311,7 +335,12 @@ static void health(struct api *a, struct http_reply *reply)
 	char *buf = NULL;
 	size_t len;
 	struct utsname u;
+	struct precopy_policy policy;
+	enum strategy live;
+	char why[256];
 
+	precopy_policy_default(&policy);
+	live = strategy_choose(ci && ci->mem_track, &policy, why, sizeof(why));
 	if (a->engine)
 		engine_counts(a->engine, &queued, &running, &incoming);
 	if (file_read_all("/proc/sys/fs/pipe-max-size", 31, &buf, &len) == 0) {
@@ -334,10 +363,8 @@ static void health(struct api *a, struct http_reply *reply)
 		"check_error", ci && ci->check_error[0] ? ci->check_error : NULL,
 		"features", "mem_track", ci && ci->mem_track, "lazy_pages", ci && ci->lazy_pages,
 		"pipe_max_size", (json_int_t)atoll(pipe_max),
-		"strategies", "live", "stop-and-copy",
-		"why", ci && ci->mem_track ?
-			"memory tracking is available, but pre-copy is not implemented yet" :
-			"no soft-dirty memory tracking on this kernel: pre-copy cannot run",
+		"strategies", "live", strategy_name(live),
+		"why", why,
 		"jobs", "queued", queued, "running", running, "incoming", incoming);
 }
 

@@ -74,6 +74,26 @@ int child_wait(pid_t pid, int timeout_ms)
 	struct pollfd p;
 
 	pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0 && timeout_ms >= 0) {
+		/* No pidfd (a kernel before 5.3, a seccomp filter, valgrind): poll, so that
+		 * the deadline holds all the same. */
+		int64_t deadline = time_mono_ms() + timeout_ms;
+
+		for (;;) {
+			ret = waitpid(pid, &status, WNOHANG);
+			if (ret == pid)
+				return status;
+			if (ret < 0 && errno != EINTR)
+				return -errno;
+			if (time_mono_ms() >= deadline) {
+				log_warnx("child %d did not finish in %d ms, killing it", pid,
+					  timeout_ms);
+				kill(pid, SIGKILL);
+				break;
+			}
+			usleep(10 * 1000);
+		}
+	}
 	if (pfd >= 0 && timeout_ms >= 0) {
 		p.fd = pfd;
 		p.events = POLLIN;
@@ -334,14 +354,20 @@ int criu_dump(const struct criu_dump_req *req, char *err, size_t errlen)
 	CriuResp *resp = NULL;
 	int ret;
 
-	r.type = CRIU_REQ_TYPE__DUMP;
+	r.type = req->pre_dump ? CRIU_REQ_TYPE__PRE_DUMP : CRIU_REQ_TYPE__DUMP;
 	r.opts = &o;
+	if (req->track_mem) {
+		o.has_track_mem = true;
+		o.track_mem = true;
+	}
+	if (req->parent && req->parent[0])
+		o.parent_img = (char *)req->parent;
 	o.has_pid = true;
 	o.pid = req->pid;
 	o.images_dir_fd = req->images_fd;
 	o.has_work_dir_fd = true;
 	o.work_dir_fd = req->work_fd;
-	o.log_file = "dump.log";
+	o.log_file = req->pre_dump ? "pre-dump.log" : "dump.log";
 	o.has_notify_scripts = true;
 	o.notify_scripts = true;
 	opts_apply(&o, &req->opts);
@@ -354,7 +380,8 @@ int criu_dump(const struct criu_dump_req *req, char *err, size_t errlen)
 	if (ret == 0 && (!resp || !resp->success))
 		ret = -ECANCELED;
 	if (ret < 0)
-		resp_error(resp, ret, req->work_fd, "dump", "dump.log", err, errlen);
+		resp_error(resp, ret, req->work_fd, req->pre_dump ? "pre-dump" : "dump",
+			   req->pre_dump ? "pre-dump.log" : "dump.log", err, errlen);
 	if (resp)
 		criu_resp__free_unpacked(resp, NULL);
 	return ret;

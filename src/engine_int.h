@@ -20,6 +20,7 @@
 #define PH_QUEUED       "queued"
 #define PH_CONNECTING   "connecting"
 #define PH_PREFLIGHT    "preflight"
+#define PH_PRECOPY      "precopy"
 #define PH_DUMPING      "dumping"
 #define PH_TRANSFERRING "transferring"
 #define PH_RESTORING    "restoring"

@@ -208,7 +208,7 @@ json_t *job_to_json(const struct job *j, const struct job_iter *iters, size_t n_
 	if (!j)
 		return NULL;
 	result = j->result_pid > 0 ? json_pack("{s:i}", "pid", j->result_pid) : json_null();
-	return json_pack("{s:o, s:o, s:s, s:i, s:o, s:o, s:o, s:o, s:s, s:o,"
+	return json_pack("{s:o, s:o, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:s, s:o,"
 			 " s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "id", text_json(j->id, sizeof(j->id)),
 			 "type", text_json(j->type, sizeof(j->type)),
@@ -217,6 +217,8 @@ json_t *job_to_json(const struct job *j, const struct job_iter *iters, size_t n_
 			 "to", text_json(j->to, sizeof(j->to)),
 			 "mode", text_json(j->mode, sizeof(j->mode)),
 			 "strategy", text_json_or_null(j->strategy, sizeof(j->strategy)),
+			 "strategy_reason", text_json_or_null(j->strategy_reason,
+							      sizeof(j->strategy_reason)),
 			 "options", options_json(j->options),
 			 "state", job_state_name(j->state),
 			 "phase", text_json(j->phase, sizeof(j->phase)),

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "precopy.h"
 #include "log.h"
 #include "proc.h"
 #include "util.h"
@@ -229,17 +230,36 @@ static void read_restore_stats(struct dst_job *dj)
 		dj->job.stats.restore_ms = st.restore_ms;
 }
 
-/* "restore": the page stream has ended; take the image files, restore stopped. */
-static json_t *restore(struct engine *e, struct dst_job *dj)
+/* 1 when name is "images" or "pre-N" (N < PRECOPY_ITERATIONS_CAP). */
+static int iter_dir_ok(const char *name)
 {
-	struct peer_conn mem;
-	int64_t t0 = time_mono_ms(), bytes = 0;
-	int files = 0, ret;
+	long n;
 
+	if (!name)
+		return 0;
+	if (strcmp(name, "images") == 0)
+		return 1;
+	return strncmp(name, "pre-", 4) == 0 &&
+	       parse_long(name + 4, 0, PRECOPY_ITERATIONS_CAP - 1, &n) == 0;
+}
+
+/* "pages": start a page server on the memory connection for one iteration, into
+ * <job>/<dir>, whose "parent" link names the previous iteration. CRIU's page server
+ * only reads until the dump says it is over, so the answer that follows on the
+ * memory connection cannot mix with its stream. */
+static json_t *pages(struct engine *e, struct dst_job *dj, const json_t *msg)
+{
+	const char *dir = json_string_value(json_object_get(msg, "dir"));
+	const char *parent = json_string_value(json_object_get(msg, "parent"));
+	char path[1100], link[80];
+	struct timespec ts;
+	int ret;
+
+	if (!iter_dir_ok(dir) || (parent && (!iter_dir_ok(parent) ||
+					    strcmp(parent, "images") == 0)))
+		return reply_error("bad_request", "pages: malformed directory names");
 	pthread_mutex_lock(&e->lock);
 	if (!dj->mem_attached) {
-		struct timespec ts;
-
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += e->cfg.peer_timeout_ms / 1000;
 		pthread_cond_timedwait(&dj->cond, &e->lock, &ts);
@@ -248,6 +268,35 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 	pthread_mutex_unlock(&e->lock);
 	if (ret < 0)
 		return reply_error("transfer_failed", "no memory connection arrived");
+	/* The previous iteration's page server must have finished its directory. */
+	if (dj->ops->dst_received(&dj->d, LONG_WAIT_MS) < 0)
+		return reply_error("transfer_failed", "%s", dj->d.err);
+	snprintf(path, sizeof(path), "%s/../%s", dj->d.images_dir, dir);
+	ret = mkdir_p(path, 0700);
+	if (ret == 0 && parent) {
+		char lpath[1200];
+
+		snprintf(link, sizeof(link), "../%s", parent);
+		snprintf(lpath, sizeof(lpath), "%s/parent", path);
+		if (symlink(link, lpath) < 0 && errno != EEXIST)
+			ret = -errno;
+	}
+	if (ret < 0)
+		return reply_error("transfer_failed", "cannot prepare %s: %s", dir, strerror(-ret));
+	if (dj->ops->dst_receive(&dj->d, path) < 0)
+		return reply_error("transfer_failed", "%s", dj->d.err);
+	return json_pack("{s:b}", "ok", 1);
+}
+
+/* "restore": the page stream has ended; take the image files, restore stopped. */
+static json_t *restore(struct engine *e, struct dst_job *dj)
+{
+	struct peer_conn mem;
+	int64_t t0 = time_mono_ms(), bytes = 0;
+	int files = 0, ret;
+
+	if (!dj->mem_attached)
+		return reply_error("transfer_failed", "no memory connection attached");
 	if (dj->ops->dst_received(&dj->d, LONG_WAIT_MS) < 0)
 		return reply_error("transfer_failed", "%s", dj->d.err);
 	fault_point(e, "dest_exit:receive_images");
@@ -358,6 +407,8 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 			dj = prepare(e, c, msg, remote, &reply);
 			if (dj)
 				dj->ctl_fd = c->fd;
+		} else if (dj && strcmp(op, "pages") == 0) {
+			reply = pages(e, dj, msg);
 		} else if (dj && strcmp(op, "restore") == 0) {
 			reply = restore(e, dj);
 		} else if (dj && (strcmp(op, "commit") == 0 || strcmp(op, "abort") == 0)) {
@@ -419,7 +470,6 @@ static void serve_memory(struct engine *e, struct peer_conn *c)
 	const char *id;
 	struct dst_job *dj;
 	json_t *msg = NULL, *reply;
-	int ret;
 
 	if (peer_recv_json(c, &msg) < 0) {
 		peer_conn_release(c);
@@ -445,11 +495,7 @@ static void serve_memory(struct engine *e, struct peer_conn *c)
 		peer_conn_release(c);
 		return;
 	}
-	/* The page server only reads until the dump ends, so this reply cannot mix
-	 * with its stream: the source starts dumping after it has read the reply. */
-	ret = dj->ops->dst_receive(&dj->d);
-	reply = ret < 0 ? reply_error("transfer_failed", "%s", dj->d.err) :
-			  json_pack("{s:b}", "ok", 1);
+	reply = json_pack("{s:b}", "ok", 1);
 	c->fd = dj->d.mem_fd;
 	peer_send_json(c, reply);
 	c->fd = -1;

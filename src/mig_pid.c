@@ -97,12 +97,30 @@ static int pid_src_checkpoint(struct mig_src *m)
 {
 	struct criu_dump_req req = {
 		.pid = m->job->pid,
+		.track_mem = m->track_mem,
+		.parent = m->parent,
 		.images_fd = m->images_fd,
 		.work_fd = m->work_fd,
 		.ps_fd = m->mem_fd,
 		.opts = m->copts,
 		.post_dump = pid_hold,
 		.arg = m,
+	};
+
+	return criu_dump(&req, m->err, sizeof(m->err));
+}
+
+static int pid_src_predump(struct mig_src *m)
+{
+	struct criu_dump_req req = {
+		.pid = m->job->pid,
+		.pre_dump = true,
+		.track_mem = true,
+		.parent = m->parent,
+		.images_fd = m->iter_fd,
+		.work_fd = m->work_fd,
+		.ps_fd = m->mem_fd,
+		.opts = m->copts,
 	};
 
 	return criu_dump(&req, m->err, sizeof(m->err));
@@ -137,9 +155,9 @@ static int pid_dst_check(struct mig_dst *d, const json_t *facts)
 	return 0;
 }
 
-static int pid_dst_receive(struct mig_dst *d)
+static int pid_dst_receive(struct mig_dst *d, const char *dir)
 {
-	return criu_page_server_spawn(d->images_dir, d->work_dir, d->mem_fd, &d->page_server,
+	return criu_page_server_spawn(dir, d->work_dir, d->mem_fd, &d->page_server,
 				      d->err, sizeof(d->err));
 }
 
@@ -205,6 +223,7 @@ const struct mig_ops mig_pid_ops = {
 	.type = "pid",
 	.validate = pid_validate,
 	.src_facts = pid_src_facts,
+	.src_predump = pid_src_predump,
 	.src_checkpoint = pid_src_checkpoint,
 	.dst_check = pid_dst_check,
 	.dst_receive = pid_dst_receive,

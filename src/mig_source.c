@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "engine_int.h"
+#include "precopy.h"
 #include "log.h"
 #include "proc.h"
 #include "util.h"
@@ -34,6 +35,9 @@ struct src_run {
 	bool restored;           /* the destination holds a restored, stopped copy */
 	const char *fail_code;
 	char fail_msg[JOB_MSG_LEN];
+	struct precopy_policy policy;
+	enum strategy strategy;
+	int n_iters;             /* pre-dumps done */
 };
 
 static void fail(struct src_run *r, const char *code, const char *fmt, ...)
@@ -267,6 +271,7 @@ static void read_dump_stats(struct src_run *r)
 	r->job->stats.frozen_ms = st.frozen_ms;
 	r->job->stats.pages_written = st.pages_written;
 	snprintf(it.kind, sizeof(it.kind), "dump");
+	it.index = r->n_iters;
 	it.frozen_ms = st.frozen_ms;
 	it.memdump_ms = st.memdump_ms;
 	it.memwrite_ms = st.memwrite_ms;
@@ -286,19 +291,102 @@ static void parse_options(struct src_run *r)
 	r->m.copts.shell_job = json_is_true(json_object_get(o, "shell_job"));
 	r->m.copts.file_locks = json_is_true(json_object_get(o, "file_locks"));
 	r->m.copts.ext_unix_sk = json_is_true(json_object_get(o, "ext_unix_sk"));
+	precopy_policy_default(&r->policy);
+	if (json_is_integer(json_object_get(o, "max_iterations")))
+		r->policy.max_iterations = (int)json_integer_value(json_object_get(o, "max_iterations"));
+	if (json_is_integer(json_object_get(o, "precopy_min_pages")))
+		r->policy.min_pages = json_integer_value(json_object_get(o, "precopy_min_pages"));
+	if (json_is_integer(json_object_get(o, "precopy_max_growth_pct")))
+		r->policy.max_growth_pct =
+			(int)json_integer_value(json_object_get(o, "precopy_max_growth_pct"));
 	json_decref(o);
+}
+
+/* Ask the destination for a page server on the memory connection writing into dir,
+ * whose parent is the previous iteration (NULL for none). */
+static int pages_to(struct src_run *r, const char *dir, const char *parent)
+{
+	json_t *msg = json_pack("{s:s, s:s, s:s?}", "op", "pages", "dir", dir, "parent", parent);
+
+	return call(r, &r->ctl, msg, LONG_WAIT_MS, "transfer_failed", NULL);
+}
+
+/* Iterative pre-copy: pre-dumps while the tree runs, each into its own directory at
+ * both ends with the previous one as parent, until the stop rule says the final dump
+ * will be small. Sets r->m.parent for the final dump. */
+static int precopy(struct src_run *r, char *last, size_t lastlen)
+{
+	int64_t written[PRECOPY_ITERATIONS_CAP];
+	char dir[16], prev[16] = "", path[1100], parent[24];
+	enum precopy_verdict v;
+	size_t n = 0;
+	int ret;
+
+	while ((v = precopy_next(&r->policy, written, n)) == PRECOPY_CONTINUE &&
+	       n < PRECOPY_ITERATIONS_CAP) {
+		struct job_iter it = { .index = (int)n };
+		struct criu_stats st;
+		int64_t t0 = time_mono_ms(), b0 = bytes_sent(r);
+
+		if (r->act->cancel) {
+			fail(r, "cancelled", "cancelled during pre-copy");
+			return -ECANCELED;
+		}
+		snprintf(dir, sizeof(dir), "pre-%zu", n);
+		snprintf(path, sizeof(path), "%s/jobs/%s/%s", r->e->cfg.data_dir, r->job->id, dir);
+		ret = mkdir_p(path, 0700);
+		if (ret == 0)
+			ret = pages_to(r, dir, prev[0] ? prev : NULL);
+		if (ret < 0) {
+			fail(r, "transfer_failed", "pre-dump %zu: %s", n, strerror(-ret));
+			return ret;
+		}
+		r->m.iter_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		snprintf(parent, sizeof(parent), "../%s", prev);
+		r->m.parent = prev[0] ? parent : NULL;
+		ret = r->m.iter_fd < 0 ? -errno : r->ops->src_predump(&r->m);
+		if (r->m.iter_fd >= 0)
+			close(r->m.iter_fd);
+		r->m.iter_fd = -1;
+		if (ret < 0) {
+			fail(r, "predump_failed", "%s", r->m.err);
+			return ret;
+		}
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/stats-dump", r->m.work_fd);
+		if (criu_stats_read(path, &st) == 0 && st.has_dump) {
+			it.memdump_ms = st.memdump_ms;
+			it.memwrite_ms = st.memwrite_ms;
+			it.frozen_ms = st.frozen_ms;
+			it.pages_scanned = st.pages_scanned;
+			it.pages_skipped = st.pages_skipped_parent;
+			it.pages_written = st.pages_written;
+		}
+		snprintf(it.kind, sizeof(it.kind), "pre-dump");
+		it.bytes = bytes_sent(r) - b0;
+		it.duration_ms = time_mono_ms() - t0;
+		store_iter_add(r->e->store, r->job->id, &it);
+		written[n++] = it.pages_written;
+		ev(r->e, r->job, "info", "pre-dump %zu wrote %lld pages", n - 1,
+		   (long long)it.pages_written);
+		snprintf(prev, sizeof(prev), "%s", dir);
+	}
+	ev(r->e, r->job, "info", "pre-copy ends after %zu pre-dumps: %s", n,
+	   precopy_verdict_text(v));
+	snprintf(last, lastlen, "%s", prev);
+	r->n_iters = (int)n;
+	return 0;
 }
 
 void source_run(struct engine *e, struct job *j, struct src_active *act)
 {
 	struct src_run r = { .e = e, .job = j, .act = act };
-	char images[1024], work[1024];
+	char images[1024], work[1024], last[16] = "", final_parent[24];
 	const char *why;
 	int ret;
 
 	peer_conn_init(&r.ctl, -1, e->cfg.peer_timeout_ms);
 	peer_conn_init(&r.mem, -1, e->cfg.peer_timeout_ms);
-	r.m.images_fd = r.m.work_fd = r.m.mem_fd = -1;
+	r.m.images_fd = r.m.work_fd = r.m.mem_fd = r.m.iter_fd = -1;
 	r.m.job = j;
 	r.m.hold = hold;
 	r.m.engine_ctx = &r;
@@ -306,11 +394,12 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 
 	j->state = JOB_RUNNING;
 	j->started_at = time_now_ms();
-	snprintf(j->strategy, sizeof(j->strategy), "stop-and-copy");
+	parse_options(&r);
+	r.strategy = strategy_choose(e->cfg.criu->mem_track, &r.policy, j->strategy_reason,
+				     sizeof(j->strategy_reason));
+	snprintf(j->strategy, sizeof(j->strategy), "%s", strategy_name(r.strategy));
 	job_phase(e, j, PH_CONNECTING);
-	ev(e, j, "info", "strategy stop-and-copy: one final dump streamed to the destination's "
-	   "page server%s", e->cfg.criu->mem_track ? "" :
-	   " (no memory tracking on this kernel, so no pre-copy)");
+	ev(e, j, "info", "strategy %s: %s", j->strategy, j->strategy_reason);
 
 	why = proc_unmovable(j->pid);
 	if (!r.ops) {
@@ -354,6 +443,16 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		goto out;
 	}
 	r.m.mem_fd = r.mem.fd;
+	if (r.strategy == STRATEGY_PRECOPY) {
+		job_phase(e, j, PH_PRECOPY);
+		if (precopy(&r, last, sizeof(last)) < 0)
+			goto out;
+		snprintf(final_parent, sizeof(final_parent), "../%s", last);
+		r.m.parent = last[0] ? final_parent : NULL;
+		r.m.track_mem = true;
+	}
+	if (pages_to(&r, "images", last[0] ? last : NULL) < 0)
+		goto out;
 	job_phase(e, j, PH_DUMPING);
 	r.t_dump = time_mono_ms();
 	ret = r.ops->src_checkpoint(&r.m);

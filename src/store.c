@@ -45,7 +45,7 @@ enum stmt {
 #define JOB_COLS "seq, id, type, role, pid, dest, mode, strategy, options, state, phase," \
 	" created_at, started_at, finished_at, result_pid, err_code, err_msg, err_phase," \
 	" err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes, pages_written," \
-	" pid_start"
+	" pid_start, strategy_reason"
 
 static const char *const stmt_sql[ST__COUNT] = {
 	/* IMMEDIATE takes the write lock at once, so two daemons starting together
@@ -61,10 +61,11 @@ static const char *const stmt_sql[ST__COUNT] = {
 		"INSERT INTO jobs (id, type, role, pid, dest, mode, strategy, options, state,"
 		" phase, created_at, started_at, finished_at, result_pid, err_code, err_msg,"
 		" err_phase, err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes,"
-		" pages_written, pid_start) VALUES (:id, :type, :role, :pid, :dest, :mode, :strategy,"
+		" pages_written, pid_start, strategy_reason) VALUES (:id, :type, :role, :pid, :dest, :mode, :strategy,"
 		" :options, :state, :phase, :created_at, :started_at, :finished_at,"
 		" :result_pid, :err_code, :err_msg, :err_phase, :err_where, :downtime_ms,"
-		" :frozen_ms, :total_ms, :restore_ms, :bytes, :pages_written, :pid_start)",
+		" :frozen_ms, :total_ms, :restore_ms, :bytes, :pages_written, :pid_start,"
+		" :strategy_reason)",
 	[ST_JOB_UPDATE] =
 		"UPDATE jobs SET type = :type, role = :role, pid = :pid, dest = :dest,"
 		" mode = :mode, strategy = :strategy, options = :options, state = :state,"
@@ -73,7 +74,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" err_msg = :err_msg, err_phase = :err_phase, err_where = :err_where,"
 		" downtime_ms = :downtime_ms, frozen_ms = :frozen_ms, total_ms = :total_ms,"
 		" restore_ms = :restore_ms, bytes = :bytes, pages_written = :pages_written,"
-		" pid_start = :pid_start"
+		" pid_start = :pid_start, strategy_reason = :strategy_reason"
 		" WHERE id = :id",
 	[ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
 	[ST_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
@@ -219,6 +220,8 @@ static int bind_job(sqlite3_stmt *st, const struct job *j)
 	e |= bind_named_int(st, ":bytes", j->stats.bytes);
 	e |= bind_named_int(st, ":pages_written", j->stats.pages_written);
 	e |= bind_named_int(st, ":pid_start", (int64_t)j->pid_start);
+	e |= bind_named_text(st, ":strategy_reason", j->strategy_reason,
+			     sizeof(j->strategy_reason));
 	return e;
 }
 
@@ -285,6 +288,7 @@ static int row_to_job(sqlite3_stmt *st, struct job *j)
 	j->stats.bytes = sqlite3_column_int64(st, c++);
 	j->stats.pages_written = sqlite3_column_int64(st, c++);
 	j->pid_start = (uint64_t)sqlite3_column_int64(st, c++);
+	col_text(st, c++, j->strategy_reason, sizeof(j->strategy_reason));
 
 	if (role_parse(role, &j->role) < 0 || job_state_parse(state, &j->state) < 0) {
 		log_warnx("store: job %s has role \"%s\", state \"%s\"", j->id, role, state);
