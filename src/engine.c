@@ -68,7 +68,19 @@ void job_finish(struct engine *e, struct job *j, enum job_state st, const char *
 
 void fault_point(struct engine *e, const char *point)
 {
-	if (e->fault && strcmp(e->fault, point) == 0) {
+	const char *f = e->fault;
+
+	if (!f)
+		return;
+	/* "pause:POINT" holds the job there for FAULT_PAUSE_MS, so that a test can act
+	 * (cancel, kill a daemon) in a phase that is otherwise too short to hit. */
+	if (strncmp(f, "pause:", 6) == 0 && strncmp(point, "pause:", 6) == 0 &&
+	    strcmp(f, point) == 0) {
+		log_warnx("fault injection: pausing %d ms at %s", FAULT_PAUSE_MS, point);
+		usleep(FAULT_PAUSE_MS * 1000);
+		return;
+	}
+	if (strcmp(f, point) == 0) {
 		log_warnx("fault injection: exiting at %s", point);
 		_exit(99);
 	}

@@ -77,7 +77,10 @@ void job_phase(struct engine *e, struct job *j, const char *phase);
 /* Finish a job: state, error fields (code NULL for success), store. */
 void job_finish(struct engine *e, struct job *j, enum job_state st, const char *code,
 		const char *where, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-/* Exit at once when HAULD_FAULT names this point (fault-injection tests). */
+/* Fault injection for tests, chosen by HAULD_FAULT: exit at once when it names this
+ * point ("dest_exit:receive_images"), or pause there when point and HAULD_FAULT are
+ * both "pause:NAME". */
+#define FAULT_PAUSE_MS 3000
 void fault_point(struct engine *e, const char *point);
 
 /* Job directories: <data>/jobs/<id>/{images,work}. */

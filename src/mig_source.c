@@ -184,6 +184,7 @@ static int hold(struct mig_src *m)
 	int files = 0, ret;
 	int64_t bytes = 0;
 
+	fault_point(r->e, "pause:frozen");
 	if (r->act->cancel) {
 		fail(r, "cancelled", "cancelled during the dump");
 		return 1;
@@ -206,6 +207,7 @@ static int hold(struct mig_src *m)
 	r->job->result_pid = (int)json_integer_value(json_object_get(reply, "pid"));
 	r->job->stats.restore_ms = json_integer_value(json_object_get(reply, "restore_ms"));
 	json_decref(reply);
+	fault_point(r->e, "pause:restored");
 	/* Once we answer yes, CRIU kills the source copy: no cancel from here on. */
 	pthread_mutex_lock(&r->e->lock);
 	if (r->act->cancel) {
@@ -431,6 +433,7 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		goto out;
 	}
 	job_phase(e, j, PH_PREFLIGHT);
+	fault_point(e, "pause:preflight");
 	if (preflight(&r) < 0)
 		goto out;
 	if (connect_channel(&r, &r.mem, "memory") < 0)
@@ -438,6 +441,7 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 	if (call(&r, &r.mem, json_pack("{s:s, s:s}", "op", "attach", "job", j->id),
 		 e->cfg.peer_timeout_ms, "peer_protocol", NULL) < 0)
 		goto out;
+	fault_point(e, "pause:attached");
 	if (act->cancel) {
 		fail(&r, "cancelled", "cancelled before the dump");
 		goto out;

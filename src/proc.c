@@ -110,6 +110,43 @@ int proc_in_my_pidns(pid_t pid)
 	return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
+/* Append the pids listed in one children file to out. The file is read to its end:
+ * a task may have more children than one read returns, and a read may end inside
+ * a number, which must not be taken for a (different) pid. */
+static int read_children(int fd, pid_t *out, size_t max, size_t *n)
+{
+	char buf[4096], *p, *tok_end;
+	size_t have = 0;
+	ssize_t len;
+
+	for (;;) {
+		if (have >= sizeof(buf) - 1)
+			return -EPROTO;     /* one token longer than the buffer: not a pid */
+		do {
+			len = read(fd, buf + have, sizeof(buf) - 1 - have);
+		} while (len < 0 && errno == EINTR);
+		if (len < 0)
+			return -errno;
+		have += (size_t)len;
+		buf[have] = '\0';
+		for (p = buf;;) {
+			p += strspn(p, " \n");
+			tok_end = p + strspn(p, "0123456789");
+			/* No digits, or a number the next read may continue. */
+			if (tok_end == p || (*tok_end == '\0' && len > 0))
+				break;
+			if (*n >= max)
+				return -E2BIG;
+			out[(*n)++] = (pid_t)strtol(p, NULL, 10);
+			p = tok_end;
+		}
+		if (len == 0)
+			return 0;
+		have = strlen(p);
+		memmove(buf, p, have + 1);
+	}
+}
+
 /* Append the children of every thread of pid to out. */
 static int children(pid_t pid, pid_t *out, size_t max, size_t *n)
 {
@@ -122,9 +159,8 @@ static int children(pid_t pid, pid_t *out, size_t max, size_t *n)
 	if (!d)
 		return -errno;
 	while ((de = readdir(d))) {
-		char cpath[128], buf[4096], *p, *end;
-		ssize_t len;
-		int fd;
+		char cpath[128];
+		int fd, ret;
 
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
@@ -132,21 +168,11 @@ static int children(pid_t pid, pid_t *out, size_t max, size_t *n)
 		fd = open(cpath, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		len = read(fd, buf, sizeof(buf) - 1);
+		ret = read_children(fd, out, max, n);
 		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		for (p = buf;; p = end) {
-			long c = strtol(p, &end, 10);
-
-			if (end == p)
-				break;
-			if (*n >= max) {
-				closedir(d);
-				return -E2BIG;
-			}
-			out[(*n)++] = (pid_t)c;
+		if (ret == -E2BIG) {
+			closedir(d);
+			return ret;
 		}
 	}
 	closedir(d);
