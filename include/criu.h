@@ -58,6 +58,7 @@ struct criu_restore_req {
 	int images_fd;
 	int work_fd;
 	bool leave_stopped;     /* every restored task stays stopped (SIGSTOP) */
+	bool lazy_pages;        /* pages come later from a running `criu lazy-pages` */
 	struct criu_opts opts;
 };
 /* Restore the tree as a child of the calling process (CRIU's rst_sibling); *pid gets
@@ -72,6 +73,34 @@ int criu_page_server_spawn(const char *images_dir, const char *work_dir, int ps_
 /* `criu cpuinfo dump` into dir, and `criu cpuinfo check` of the image in dir. */
 int criu_cpuinfo_dump(const char *dir, char *err, size_t errlen);
 int criu_cpuinfo_check(const char *dir, char *err, size_t errlen);
+
+/* Post-copy. The source dumps with --lazy-pages through CRIU's command line, serving
+ * the lazy pages on ps_fd after the post-dump action, which CRIU asks of hook_path
+ * (hauld itself, see criu_hook_main) with HAULD_HOOK=hook_name in its environment. */
+struct criu_lazy_dump_req {
+	pid_t pid;
+	const char *images_dir, *work_dir;
+	int ps_fd;
+	struct criu_opts opts;
+	const char *hook_path, *hook_name;
+};
+int criu_lazy_dump_spawn(const struct criu_lazy_dump_req *req, pid_t *pid, char *err,
+			 size_t errlen);
+/* At the destination: `criu lazy-pages` pulling pages over ps_fd; returns once it
+ * listens for the restore (run criu_restore with lazy_pages in the same work_dir). */
+int criu_lazy_pages_spawn(const char *images_dir, const char *work_dir, int ps_fd, pid_t *pid,
+			  char *err, size_t errlen);
+/* 0 when this host can serve or receive lazy pages: CRIU's lazy_pages feature, and
+ * fs.pipe-max-size of at least 4 MiB (raised here when it is lower and we may). */
+int criu_lazy_ready(const struct criu_info *info, char *err, size_t errlen);
+/* Pages flagged lazy in the pagemap images of a dump. */
+int criu_lazy_pages_count(int images_fd, int64_t *pages);
+/* The daemon's end of the action-script hook: a listening abstract unix socket named
+ * name; each connection sends "ACTION\n" and wants one byte, '0' to go on. */
+int criu_hook_listen(const char *name);
+/* Run as CRIU's action script (CRTOOLS_SCRIPT_ACTION and HAULD_HOOK set): ask the
+ * daemon and return the exit code for CRIU. */
+int criu_hook_main(void);
 
 /* CRIU's statistics files (stats-dump, stats-restore), times in milliseconds. */
 struct criu_stats {

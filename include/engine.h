@@ -18,6 +18,7 @@ struct engine_config {
 	const char *peer_listen;     /* "ADDR:PORT" to accept peers on (port 0: any) */
 	int peer_timeout_ms;         /* every wait on a peer */
 	const struct criu_info *criu;
+	const char *self_exe;        /* this binary: CRIU's action script in lazy mode */
 };
 
 struct engine;

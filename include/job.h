@@ -28,6 +28,8 @@ struct job_stats {
 	int64_t restore_ms;    /* CRIU's restore_time at the destination */
 	int64_t bytes;         /* page bytes + image file bytes sent */
 	int64_t pages_written; /* CRIU's pages_written, all iterations */
+	int64_t lazy_pages;    /* lazy mode: pages left to the background transfer */
+	int64_t lazy_pages_left; /* of those, not yet sent (estimated from the bytes sent) */
 };
 
 /* One dump iteration (a pre-dump or the final dump), from CRIU's stats-dump. */

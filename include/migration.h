@@ -38,6 +38,13 @@ struct mig_src {
 	 * images. It moves the images, has the destination restore and returns 0 when the
 	 * source may be released, nonzero when it must resume. */
 	int (*hold)(struct mig_src *m);
+	/* Lazy mode: the type calls released() once it has answered hold() with 0 and
+	 * CRIU serves the remaining pages (the engine commits: the destination copy runs),
+	 * then progress() now and then until every page has gone. */
+	bool lazy;
+	const char *images_dir, *work_dir, *self_exe;
+	int (*released)(struct mig_src *m);
+	void (*progress)(struct mig_src *m, int64_t pages_left, int64_t pages_total);
 	void *engine_ctx;
 	char err[512];               /* why the type's step failed */
 };
@@ -50,6 +57,8 @@ struct mig_dst {
 	int mem_fd;
 	pid_t page_server;           /* criu page-server child, or -1 */
 	pid_t restored;              /* restored root pid, or -1 */
+	bool lazy;                   /* post-copy: pages arrive after the restore */
+	pid_t lazy_pages;            /* criu lazy-pages child, or -1 */
 	struct criu_opts copts;
 	char err[512];
 };
@@ -76,6 +85,10 @@ struct mig_ops {
 	int (*dst_restore)(struct mig_dst *d);
 	/* Destination: let the restored tree run (commit) or remove it (abort). */
 	int (*dst_resume)(struct mig_dst *d);
+	/* Destination, lazy mode: start pulling pages on d->mem_fd (before the restore),
+	 * and wait until every page has arrived. */
+	int (*dst_lazy_start)(struct mig_dst *d);
+	int (*dst_lazy_wait)(struct mig_dst *d, int timeout_ms);
 	int (*dst_discard)(struct mig_dst *d);
 };
 

@@ -36,7 +36,7 @@ static const struct option_spec {
 	{ "precopy_max_growth_pct", true, 0, 1000 },
 };
 
-static const char *const modes[] = { "live" };
+static const char *const modes[] = { "live", "lazy" };
 
 static int parse_options(const json_t *o, struct job *j, struct http_reply *reply)
 {
@@ -162,7 +162,7 @@ int api_parse_migration(const char *body, size_t len, struct job *j, struct http
 			if (strcmp(json_string_value(v), modes[i]) == 0)
 				break;
 		if (i == ARRAY_SIZE(modes)) {
-			api_error(reply, AE_BAD_VALUE, "mode", "\"mode\" must be \"live\"");
+			api_error(reply, AE_BAD_VALUE, "mode", "\"mode\" must be \"live\" or \"lazy\"");
 			goto out;
 		}
 		snprintf(j->mode, sizeof(j->mode), "%s", modes[i]);
@@ -191,6 +191,15 @@ static void post_migration(struct api *a, const struct http_request *req, struct
 	if (!a->engine) {
 		api_error(reply, AE_UNAVAILABLE, NULL, "the migration engine is not running");
 		goto out;
+	}
+	if (strcmp(j.mode, "lazy") == 0) {
+		char why[256];
+
+		if (criu_lazy_ready(engine_criu(a->engine), why, sizeof(why)) < 0) {
+			api_error(reply, AE_BAD_VALUE, "mode", "lazy mode is not possible here: %s",
+				  why);
+			goto out;
+		}
 	}
 	j.role = JOB_SOURCE;
 	uuid_new(j.id);

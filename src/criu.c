@@ -1,5 +1,7 @@
 /* criu.c: CRIU through its RPC protocol (swrk) and its command line. */
+#include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -7,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/syscall.h>
@@ -40,7 +43,8 @@ void criu_set_log_level(int level)
 
 /* fork+exec argv with stdio on /dev/null (stderr to err_fd when >= 0) and the fds in
  * keep inherited. Only async-signal-safe calls between fork and exec. */
-static int spawn(char *const argv[], const int *keep, int n_keep, int out_fd, pid_t *pid)
+static int spawn_env(char *const argv[], char *const envp[], const int *keep, int n_keep,
+		     int out_fd, pid_t *pid)
 {
 	sigset_t all;
 	pid_t p;
@@ -61,11 +65,19 @@ static int spawn(char *const argv[], const int *keep, int n_keep, int out_fd, pi
 		}
 		for (int i = 0; i < n_keep; i++)
 			fcntl(keep[i], F_SETFD, 0);
-		execv(argv[0], argv);
+		if (envp)
+			execve(argv[0], argv, envp);
+		else
+			execv(argv[0], argv);
 		_exit(127);
 	}
 	*pid = p;
 	return 0;
+}
+
+static int spawn(char *const argv[], const int *keep, int n_keep, int out_fd, pid_t *pid)
+{
+	return spawn_env(argv, NULL, keep, n_keep, out_fd, pid);
 }
 
 int child_wait(pid_t pid, int timeout_ms)
@@ -404,6 +416,10 @@ int criu_restore(const struct criu_restore_req *req, pid_t *pid, char *err, size
 	o.rst_sibling = true;
 	o.has_leave_stopped = true;
 	o.leave_stopped = req->leave_stopped;
+	if (req->lazy_pages) {
+		o.has_lazy_pages = true;
+		o.lazy_pages = true;
+	}
 	opts_apply(&o, &req->opts);
 	ret = swrk_call(&r, -1, NULL, NULL, &resp);
 	if (ret == 0 && (!resp || !resp->success || !resp->restore))
@@ -638,4 +654,271 @@ int criu_stats_read(const char *path, struct criu_stats *st)
 	ret = criu_stats_parse(buf, len, st);
 	free(buf);
 	return ret;
+}
+
+/* Lazy (post-copy) migration goes through CRIU's command line: its RPC ignores a
+ * page-server socket when lazy pages are asked for. The post-dump hold then comes
+ * through an action script, which is hauld itself (criu_hook_main). */
+int criu_lazy_dump_spawn(const struct criu_lazy_dump_req *req, pid_t *pid, char *err,
+			 size_t errlen)
+{
+	extern char **environ;
+	char fdarg[16], pidarg[16], lvl[8], hookenv[128];
+	char *argv[32], **envp = NULL;
+	size_t n = 0, ne = 0;
+	int ret;
+
+	snprintf(fdarg, sizeof(fdarg), "%d", req->ps_fd);
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)req->pid);
+	snprintf(lvl, sizeof(lvl), "-v%d", criu_log_level);
+	snprintf(hookenv, sizeof(hookenv), "HAULD_HOOK=%s", req->hook_name);
+	argv[n++] = criu_bin;
+	argv[n++] = "dump";
+	argv[n++] = "-t";
+	argv[n++] = pidarg;
+	argv[n++] = "--images-dir";
+	argv[n++] = (char *)req->images_dir;
+	argv[n++] = "--work-dir";
+	argv[n++] = (char *)req->work_dir;
+	argv[n++] = "-o";
+	argv[n++] = "dump.log";
+	argv[n++] = lvl;
+	argv[n++] = "--lazy-pages";
+	argv[n++] = "--ps-socket";
+	argv[n++] = fdarg;
+	argv[n++] = "--action-script";
+	argv[n++] = (char *)req->hook_path;
+	if (req->opts.tcp_established)
+		argv[n++] = "--tcp-established";
+	if (req->opts.shell_job)
+		argv[n++] = "--shell-job";
+	if (req->opts.file_locks)
+		argv[n++] = "--file-locks";
+	if (req->opts.ext_unix_sk)
+		argv[n++] = "--ext-unix-sk";
+	argv[n] = NULL;
+
+	for (char **e = environ; *e; e++)
+		ne++;
+	envp = calloc(ne + 2, sizeof(*envp));
+	if (!envp)
+		return -ENOMEM;
+	for (size_t i = 0; i < ne; i++)
+		envp[i] = environ[i];
+	envp[ne] = hookenv;
+	ret = spawn_env(argv, envp, &req->ps_fd, 1, -1, pid);
+	free(envp);
+	if (ret < 0)
+		snprintf(err, errlen, "cannot start criu dump: %s", strerror(-ret));
+	return ret;
+}
+
+int criu_lazy_pages_spawn(const char *images_dir, const char *work_dir, int ps_fd, pid_t *pid,
+			  char *err, size_t errlen)
+{
+	char fdarg[16], stfd[16], lvl[8], c;
+	char *argv[] = { criu_bin, "lazy-pages", "--page-server", "--ps-socket", fdarg,
+			 "--images-dir", (char *)images_dir, "--work-dir", (char *)work_dir,
+			 "--status-fd", stfd, "-o", "lazy-pages.log", lvl, NULL };
+	int st[2], keep[2], ret;
+	struct pollfd p;
+
+	if (pipe2(st, O_CLOEXEC) < 0)
+		return -errno;
+	snprintf(fdarg, sizeof(fdarg), "%d", ps_fd);
+	snprintf(stfd, sizeof(stfd), "%d", st[1]);
+	snprintf(lvl, sizeof(lvl), "-v%d", criu_log_level);
+	keep[0] = ps_fd;
+	keep[1] = st[1];
+	ret = spawn(argv, keep, 2, -1, pid);
+	close(st[1]);
+	if (ret < 0) {
+		close(st[0]);
+		snprintf(err, errlen, "cannot start criu lazy-pages: %s", strerror(-ret));
+		return ret;
+	}
+	/* The restore connects to its socket: wait until it says it listens. */
+	p.fd = st[0];
+	p.events = POLLIN;
+	do {
+		ret = poll(&p, 1, CRIU_CHECK_MS);
+	} while (ret < 0 && errno == EINTR);
+	if (ret <= 0 || read(st[0], &c, 1) != 1) {
+		close(st[0]);
+		kill(*pid, SIGKILL);
+		child_wait(*pid, 5000);
+		snprintf(err, errlen, "criu lazy-pages did not start (log: %s/lazy-pages.log)",
+			 work_dir);
+		return -EIO;
+	}
+	close(st[0]);
+	return 0;
+}
+
+#define IMG_COMMON_MAGIC 0x54564319u
+#define PAGEMAP_MAGIC    0x56084025u
+#define PE_LAZY          (1u << 1)
+
+/* Sum the pages of one pagemap image's entries that are flagged lazy. */
+static int pagemap_lazy(const uint8_t *p, size_t len, int64_t *pages)
+{
+	const uint8_t *end = p + len;
+	uint32_t m[2], sz;
+	bool head = true;
+
+	if (len < sizeof(m))
+		return -EPROTO;
+	memcpy(m, p, sizeof(m));
+	if (m[0] != IMG_COMMON_MAGIC || m[1] != PAGEMAP_MAGIC)
+		return -EPROTO;
+	p += sizeof(m);
+	while (end - p >= 4) {
+		const uint8_t *q, *qend;
+		uint64_t key, v, nr = 0, flags = 0;
+
+		memcpy(&sz, p, 4);
+		p += 4;
+		if (sz > (size_t)(end - p))
+			return -EPROTO;
+		q = p;
+		qend = p + sz;
+		p = qend;
+		if (head) {      /* pagemap_head */
+			head = false;
+			continue;
+		}
+		while (q < qend) {
+			if (pb_varint(&q, qend, &key) < 0 || (key & 7) != 0 ||
+			    pb_varint(&q, qend, &v) < 0)
+				return -EPROTO;
+			if ((key >> 3) == 2)
+				nr = v;
+			else if ((key >> 3) == 4)
+				flags = v;
+		}
+		if (flags & PE_LAZY)
+			*pages += (int64_t)nr;
+	}
+	return 0;
+}
+
+int criu_lazy_pages_count(int images_fd, int64_t *pages)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, ret = 0;
+
+	*pages = 0;
+	fd = openat(images_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)) && ret == 0) {
+		char path[64 + 256], *buf = NULL;
+		size_t len;
+
+		if (strncmp(de->d_name, "pagemap-", 8) != 0 || strstr(de->d_name, "shmem"))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", images_fd, de->d_name);
+		ret = file_read_all(path, 64 << 20, &buf, &len);
+		if (ret == 0)
+			ret = pagemap_lazy((const uint8_t *)buf, len, pages);
+		free(buf);
+	}
+	closedir(d);
+	return ret;
+}
+
+/* The action script CRIU runs in lazy mode is hauld itself: it asks the daemon,
+ * over the abstract unix socket named by HAULD_HOOK, what to answer. */
+int criu_hook_listen(const char *name)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(name) + 1 >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path + 1, name, strlen(name));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+						       1 + strlen(name))) < 0 ||
+	    listen(fd, 4) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int criu_hook_main(void)
+{
+	const char *action = getenv("CRTOOLS_SCRIPT_ACTION");
+	const char *name = getenv("HAULD_HOOK");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char verdict = '1';
+	int fd;
+
+	if (!action || !name || strlen(name) + 1 >= sizeof(sa.sun_path))
+		return 2;
+	/* Only the post-dump answer matters; every other action succeeds. */
+	if (strcmp(action, "post-dump") != 0)
+		return 0;
+	memcpy(sa.sun_path + 1, name, strlen(name));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa,
+			      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+					  strlen(name))) < 0)
+		return 1;
+	if (write_full(fd, action, strlen(action)) < 0 || write_full(fd, "\n", 1) < 0 ||
+	    read_full(fd, &verdict, 1) < 0)
+		verdict = '1';
+	close(fd);
+	return verdict == '0' ? 0 : 1;
+}
+
+#define PIPE_MAX_PATH  "/proc/sys/fs/pipe-max-size"
+#define PIPE_MAX_LAZY  (4 << 20)
+
+int criu_lazy_ready(const struct criu_info *info, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	size_t len;
+	long cur = 0;
+	int fd;
+
+	if (!info->lazy_pages) {
+		snprintf(err, errlen, "this kernel or CRIU cannot do lazy pages (userfaultfd)");
+		return -ENOTSUP;
+	}
+	if (file_read_all(PIPE_MAX_PATH, 32, &buf, &len) == 0)
+		cur = atol(buf);
+	free(buf);
+	if (cur >= PIPE_MAX_LAZY)
+		return 0;
+	/* CRIU asks for a 4 MiB pipe when it serves lazy pages and, without
+	 * CAP_SYS_RESOURCE, the kernel refuses pipes above this limit. */
+	fd = open(PIPE_MAX_PATH, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		char val[16];
+		int n = snprintf(val, sizeof(val), "%d", PIPE_MAX_LAZY);
+
+		if (write(fd, val, (size_t)n) == n) {
+			close(fd);
+			log_info("raised fs.pipe-max-size from %ld to %d for lazy pages", cur,
+				 PIPE_MAX_LAZY);
+			return 0;
+		}
+		close(fd);
+	}
+	snprintf(err, errlen, "fs.pipe-max-size is %ld and could not be raised to %d, which "
+		 "CRIU needs to serve lazy pages (sysctl -w fs.pipe-max-size=%d)", cur,
+		 PIPE_MAX_LAZY, PIPE_MAX_LAZY);
+	return -EPERM;
 }

@@ -423,14 +423,16 @@ int engine_new(const struct engine_config *cfg, struct store *st, struct engine 
 }
 
 /* Jobs a previous run left queued or running: queued ones run again, the others are
- * resolved with the peer or rolled back. */
-static void engine_recover(struct engine *e)
+ * resolved with the peer or rolled back. It runs beside the API, which must answer
+ * at once even when a peer it has to ask is down. */
+static void *engine_recover(void *arg)
 {
+	struct engine *e = arg;
 	struct job *jobs = NULL;
 	size_t n = 0;
 
 	if (store_job_list_unfinished(e->store, &jobs, &n) < 0)
-		return;
+		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		struct job *j = &jobs[i];
 
@@ -446,6 +448,7 @@ static void engine_recover(struct engine *e)
 		}
 	}
 	store_jobs_free(jobs, n);
+	return NULL;
 }
 
 int engine_start(struct engine *e, int *peer_port)
@@ -458,7 +461,9 @@ int engine_start(struct engine *e, int *peer_port)
 	if (pthread_create(&e->listener, NULL, listener_main, e) != 0)
 		return -EAGAIN;
 	e->listener_started = true;
-	engine_recover(e);
+	if (pthread_create(&e->recovery, NULL, engine_recover, e) != 0)
+		return -EAGAIN;
+	e->recovery_started = true;
 	for (int i = 0; i < e->cfg.workers; i++) {
 		if (pthread_create(&e->workers[i], NULL, worker_main, e) != 0)
 			return -EAGAIN;
@@ -480,6 +485,8 @@ void engine_free(struct engine *e)
 	pthread_mutex_unlock(&e->lock);
 	for (int i = 0; i < e->n_workers; i++)
 		pthread_join(e->workers[i], NULL);
+	if (e->recovery_started)
+		pthread_join(e->recovery, NULL);
 	if (e->listener_started)
 		pthread_join(e->listener, NULL);
 	if (e->listen_fd >= 0)

@@ -27,6 +27,7 @@
 #define PH_COMMITTING   "committing"
 #define PH_RECEIVING    "receiving"
 #define PH_RESTORED     "restored"
+#define PH_LAZY         "lazy"
 #define PH_ROLLBACK     "rollback"
 #define PH_DONE         "done"
 
@@ -66,6 +67,8 @@ struct engine {
 	int listen_fd;
 	pthread_t listener;
 	bool listener_started;
+	pthread_t recovery;
+	bool recovery_started;
 	const char *fault;           /* HAULD_FAULT, for fault-injection tests */
 };
 

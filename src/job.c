@@ -32,6 +32,8 @@ void job_init(struct job *j)
 	j->stats.restore_ms = -1;
 	j->stats.bytes = -1;
 	j->stats.pages_written = -1;
+	j->stats.lazy_pages = -1;
+	j->stats.lazy_pages_left = -1;
 }
 
 void job_release(struct job *j)
@@ -180,13 +182,15 @@ static json_t *stats_to_json(const struct job_stats *st, const struct job_iter *
 			return NULL;
 		}
 	}
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "downtime_ms", stat_json(st->downtime_ms),
 			 "frozen_ms", stat_json(st->frozen_ms),
 			 "total_ms", stat_json(st->total_ms),
 			 "restore_ms", stat_json(st->restore_ms),
 			 "bytes", stat_json(st->bytes),
 			 "pages_written", stat_json(st->pages_written),
+			 "lazy_pages", stat_json(st->lazy_pages),
+			 "lazy_pages_left", stat_json(st->lazy_pages_left),
 			 "iterations", arr);
 }
 

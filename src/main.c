@@ -176,11 +176,15 @@ int main(int argc, char **argv)
 	struct http_server *http = NULL;
 	struct api api = { 0 };
 	char secret_path[PATH_MAX], db_path[PATH_MAX], www[PATH_MAX], host[256];
+	char self_exe[PATH_MAX];
 	char *secret = NULL;
 	size_t secret_len = 0;
 	sigset_t sigs;
 	int ret, port, peer_port = 0, api_port = 0, sig;
 
+	/* In lazy mode CRIU runs hauld itself as its action script. */
+	if (getenv("CRTOOLS_SCRIPT_ACTION") && getenv("HAULD_HOOK"))
+		return criu_hook_main();
 	if (parse_args(argc, argv, &cfg) < 0)
 		return 2;
 	log_init(cfg.verbose);
@@ -225,6 +229,12 @@ int main(int argc, char **argv)
 	ecfg.secret_len = secret_len;
 	ecfg.peer_listen = cfg.peer_listen;
 	ecfg.criu = &ci;
+	{
+		ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+
+		self_exe[n > 0 ? n : 0] = '\0';
+		ecfg.self_exe = self_exe;
+	}
 	if (engine_new(&ecfg, st, &eng) < 0)
 		fatalx("cannot create the engine");
 	ret = engine_start(eng, &peer_port);

@@ -63,7 +63,7 @@ static struct dst_job *dst_new(void)
 	dj->job.role = JOB_DESTINATION;
 	dj->d.job = &dj->job;
 	dj->d.images_fd = dj->d.work_fd = dj->d.mem_fd = -1;
-	dj->d.page_server = dj->d.restored = -1;
+	dj->d.page_server = dj->d.restored = dj->d.lazy_pages = -1;
 	dj->ctl_fd = -1;
 	pthread_cond_init(&dj->cond, NULL);
 	return dj;
@@ -152,11 +152,13 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 		return NULL;
 	}
 	dj->ops = mig_ops_find(type);
+	dj->d.lazy = strcmp(mode, "lazy") == 0;
 	snprintf(dj->job.id, sizeof(dj->job.id), "%s", id);
 	snprintf(dj->job.type, sizeof(dj->job.type), "%s", type);
 	snprintf(dj->job.mode, sizeof(dj->job.mode), "%s", mode);
 	snprintf(dj->job.to, sizeof(dj->job.to), "%s", remote);
-	snprintf(dj->job.strategy, sizeof(dj->job.strategy), "stop-and-copy");
+	snprintf(dj->job.strategy, sizeof(dj->job.strategy), "%s",
+		 json_string_value(json_object_get(msg, "strategy")) ?: "");
 	dj->job.pid = (int)json_integer_value(json_object_get(msg, "pid"));
 	dj->job.state = JOB_RUNNING;
 	snprintf(dj->job.phase, sizeof(dj->job.phase), "%s", PH_PREFLIGHT);
@@ -201,6 +203,8 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 				     "not older)", src_ver, ci->version);
 	else if (criu_cpuinfo_check(cpu_dir, dj->d.err, sizeof(dj->d.err)) < 0)
 		*reply = reply_error("preflight_failed", "CPU not compatible: %s", dj->d.err);
+	else if (strcmp(mode, "lazy") == 0 && criu_lazy_ready(ci, dj->d.err, sizeof(dj->d.err)) < 0)
+		*reply = reply_error("preflight_failed", "lazy mode: %s", dj->d.err);
 	else if (dj->ops->dst_check(&dj->d, facts) < 0)
 		*reply = reply_error("preflight_failed", "%s", dj->d.err);
 	else
@@ -305,6 +309,11 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 	if (ret < 0)
 		return reply_error("transfer_failed", "receiving the images: %s", strerror(-ret));
 	ev(e, &dj->job, "info", "received %d image files (%lld bytes)", files, (long long)bytes);
+	if (dj->d.lazy) {
+		if (dj->ops->dst_lazy_start(&dj->d) < 0)
+			return reply_error("transfer_failed", "%s", dj->d.err);
+		return json_pack("{s:b}", "ok", 1);
+	}
 	job_phase(e, &dj->job, PH_RESTORING);
 	fault_point(e, "dest_exit:restore");
 	ret = dj->ops->dst_restore(&dj->d);
@@ -321,6 +330,45 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 	   dj->d.restored);
 	return json_pack("{s:b, s:i, s:I}", "ok", 1, "pid", dj->d.restored,
 			 "restore_ms", (json_int_t)dj->job.stats.restore_ms);
+}
+
+/* "restore_lazy": the source serves the pages now; restore, running, and stay until
+ * every page has arrived. The answer goes out on c before that wait; NULL is
+ * returned. The caller has unlinked dj and frees it. */
+static json_t *restore_lazy(struct engine *e, struct dst_job *dj, struct peer_conn *c)
+{
+	int64_t t0 = time_mono_ms();
+	json_t *reply;
+
+	job_phase(e, &dj->job, PH_RESTORING);
+	if (dj->ops->dst_restore(&dj->d) < 0) {
+		reply = reply_error("restore_failed", "%s", dj->d.err);
+		dj->ops->dst_discard(&dj->d);
+		job_finish(e, &dj->job, JOB_FAILED, "restore_failed", "source", "%s", dj->d.err);
+		job_dirs_remove(e, &dj->job);
+		return reply;
+	}
+	reap_later(dj->d.restored);
+	dj->restored = true;
+	dj->job.result_pid = dj->d.restored;
+	read_restore_stats(dj);
+	if (dj->job.stats.restore_ms < 0)
+		dj->job.stats.restore_ms = time_mono_ms() - t0;
+	reply = json_pack("{s:b, s:i, s:I}", "ok", 1, "pid", dj->d.restored,
+			  "restore_ms", (json_int_t)dj->job.stats.restore_ms);
+	peer_send_json(c, reply);
+	json_decref(reply);
+	job_phase(e, &dj->job, PH_LAZY);
+	if (dj->ops->dst_lazy_wait(&dj->d, LONG_WAIT_MS) < 0)
+		job_finish(e, &dj->job, JOB_FAILED, "lazy_failed", "unknown",
+			   "pid %d runs here but not all its pages arrived: %s", dj->d.restored,
+			   dj->d.err);
+	else
+		job_finish(e, &dj->job, JOB_SUCCEEDED, NULL, NULL, "runs here as pid %d, every "
+			   "page arrived", dj->d.restored);
+	dj->finished = true;
+	job_dirs_remove(e, &dj->job);
+	return NULL;
 }
 
 /* commit or abort: the end of an incoming job. The caller has unlinked dj. */
@@ -409,6 +457,11 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 				dj->ctl_fd = c->fd;
 		} else if (dj && strcmp(op, "pages") == 0) {
 			reply = pages(e, dj, msg);
+		} else if (dj && dj->d.lazy && strcmp(op, "restore_lazy") == 0) {
+			dst_unlink(e, dj);
+			reply = restore_lazy(e, dj, c);
+			dst_free(dj);
+			dj = NULL;
 		} else if (dj && strcmp(op, "restore") == 0) {
 			reply = restore(e, dj);
 		} else if (dj && (strcmp(op, "commit") == 0 || strcmp(op, "abort") == 0)) {
@@ -423,7 +476,7 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 		}
 		json_decref(msg);
 		msg = NULL;
-		ret = peer_send_json(c, reply);
+		ret = reply ? peer_send_json(c, reply) : 0;
 		if (dj && !dj->restored && !json_is_true(json_object_get(reply, "ok"))) {
 			/* A failed step ends the job here; the source resumes its copy. */
 			dst_unlink(e, dj);

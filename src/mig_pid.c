@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -93,6 +96,90 @@ static int pid_hold(void *arg)
 	return m->hold(m);
 }
 
+/* Post-copy at the source: CRIU's dump serves the lazy pages on the memory
+ * connection after the post-dump action, which it asks of hauld (the hook). */
+static int pid_src_checkpoint_lazy(struct mig_src *m)
+{
+	struct criu_lazy_dump_req req = {
+		.pid = m->job->pid,
+		.images_dir = m->images_dir,
+		.work_dir = m->work_dir,
+		.ps_fd = m->mem_fd,
+		.opts = m->copts,
+		.hook_path = m->self_exe,
+	};
+	char name[64];
+	int lfd, pfd = -1, ret, st;
+	bool released = false;
+	int64_t total = 0;
+	pid_t pid = -1;
+
+	snprintf(name, sizeof(name), "hauld-hook-%s", m->job->id);
+	req.hook_name = name;
+	lfd = criu_hook_listen(name);
+	if (lfd < 0) {
+		snprintf(m->err, sizeof(m->err), "cannot listen for CRIU's hook: %s", strerror(-lfd));
+		return lfd;
+	}
+	ret = criu_lazy_dump_spawn(&req, &pid, m->err, sizeof(m->err));
+	if (ret < 0)
+		goto out;
+	pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	for (;;) {
+		struct pollfd p[2] = { { .fd = lfd, .events = POLLIN },
+				       { .fd = pfd, .events = POLLIN } };
+		int n = poll(p, 2, released ? 250 : -1);
+
+		if (n < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;       /* CRIU has ended */
+		if (p[0].revents) {
+			char line[64] = "", verdict;
+			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			ssize_t k;
+
+			if (c < 0)
+				continue;
+			k = read(c, line, sizeof(line) - 1);
+			line[k > 0 ? k : 0] = '\0';
+			verdict = strncmp(line, "post-dump", 9) == 0 && m->hold(m) != 0 ? '1' : '0';
+			write_full(c, &verdict, 1);
+			close(c);
+			if (verdict == '0' && strncmp(line, "post-dump", 9) == 0) {
+				released = true;
+				criu_lazy_pages_count(m->images_fd, &total);
+				if (m->released(m) < 0) {
+					/* Without its CRIU the frozen tree is detached and runs
+					 * on at the source: the rollback of post-copy. */
+					kill(pid, SIGKILL);
+					ret = -ECANCELED;
+					break;
+				}
+			}
+		}
+		if (released)
+			m->progress(m, -1, total);
+	}
+	st = child_wait(pid, -1);
+	if (ret < 0) {
+		snprintf(m->err, sizeof(m->err), "the destination could not restore; the source "
+			 "runs on");
+	} else if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		char detail[256] = "";
+
+		snprintf(detail, sizeof(detail), "exit status %d", st);
+		snprintf(m->err, sizeof(m->err), "criu dump --lazy-pages failed (%s, log: %s/dump.log)",
+			 detail, m->work_dir);
+		ret = -ECANCELED;
+	}
+out:
+	if (pfd >= 0)
+		close(pfd);
+	close(lfd);
+	return ret;
+}
+
 static int pid_src_checkpoint(struct mig_src *m)
 {
 	struct criu_dump_req req = {
@@ -107,6 +194,8 @@ static int pid_src_checkpoint(struct mig_src *m)
 		.arg = m,
 	};
 
+	if (m->lazy)
+		return pid_src_checkpoint_lazy(m);
 	return criu_dump(&req, m->err, sizeof(m->err));
 }
 
@@ -183,10 +272,16 @@ static int pid_dst_restore(struct mig_dst *d)
 		.images_fd = d->images_fd,
 		.work_fd = d->work_fd,
 		.leave_stopped = true,
+		.lazy_pages = d->lazy,
 		.opts = d->copts,
 	};
 	pid_t pid = -1;
-	int ret = criu_restore(&req, &pid, d->err, sizeof(d->err));
+	int ret;
+
+	/* Post-copy restores only once the source has released the tree and serves its
+	 * pages, so there is nothing to hold stopped. */
+	req.leave_stopped = !d->lazy;
+	ret = criu_restore(&req, &pid, d->err, sizeof(d->err));
 
 	if (ret == 0)
 		d->restored = pid;
@@ -203,8 +298,35 @@ static int pid_dst_resume(struct mig_dst *d)
 	return ret;
 }
 
+static int pid_dst_lazy_start(struct mig_dst *d)
+{
+	return criu_lazy_pages_spawn(d->images_dir, d->work_dir, d->mem_fd, &d->lazy_pages,
+				     d->err, sizeof(d->err));
+}
+
+static int pid_dst_lazy_wait(struct mig_dst *d, int timeout_ms)
+{
+	int st;
+
+	if (d->lazy_pages <= 0)
+		return 0;
+	st = child_wait(d->lazy_pages, timeout_ms);
+	d->lazy_pages = -1;
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		snprintf(d->err, sizeof(d->err), "criu lazy-pages failed (status %d, log: %s/%s)",
+			 st, d->work_dir, "lazy-pages.log");
+		return -EIO;
+	}
+	return 0;
+}
+
 static int pid_dst_discard(struct mig_dst *d)
 {
+	if (d->lazy_pages > 0) {
+		kill(d->lazy_pages, SIGKILL);
+		child_wait(d->lazy_pages, 5000);
+		d->lazy_pages = -1;
+	}
 	if (d->page_server > 0) {
 		kill(d->page_server, SIGKILL);
 		child_wait(d->page_server, 5000);
@@ -230,6 +352,8 @@ const struct mig_ops mig_pid_ops = {
 	.dst_received = pid_dst_received,
 	.dst_restore = pid_dst_restore,
 	.dst_resume = pid_dst_resume,
+	.dst_lazy_start = pid_dst_lazy_start,
+	.dst_lazy_wait = pid_dst_lazy_wait,
 	.dst_discard = pid_dst_discard,
 };
 

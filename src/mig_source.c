@@ -38,6 +38,10 @@ struct src_run {
 	struct precopy_policy policy;
 	enum strategy strategy;
 	int n_iters;             /* pre-dumps done */
+	bool committed;          /* lazy mode: commit sent once CRIU serves the pages */
+	int64_t lazy_sent0;      /* bytes sent on the memory socket when it began */
+	int64_t last_progress;   /* monotonic ms of the last progress update stored */
+	char images_dir[1024], work_dir[1024];
 };
 
 static void fail(struct src_run *r, const char *code, const char *fmt, ...)
@@ -155,9 +159,9 @@ static int preflight(struct src_run *r)
 	}
 	if (r->job->options)
 		opts = json_loads(r->job->options, 0, NULL);
-	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:o, s:o}", "op", "prepare",
+	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:s, s:o, s:o}", "op", "prepare",
 			"job", r->job->id, "type", r->job->type, "mode", r->job->mode,
-			"pid", r->job->pid,
+			"pid", r->job->pid, "strategy", r->job->strategy,
 			"criu_version", ci->version, "criu_version_text", ci->version_text,
 			"facts", facts, "options", opts ? opts : json_object());
 	ret = peer_send_json(&r->ctl, msg);
@@ -190,7 +194,7 @@ static int hold(struct mig_src *m)
 		return 1;
 	}
 	job_phase(r->e, r->job, PH_TRANSFERRING);
-	msg = json_pack("{s:s}", "op", "restore");
+	msg = json_pack("{s:s, s:b}", "op", "restore", "lazy", r->m.lazy);
 	ret = peer_send_json(&r->ctl, msg);
 	json_decref(msg);
 	if (ret == 0)
@@ -200,6 +204,13 @@ static int hold(struct mig_src *m)
 		return 1;
 	}
 	ev(r->e, r->job, "info", "sent %d image files (%lld bytes)", files, (long long)bytes);
+	if (r->m.lazy) {
+		/* The destination can restore only once CRIU serves the pages, which it
+		 * does after this answer: the restore comes in lazy_released(). */
+		if (expect_ok(r, &r->ctl, LONG_WAIT_MS, "transfer_failed", NULL) < 0)
+			return 1;
+		return r->act->cancel ? 1 : 0;
+	}
 	job_phase(r->e, r->job, PH_RESTORING);
 	if (expect_ok(r, &r->ctl, LONG_WAIT_MS, "restore_failed", &reply) < 0)
 		return 1;
@@ -270,6 +281,10 @@ static void read_dump_stats(struct src_run *r)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d/stats-dump", r->m.work_fd);
 	if (criu_stats_read(path, &st) < 0 || !st.has_dump)
 		return;
+	/* In lazy mode CRIU's frozen_time is not measured (it reads as the time since
+	 * boot); the tree stays frozen until its last page has left, that is until now. */
+	if (r->m.lazy)
+		st.frozen_ms = time_mono_ms() - r->t_dump;
 	r->job->stats.frozen_ms = st.frozen_ms;
 	r->job->stats.pages_written = st.pages_written;
 	snprintf(it.kind, sizeof(it.kind), "dump");
@@ -379,6 +394,55 @@ static int precopy(struct src_run *r, char *last, size_t lastlen)
 	return 0;
 }
 
+static int finish_peer(struct src_run *r, const char *op);
+
+/* Lazy mode: CRIU serves the pages now, and keeps the source frozen until every page
+ * has gone. Have the destination restore; a failure here makes the type end CRIU, which
+ * lets the source run on. */
+static int lazy_released(struct mig_src *m)
+{
+	struct src_run *r = m->engine_ctx;
+	json_t *reply = NULL;
+	int ret;
+
+	job_phase(r->e, r->job, PH_RESTORING);
+	ret = call(r, &r->ctl, json_pack("{s:s}", "op", "restore_lazy"), LONG_WAIT_MS,
+		   "restore_failed", &reply);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&r->e->lock);
+	r->act->committed = true;
+	pthread_mutex_unlock(&r->e->lock);
+	r->restored = r->committed = true;
+	r->job->result_pid = (int)json_integer_value(json_object_get(reply, "pid"));
+	r->job->stats.restore_ms = json_integer_value(json_object_get(reply, "restore_ms"));
+	r->job->stats.downtime_ms = time_mono_ms() - r->t_dump;
+	json_decref(reply);
+	r->lazy_sent0 = sock_sent(r->mem.fd);
+	job_phase(r->e, r->job, PH_LAZY);
+	ev(r->e, r->job, "info", "runs at %s as pid %d; pages follow", r->job->to,
+	   r->job->result_pid);
+	return 0;
+}
+
+static void lazy_progress(struct mig_src *m, int64_t left, int64_t total)
+{
+	struct src_run *r = m->engine_ctx;
+	int64_t now = time_mono_ms(), sent;
+
+	if (now - r->last_progress < 500)
+		return;
+	r->last_progress = now;
+	/* The pages go out of CRIU straight into the socket: what the kernel counts as
+	 * sent since then, in pages, is what has left. */
+	sent = (sock_sent(r->mem.fd) - r->lazy_sent0) / 4096;
+	if (left < 0)
+		left = total > sent ? total - sent : 0;
+	r->job->stats.lazy_pages = total;
+	r->job->stats.lazy_pages_left = left;
+	store_job_update(r->e->store, r->job);
+}
+
 void source_run(struct engine *e, struct job *j, struct src_active *act)
 {
 	struct src_run r = { .e = e, .job = j, .act = act };
@@ -389,6 +453,10 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 	peer_conn_init(&r.ctl, -1, e->cfg.peer_timeout_ms);
 	peer_conn_init(&r.mem, -1, e->cfg.peer_timeout_ms);
 	r.m.images_fd = r.m.work_fd = r.m.mem_fd = r.m.iter_fd = -1;
+	r.m.lazy = strcmp(j->mode, "lazy") == 0;
+	r.m.self_exe = e->cfg.self_exe;
+	r.m.released = lazy_released;
+	r.m.progress = lazy_progress;
 	r.m.job = j;
 	r.m.hold = hold;
 	r.m.engine_ctx = &r;
@@ -397,9 +465,17 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 	j->state = JOB_RUNNING;
 	j->started_at = time_now_ms();
 	parse_options(&r);
-	r.strategy = strategy_choose(e->cfg.criu->mem_track, &r.policy, j->strategy_reason,
-				     sizeof(j->strategy_reason));
-	snprintf(j->strategy, sizeof(j->strategy), "%s", strategy_name(r.strategy));
+	if (r.m.lazy) {
+		r.strategy = STRATEGY_STOP_AND_COPY;
+		snprintf(j->strategy, sizeof(j->strategy), "post-copy");
+		snprintf(j->strategy_reason, sizeof(j->strategy_reason), "mode lazy: the "
+			 "destination restores at once and pulls the pages through userfaultfd; "
+			 "until the last page has arrived the process needs both hosts");
+	} else {
+		r.strategy = strategy_choose(e->cfg.criu->mem_track, &r.policy,
+					     j->strategy_reason, sizeof(j->strategy_reason));
+		snprintf(j->strategy, sizeof(j->strategy), "%s", strategy_name(r.strategy));
+	}
 	job_phase(e, j, PH_CONNECTING);
 	ev(e, j, "info", "strategy %s: %s", j->strategy, j->strategy_reason);
 
@@ -415,7 +491,15 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 	j->pid_start = r.m.pid_start;
 	store_job_update(e->store, j);
 	parse_options(&r);
+	if (r.m.lazy && criu_lazy_ready(e->cfg.criu, r.m.err, sizeof(r.m.err)) < 0) {
+		fail(&r, "lazy_unavailable", "lazy mode: %s", r.m.err);
+		goto out;
+	}
 	ret = job_dirs(e, j->id, images, work, sizeof(images));
+	snprintf(r.images_dir, sizeof(r.images_dir), "%s", images);
+	snprintf(r.work_dir, sizeof(r.work_dir), "%s", work);
+	r.m.images_dir = r.images_dir;
+	r.m.work_dir = r.work_dir;
 	if (ret < 0) {
 		fail(&r, "internal", "cannot create the job directory: %s", strerror(-ret));
 		goto out;
@@ -455,7 +539,8 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		r.m.parent = last[0] ? final_parent : NULL;
 		r.m.track_mem = true;
 	}
-	if (pages_to(&r, "images", last[0] ? last : NULL) < 0)
+	/* In lazy mode the pages stay at the source until asked for. */
+	if (!r.m.lazy && pages_to(&r, "images", last[0] ? last : NULL) < 0)
 		goto out;
 	job_phase(e, j, PH_DUMPING);
 	r.t_dump = time_mono_ms();
@@ -468,6 +553,21 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		 * keep that one. */
 		fail(&r, "dump_failed", "%s", r.m.err);
 		r.restored = false;
+	}
+	if (r.restored && r.m.lazy) {
+		j->stats.bytes = bytes_sent(&r);
+		j->stats.lazy_pages_left = ret == 0 ? 0 : j->stats.lazy_pages_left;
+		if (ret == 0 && r.committed)
+			job_finish(e, j, JOB_SUCCEEDED, NULL, NULL, "runs at %s as pid %d, every "
+				   "page sent", j->to, j->result_pid);
+		else if (proc_same(j->pid, r.m.pid_start))
+			job_finish(e, j, JOB_FAILED, "lazy_failed", "source", "the lazy phase "
+				   "failed (%s) and CRIU resumed the source (pid %d); the copy at %s "
+				   "cannot complete", r.m.err, j->pid, j->to);
+		else
+			job_finish(e, j, JOB_FAILED, "lazy_failed", "unknown", "the lazy phase "
+				   "failed (%s): the process lost pages between the hosts", r.m.err);
+		goto cleanup;
 	}
 	if (r.restored) {
 		job_phase(e, j, PH_COMMITTING);

@@ -45,7 +45,7 @@ enum stmt {
 #define JOB_COLS "seq, id, type, role, pid, dest, mode, strategy, options, state, phase," \
 	" created_at, started_at, finished_at, result_pid, err_code, err_msg, err_phase," \
 	" err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes, pages_written," \
-	" pid_start, strategy_reason"
+	" pid_start, strategy_reason, lazy_pages, lazy_pages_left"
 
 static const char *const stmt_sql[ST__COUNT] = {
 	/* IMMEDIATE takes the write lock at once, so two daemons starting together
@@ -61,11 +61,11 @@ static const char *const stmt_sql[ST__COUNT] = {
 		"INSERT INTO jobs (id, type, role, pid, dest, mode, strategy, options, state,"
 		" phase, created_at, started_at, finished_at, result_pid, err_code, err_msg,"
 		" err_phase, err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes,"
-		" pages_written, pid_start, strategy_reason) VALUES (:id, :type, :role, :pid, :dest, :mode, :strategy,"
+		" pages_written, pid_start, strategy_reason, lazy_pages, lazy_pages_left) VALUES (:id, :type, :role, :pid, :dest, :mode, :strategy,"
 		" :options, :state, :phase, :created_at, :started_at, :finished_at,"
 		" :result_pid, :err_code, :err_msg, :err_phase, :err_where, :downtime_ms,"
 		" :frozen_ms, :total_ms, :restore_ms, :bytes, :pages_written, :pid_start,"
-		" :strategy_reason)",
+		" :strategy_reason, :lazy_pages, :lazy_pages_left)",
 	[ST_JOB_UPDATE] =
 		"UPDATE jobs SET type = :type, role = :role, pid = :pid, dest = :dest,"
 		" mode = :mode, strategy = :strategy, options = :options, state = :state,"
@@ -74,7 +74,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" err_msg = :err_msg, err_phase = :err_phase, err_where = :err_where,"
 		" downtime_ms = :downtime_ms, frozen_ms = :frozen_ms, total_ms = :total_ms,"
 		" restore_ms = :restore_ms, bytes = :bytes, pages_written = :pages_written,"
-		" pid_start = :pid_start, strategy_reason = :strategy_reason"
+		" pid_start = :pid_start, strategy_reason = :strategy_reason,"
+		" lazy_pages = :lazy_pages, lazy_pages_left = :lazy_pages_left"
 		" WHERE id = :id",
 	[ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
 	[ST_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
@@ -222,6 +223,8 @@ static int bind_job(sqlite3_stmt *st, const struct job *j)
 	e |= bind_named_int(st, ":pid_start", (int64_t)j->pid_start);
 	e |= bind_named_text(st, ":strategy_reason", j->strategy_reason,
 			     sizeof(j->strategy_reason));
+	e |= bind_named_int(st, ":lazy_pages", j->stats.lazy_pages);
+	e |= bind_named_int(st, ":lazy_pages_left", j->stats.lazy_pages_left);
 	return e;
 }
 
@@ -289,6 +292,8 @@ static int row_to_job(sqlite3_stmt *st, struct job *j)
 	j->stats.pages_written = sqlite3_column_int64(st, c++);
 	j->pid_start = (uint64_t)sqlite3_column_int64(st, c++);
 	col_text(st, c++, j->strategy_reason, sizeof(j->strategy_reason));
+	j->stats.lazy_pages = sqlite3_column_int64(st, c++);
+	j->stats.lazy_pages_left = sqlite3_column_int64(st, c++);
 
 	if (role_parse(role, &j->role) < 0 || job_state_parse(state, &j->state) < 0) {
 		log_warnx("store: job %s has role \"%s\", state \"%s\"", j->id, role, state);

@@ -48,12 +48,13 @@ static void check_keys(json_t *o, const char *const *keys, size_t n)
 }
 
 static const char *const top_keys[] = {
-	"id", "type", "role", "pid", "to", "mode", "strategy", "options", "state", "phase",
+	"id", "type", "role", "pid", "to", "mode", "strategy", "strategy_reason", "options",
+	"state", "phase",
 	"created_at", "started_at", "finished_at", "result", "error", "stats",
 };
 static const char *const stats_keys[] = {
 	"downtime_ms", "frozen_ms", "total_ms", "restore_ms", "bytes", "pages_written",
-	"iterations",
+	"lazy_pages", "lazy_pages_left", "iterations",
 };
 static const char *const iter_keys[] = {
 	"index", "kind", "frozen_ms", "memdump_ms", "memwrite_ms", "pages_scanned",
