@@ -305,6 +305,65 @@ START_TEST(test_bad_options)
 }
 END_TEST
 
+/* The pre-copy policy options are bounded integers. */
+START_TEST(test_integer_options)
+{
+	static const struct { const char *opt; int status; const char *code; } bad[] = {
+		{ "\"max_iterations\":65", 422, "invalid_value" },
+		{ "\"max_iterations\":-1", 422, "invalid_value" },
+		{ "\"max_iterations\":true", 400, "invalid_type" },
+		{ "\"max_iterations\":1.5", 400, "invalid_type" },
+		{ "\"max_iterations\":\"8\"", 400, "invalid_type" },
+		{ "\"precopy_min_pages\":1073741825", 422, "invalid_value" },
+		{ "\"precopy_min_pages\":-1", 422, "invalid_value" },
+		{ "\"precopy_min_pages\":null", 400, "invalid_type" },
+		{ "\"precopy_max_growth_pct\":1001", 422, "invalid_value" },
+		{ "\"precopy_max_growth_pct\":-5", 422, "invalid_value" },
+		{ "\"precopy_max_growth_pct\":99999999999999999", 422, "invalid_value" },
+		{ "\"precopy_max_growth_pct\":false", 400, "invalid_type" },
+	};
+	char body[256], field[64];
+	struct http_reply r;
+	struct job j;
+	pid_t child;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		const char *q = strchr(bad[i].opt + 1, '"');
+
+		snprintf(field, sizeof(field), "options.%.*s", (int)(q - bad[i].opt - 1),
+			 bad[i].opt + 1);
+		snprintf(body, sizeof(body),
+			 "{\"type\":\"pid\",\"pid\":5,\"to\":\"h:1\",\"options\":{%s}}",
+			 bad[i].opt);
+		parse_fails(body, bad[i].status, bad[i].code, field);
+	}
+
+	/* The bounds are accepted. */
+	child = sleeper();
+	snprintf(body, sizeof(body),
+		 "{\"type\":\"pid\",\"pid\":%d,\"to\":\"127.0.0.1:9\",\"options\":"
+		 "{\"max_iterations\":0,\"precopy_min_pages\":1073741824,"
+		 "\"precopy_max_growth_pct\":1000}}", (int)child);
+	memset(&r, 0, sizeof(r));
+	job_init(&j);
+	ck_assert_int_eq(api_parse_migration(body, strlen(body), &j, &r), 0);
+	ck_assert_ptr_null(r.body);
+	ck_assert_str_eq(j.options, "{\"max_iterations\":0,\"precopy_max_growth_pct\":1000,"
+			 "\"precopy_min_pages\":1073741824}");
+	job_release(&j);
+	snprintf(body, sizeof(body),
+		 "{\"type\":\"pid\",\"pid\":%d,\"to\":\"127.0.0.1:9\",\"options\":"
+		 "{\"max_iterations\":64,\"precopy_min_pages\":0,"
+		 "\"precopy_max_growth_pct\":0}}", (int)child);
+	memset(&r, 0, sizeof(r));
+	job_init(&j);
+	ck_assert_int_eq(api_parse_migration(body, strlen(body), &j, &r), 0);
+	ck_assert_ptr_null(r.body);
+	job_release(&j);
+	reap(child);
+}
+END_TEST
+
 static void pid_fails(long pid)
 {
 	char body[160];
@@ -628,6 +687,7 @@ START_TEST(test_get_job)
 	ck_assert_str_eq(json_string_value(json_object_get(b, "state")), "queued");
 	ck_assert_str_eq(json_string_value(json_object_get(b, "phase")), "queued");
 	ck_assert(json_is_null(json_object_get(b, "strategy")));
+	ck_assert(json_is_null(json_object_get(b, "strategy_reason")));
 	ck_assert(json_is_object(json_object_get(b, "options")));
 	ck_assert(json_is_string(json_object_get(b, "created_at")));
 	ck_assert(json_is_null(json_object_get(b, "started_at")));
@@ -644,6 +704,7 @@ START_TEST(test_get_job)
 	j.state = JOB_SUCCEEDED;
 	snprintf(j.phase, sizeof(j.phase), "done");
 	snprintf(j.strategy, sizeof(j.strategy), "stop-and-copy");
+	snprintf(j.strategy_reason, sizeof(j.strategy_reason), "no soft-dirty tracking");
 	j.started_at = j.created_at + 5;
 	j.finished_at = j.created_at + 900;
 	j.result_pid = 777;
@@ -666,6 +727,8 @@ START_TEST(test_get_job)
 	ck_assert_str_eq(json_string_value(json_object_get(b, "state")), "succeeded");
 	ck_assert_str_eq(json_string_value(json_object_get(b, "phase")), "done");
 	ck_assert_str_eq(json_string_value(json_object_get(b, "strategy")), "stop-and-copy");
+	ck_assert_str_eq(json_string_value(json_object_get(b, "strategy_reason")),
+			 "no soft-dirty tracking");
 	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(b, "result"), "pid")),
 			 777);
 	stats = json_object_get(b, "stats");
@@ -761,7 +824,7 @@ END_TEST
 START_TEST(test_healthz)
 {
 	struct http_reply r;
-	json_t *b, *criu, *jobs;
+	json_t *b, *criu, *jobs, *strat;
 
 	call("GET", "/healthz", NULL, 0, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
@@ -775,7 +838,13 @@ START_TEST(test_healthz)
 	ck_assert(json_is_false(json_object_get(criu, "check_ok")));
 	ck_assert_int_eq(json_integer_value(json_object_get(criu, "version")), 0);
 	ck_assert(json_is_object(json_object_get(b, "features")));
-	ck_assert(json_is_object(json_object_get(b, "strategies")));
+	/* No engine, so no CRIU facts: no memory tracking, stop-and-copy, and why. */
+	ck_assert(json_is_false(json_object_get(json_object_get(b, "features"), "mem_track")));
+	strat = json_object_get(b, "strategies");
+	ck_assert(json_is_object(strat));
+	ck_assert_str_eq(json_string_value(json_object_get(strat, "live")), "stop-and-copy");
+	ck_assert(json_is_string(json_object_get(strat, "why")));
+	ck_assert_int_gt(strlen(json_string_value(json_object_get(strat, "why"))), 0);
 	jobs = json_object_get(b, "jobs");
 	ck_assert(json_is_object(jobs));
 	ck_assert_int_eq(json_integer_value(json_object_get(jobs, "queued")), 0);
@@ -801,6 +870,7 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_bad_to);
 	tcase_add_test(tc, test_bad_mode);
 	tcase_add_test(tc, test_bad_options);
+	tcase_add_test(tc, test_integer_options);
 	tcase_add_test(tc, test_bad_pids);
 	tcase_add_test(tc, test_bad_pid_kthread_child);
 	tcase_add_test(tc, test_valid_request);
