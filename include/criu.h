@@ -65,6 +65,18 @@ struct criu_restore_req {
  * the root pid. The caller must reap it. */
 int criu_restore(const struct criu_restore_req *req, pid_t *pid, char *err, size_t errlen);
 
+/* Restore into a fresh PID namespace, as criu-ns does, for a tree whose PIDs are
+ * taken here: a small init of ours is pid 1 there and reaps the restored tree (which
+ * is therefore not our child). *pid gets the root's pid as this host sees it, *init
+ * the namespace's init. */
+struct criu_restore_ns_req {
+	const char *images_dir, *work_dir;
+	bool leave_stopped;
+	struct criu_opts opts;
+};
+int criu_restore_new_pidns(const struct criu_restore_ns_req *req, pid_t *pid, pid_t *init,
+			   char *err, size_t errlen);
+
 /* Start `criu page-server` on an already connected socket, writing into
  * images_dir; *pid gets the child, which exits when the dumping side disconnects. */
 int criu_page_server_spawn(const char *images_dir, const char *work_dir, int ps_fd,

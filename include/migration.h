@@ -58,6 +58,9 @@ struct mig_dst {
 	pid_t page_server;           /* criu page-server child, or -1 */
 	pid_t restored;              /* restored root pid, or -1 */
 	bool lazy;                   /* post-copy: pages arrive after the restore */
+	bool new_pidns;              /* restore into a fresh PID namespace */
+	bool restored_is_child;      /* the restored root is ours to reap */
+	pid_t ns_init;               /* new_pidns: that namespace's init, or -1 */
 	pid_t lazy_pages;            /* criu lazy-pages child, or -1 */
 	struct criu_opts copts;
 	char err[512];

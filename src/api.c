@@ -19,7 +19,8 @@
 #define EVENTS_MAX     1000
 
 /* Every option a migration may carry, one row each: CRIU's options of the same
- * names, keep_images (leave the job's directories on both hosts), and the pre-copy
+ * names, keep_images (leave the job's directories on both hosts), new_pidns (restore
+ * into a fresh PID namespace at the destination, as criu-ns does), and the pre-copy
  * policy (see precopy.h for the defaults). */
 static const struct option_spec {
 	const char *name;
@@ -31,6 +32,7 @@ static const struct option_spec {
 	{ "file_locks", false, 0, 0 },
 	{ "ext_unix_sk", false, 0, 0 },
 	{ "keep_images", false, 0, 0 },
+	{ "new_pidns", false, 0, 0 },
 	{ "max_iterations", true, 0, PRECOPY_ITERATIONS_CAP },
 	{ "precopy_min_pages", true, 0, 1L << 30 },
 	{ "precopy_max_growth_pct", true, 0, 1000 },

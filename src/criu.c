@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netinet/in.h>
@@ -921,4 +923,191 @@ int criu_lazy_ready(const struct criu_info *info, char *err, size_t errlen)
 		 "CRIU needs to serve lazy pages (sysctl -w fs.pipe-max-size=%d)", cur,
 		 PIPE_MAX_LAZY, PIPE_MAX_LAZY);
 	return -EPERM;
+}
+
+/* The host pid of the child of init whose pid inside init's namespace is nspid. */
+static pid_t host_pid_of(pid_t init, pid_t nspid)
+{
+	char path[64], buf[4096], *line;
+	pid_t kids[256];
+	size_t n = 0;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)init, (int)init);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[len > 0 ? len : 0] = '\0';
+	for (char *p = buf, *end; n < ARRAY_SIZE(kids); p = end) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		kids[n++] = (pid_t)v;
+	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)kids[i]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[len > 0 ? len : 0] = '\0';
+		line = strstr(buf, "\nNSpid:");
+		if (line) {
+			char *eol = strchr(line + 1, '\n'), *last;
+
+			if (eol)
+				*eol = '\0';
+			last = strrchr(line, '\t');
+			if (last && atoi(last + 1) == nspid)
+				return kids[i];
+		}
+	}
+	return -1;
+}
+
+int criu_restore_new_pidns(const struct criu_restore_ns_req *req, pid_t *pid, pid_t *init,
+			   char *err, size_t errlen)
+{
+	char lvl[8], pidfile[600], *buf = NULL;
+	char *argv[24];
+	int pin[2] = { -1, -1 }, pst[2] = { -1, -1 }, st = -1, ret = 0;
+	size_t n = 0, len;
+	pid_t child, ipid = -1;
+	struct pollfd p;
+
+	snprintf(lvl, sizeof(lvl), "-v%d", criu_log_level);
+	argv[n++] = criu_bin;
+	argv[n++] = "restore";
+	argv[n++] = "--images-dir";
+	argv[n++] = (char *)req->images_dir;
+	argv[n++] = "--work-dir";
+	argv[n++] = (char *)req->work_dir;
+	argv[n++] = "-o";
+	argv[n++] = "restore.log";
+	argv[n++] = lvl;
+	argv[n++] = "--restore-detached";
+	argv[n++] = "--pidfile";
+	argv[n++] = "restore.pid";
+	if (req->leave_stopped)
+		argv[n++] = "--leave-stopped";
+	if (req->opts.tcp_established)
+		argv[n++] = "--tcp-established";
+	if (req->opts.shell_job)
+		argv[n++] = "--shell-job";
+	if (req->opts.file_locks)
+		argv[n++] = "--file-locks";
+	if (req->opts.ext_unix_sk)
+		argv[n++] = "--ext-unix-sk";
+	argv[n] = NULL;
+
+	if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pst, O_CLOEXEC) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	/* As criu-ns does: a fresh PID and mount namespace whose init (pid 1) mounts its
+	 * own /proc, runs CRIU, and then stays as the reaper of the restored tree, which
+	 * CRIU leaves to it when it detaches. Only async-signal-safe calls after fork. */
+	child = fork();
+	if (child < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (child == 0) {
+		sigset_t none;
+		pid_t i, c;
+		int s, null;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		if (unshare(CLONE_NEWPID | CLONE_NEWNS) < 0)
+			_exit(126);
+		i = fork();
+		if (i < 0)
+			_exit(125);
+		if (i > 0) {
+			(void)!write(pin[1], &i, sizeof(i));
+			_exit(0);
+		}
+		/* This init outlives the restore: it must hold none of the daemon's
+		 * descriptors (sockets, the database), only its status pipe, as fd 3. */
+		null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		if (dup2(pst[1], 3) < 0)
+			_exit(123);
+		syscall(SYS_close_range, 4, ~0U, 0);
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+			_exit(124);
+		c = fork();
+		if (c == 0) {
+			close(3);
+			execv(argv[0], argv);
+			_exit(127);
+		}
+		for (;;) {
+			pid_t w = waitpid(-1, &s, 0);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				_exit(0);
+			if (w == c) {
+				(void)!write(3, &s, sizeof(s));
+				close(3);
+			}
+		}
+	}
+	close(pin[1]);
+	close(pst[1]);
+	pin[1] = pst[1] = -1;
+	child_wait(child, CRIU_CHECK_MS);
+	if (read_full(pin[0], &ipid, sizeof(ipid)) < 0 || ipid <= 0) {
+		ret = -ECHILD;
+		snprintf(err, errlen, "cannot create a PID namespace for the restore");
+		goto out;
+	}
+	p.fd = pst[0];
+	p.events = POLLIN;
+	if (poll(&p, 1, CRIU_WAIT_MS) <= 0 || read_full(pst[0], &st, sizeof(st)) < 0 ||
+	    !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		char detail[256] = "";
+		int wfd = open(req->work_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		log_last_error(wfd, "restore.log", detail, sizeof(detail));
+		if (wfd >= 0)
+			close(wfd);
+		snprintf(err, errlen, "criu restore failed: %s (log: restore.log)",
+			 detail[0] ? detail : "no reason given");
+		kill(ipid, SIGKILL);
+		ret = -ECANCELED;
+		goto out;
+	}
+	snprintf(pidfile, sizeof(pidfile), "%s/restore.pid", req->work_dir);
+	if (file_read_all(pidfile, 32, &buf, &len) < 0 ||
+	    (*pid = host_pid_of(ipid, (pid_t)atoi(buf))) <= 0) {
+		snprintf(err, errlen, "restored, but cannot find the restored root's pid");
+		kill(ipid, SIGKILL);
+		ret = -ESRCH;
+		goto out;
+	}
+	*init = ipid;
+out:
+	free(buf);
+	for (int i = 0; i < 2; i++) {
+		if (pin[i] >= 0)
+			close(pin[i]);
+		if (pst[i] >= 0)
+			close(pst[i]);
+	}
+	return ret;
 }

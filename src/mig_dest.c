@@ -63,7 +63,7 @@ static struct dst_job *dst_new(void)
 	dj->job.role = JOB_DESTINATION;
 	dj->d.job = &dj->job;
 	dj->d.images_fd = dj->d.work_fd = dj->d.mem_fd = -1;
-	dj->d.page_server = dj->d.restored = dj->d.lazy_pages = -1;
+	dj->d.page_server = dj->d.restored = dj->d.lazy_pages = dj->d.ns_init = -1;
 	dj->ctl_fd = -1;
 	pthread_cond_init(&dj->cond, NULL);
 	return dj;
@@ -93,7 +93,7 @@ static void reap_later(pid_t pid)
 		log_warnx("cannot start a reaper for pid %d", pid);
 }
 
-static int parse_opts(const json_t *o, struct criu_opts *co)
+static int parse_opts(const json_t *o, struct criu_opts *co, bool *new_pidns)
 {
 	const char *k;
 	json_t *v;
@@ -111,6 +111,8 @@ static int parse_opts(const json_t *o, struct criu_opts *co)
 			co->file_locks = json_is_true(v);
 		else if (strcmp(k, "ext_unix_sk") == 0)
 			co->ext_unix_sk = json_is_true(v);
+		else if (strcmp(k, "new_pidns") == 0)
+			*new_pidns = json_is_true(v);
 	}
 	return 0;
 }
@@ -192,8 +194,11 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 				     strerror(-ret));
 	else if (!dj->ops)
 		*reply = reply_error("preflight_failed", "unknown migration type %s", type);
-	else if (parse_opts(opts, &dj->d.copts) < 0)
+	else if (parse_opts(opts, &dj->d.copts, &dj->d.new_pidns) < 0)
 		*reply = reply_error("preflight_failed", "malformed options");
+	else if (dj->d.new_pidns && dj->d.lazy)
+		*reply = reply_error("preflight_failed", "new_pidns cannot be combined with "
+				     "mode lazy");
 	else if (!ci->check_ok)
 		*reply = reply_error("preflight_failed", "CRIU cannot run at the destination: %s",
 				     ci->check_error);
@@ -319,7 +324,8 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 	ret = dj->ops->dst_restore(&dj->d);
 	if (ret < 0)
 		return reply_error("restore_failed", "%s", dj->d.err);
-	reap_later(dj->d.restored);
+	if (dj->d.restored_is_child)
+		reap_later(dj->d.restored);
 	dj->restored = true;
 	dj->job.result_pid = dj->d.restored;
 	read_restore_stats(dj);
@@ -348,7 +354,8 @@ static json_t *restore_lazy(struct engine *e, struct dst_job *dj, struct peer_co
 		job_dirs_remove(e, &dj->job);
 		return reply;
 	}
-	reap_later(dj->d.restored);
+	if (dj->d.restored_is_child)
+		reap_later(dj->d.restored);
 	dj->restored = true;
 	dj->job.result_pid = dj->d.restored;
 	read_restore_stats(dj);

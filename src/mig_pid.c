@@ -221,7 +221,7 @@ static int pid_dst_check(struct mig_dst *d, const json_t *facts)
 	size_t i;
 	json_t *v;
 
-	if (json_is_true(json_object_get(facts, "own_pidns")))
+	if (json_is_true(json_object_get(facts, "own_pidns")) || d->new_pidns)
 		return 0;
 	if (!json_is_array(pids) || json_array_size(pids) > PROC_TREE_MAX) {
 		snprintf(d->err, sizeof(d->err), "malformed pid list from the source");
@@ -237,7 +237,8 @@ static int pid_dst_check(struct mig_dst *d, const json_t *facts)
 		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
 			snprintf(d->err, sizeof(d->err),
 				 "pid %lld of the tree is in use at the destination (run the "
-				 "workload in its own PID namespace)", (long long)pid);
+				 "workload in its own PID namespace, or set options.new_pidns)",
+				 (long long)pid);
 			return -EEXIST;
 		}
 	}
@@ -281,7 +282,20 @@ static int pid_dst_restore(struct mig_dst *d)
 	/* Post-copy restores only once the source has released the tree and serves its
 	 * pages, so there is nothing to hold stopped. */
 	req.leave_stopped = !d->lazy;
-	ret = criu_restore(&req, &pid, d->err, sizeof(d->err));
+	if (d->new_pidns) {
+		struct criu_restore_ns_req nreq = {
+			.images_dir = d->images_dir,
+			.work_dir = d->work_dir,
+			.leave_stopped = req.leave_stopped,
+			.opts = d->copts,
+		};
+
+		ret = criu_restore_new_pidns(&nreq, &pid, &d->ns_init, d->err, sizeof(d->err));
+		d->restored_is_child = false;
+	} else {
+		ret = criu_restore(&req, &pid, d->err, sizeof(d->err));
+		d->restored_is_child = true;
+	}
 
 	if (ret == 0)
 		d->restored = pid;
@@ -338,6 +352,8 @@ static int pid_dst_discard(struct mig_dst *d)
 		proc_tree_signal(d->restored, SIGKILL);
 		kill(d->restored, SIGKILL);
 	}
+	if (d->ns_init > 0)
+		kill(d->ns_init, SIGKILL);
 	return 0;
 }
 
