@@ -9,7 +9,9 @@ CC      ?= cc
 B       ?= build
 PKGS    := libmicrohttpd jansson sqlite3 libcrypto uuid
 CRIU_PC := PKG_CONFIG_PATH=/usr/local/lib/pkgconfig:/usr/local/lib/x86_64-linux-gnu/pkgconfig:$$PKG_CONFIG_PATH
-CFLAGS  ?= -O2 -g
+OPTFLAGS ?= -O2 -g
+SANFLAGS ?=
+CFLAGS   = $(OPTFLAGS) $(SANFLAGS)
 # -Wno-format-truncation: messages are cut to their buffers on purpose; paths are
 # checked for length where they are built.
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter \
@@ -17,7 +19,7 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-para
            -Wstrict-prototypes -Wmissing-prototypes -D_GNU_SOURCE -Iinclude -I$(B) \
            $(shell pkg-config --cflags $(PKGS)) $(shell $(CRIU_PC) pkg-config --cflags criu) \
            -pthread -MMD -MP
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) $(shell $(CRIU_PC) pkg-config --libs criu) \
+LDLIBS  += $(SANFLAGS) $(shell pkg-config --libs $(PKGS)) $(shell $(CRIU_PC) pkg-config --libs criu) \
            -Wl,-rpath,/usr/local/lib/x86_64-linux-gnu -pthread
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS  += -DHAULD_VERSION=\"$(VERSION)\"
@@ -62,9 +64,16 @@ unit: $(TESTS)
 test: all unit
 	bash tests/integration/run.sh
 
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+# The unit tests under ASan/UBSan; `make asan-build` builds hauld itself that way,
+# and BUILD=$$PWD/build-asan bash tests/integration/run.sh runs the integration
+# tests against it.
 asan:
-	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
-		LDLIBS="-fsanitize=address,undefined" unit
+	$(MAKE) B=build-asan OPTFLAGS="-O1 -g" SANFLAGS="$(ASAN_FLAGS)" unit
+
+asan-build:
+	$(MAKE) B=build-asan OPTFLAGS="-O1 -g" SANFLAGS="$(ASAN_FLAGS)" all
 
 valgrind: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== valgrind $$t"; CK_FORK=no valgrind -q --error-exitcode=1 \
@@ -76,5 +85,5 @@ bench: all
 clean:
 	rm -rf build build-asan
 
-.PHONY: all unit test asan valgrind bench clean
+.PHONY: all unit test asan asan-build valgrind bench clean
 -include $(OBJS:.o=.d)
