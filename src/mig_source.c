@@ -218,6 +218,8 @@ static int hold(struct mig_src *m)
 	r->job->result_pid = (int)json_integer_value(json_object_get(reply, "pid"));
 	r->job->stats.restore_ms = json_integer_value(json_object_get(reply, "restore_ms"));
 	json_decref(reply);
+	/* Recovery after a crash from here on needs to know the destination's pid. */
+	store_job_update(r->e->store, r->job);
 	fault_point(r->e, "pause:restored");
 	/* Once we answer yes, CRIU kills the source copy: no cancel from here on. */
 	pthread_mutex_lock(&r->e->lock);
@@ -235,6 +237,7 @@ static int hold(struct mig_src *m)
  * retried: the process exists only at the destination now. */
 static int finish_peer(struct src_run *r, const char *op)
 {
+	json_t *reply = NULL;
 	int ret = -EPIPE;
 
 	for (int attempt = 0; attempt < 5; attempt++) {
@@ -245,7 +248,11 @@ static int finish_peer(struct src_run *r, const char *op)
 			continue;
 		}
 		ret = call(r, &r->ctl, json_pack("{s:s, s:s}", "op", op, "job", r->job->id),
-			   r->e->cfg.peer_timeout_ms, "commit_failed", NULL);
+			   r->e->cfg.peer_timeout_ms, "commit_failed", &reply);
+		if (ret == 0 && json_integer_value(json_object_get(reply, "pid")) > 0)
+			r->job->result_pid = (int)json_integer_value(json_object_get(reply, "pid"));
+		json_decref(reply);
+		reply = NULL;
 		if (ret == 0 || ret == -ECANCELED || strcmp(op, "abort") == 0)
 			return ret;
 		peer_conn_release(&r->ctl);
@@ -570,6 +577,7 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		goto cleanup;
 	}
 	if (r.restored) {
+		fault_point(e, "pause:released");
 		job_phase(e, j, PH_COMMITTING);
 		ret = finish_peer(&r, "commit");
 		j->stats.downtime_ms = time_mono_ms() - r.t_dump;
