@@ -217,43 +217,49 @@ int engine_submit(struct engine *e, struct job *j)
 
 int engine_cancel(struct engine *e, const char *id, char *why, size_t whylen)
 {
+	struct src_active *a;
 	struct job j;
-	int ret = store_job_get(e->store, id, &j);
+	int ret;
 
+	/* Under the engine lock a worker can neither take the job from the queue nor
+	 * leave the active list, so the state read here is the state acted on. */
+	pthread_mutex_lock(&e->lock);
+	ret = store_job_get(e->store, id, &j);
 	if (ret < 0)
-		return ret;
+		goto out;
 	if (job_state_final(j.state)) {
 		snprintf(why, whylen, "the migration has already ended (%s)", job_state_name(j.state));
-		job_release(&j);
-		return -EALREADY;
+		ret = -EALREADY;
+		goto release;
 	}
 	if (j.role != JOB_SOURCE) {
 		snprintf(why, whylen, "cancel a migration at its source host");
-		job_release(&j);
-		return -EPERM;
+		ret = -EPERM;
+		goto release;
 	}
-	pthread_mutex_lock(&e->lock);
-	ret = -EINPROGRESS;
-	for (struct src_active *a = e->active; a; a = a->next) {
-		if (strcmp(a->id, id) == 0) {
-			if (a->committed) {
-				snprintf(why, whylen, "the destination has already restored the "
-					 "process; the migration can no longer be undone");
-				ret = -EBUSY;
-			} else {
-				a->cancel = true;
-				ret = 0;
-			}
-		}
-	}
-	pthread_mutex_unlock(&e->lock);
-	if (ret == -EINPROGRESS) {
-		/* Still queued: the worker skips jobs that are no longer queued. */
+	for (a = e->active; a; a = a->next)
+		if (strcmp(a->id, id) == 0)
+			break;
+	if (a && a->committed) {
+		snprintf(why, whylen, "the destination has already restored the process; the "
+			 "migration can no longer be undone");
+		ret = -EBUSY;
+	} else if (a) {
+		a->cancel = true;
+		ret = 0;
+	} else if (j.state == JOB_QUEUED) {
+		/* The worker skips jobs that are no longer queued. */
 		job_finish(e, &j, JOB_CANCELLED, "cancelled", "source",
 			   "cancelled before it started; the process was not touched");
 		ret = 0;
+	} else {
+		snprintf(why, whylen, "the migration is being resolved after a restart");
+		ret = -EBUSY;
 	}
+release:
 	job_release(&j);
+out:
+	pthread_mutex_unlock(&e->lock);
 	return ret;
 }
 

@@ -608,6 +608,7 @@ out:
 		memcpy(j->phase, phase, sizeof(phase));
 	}
 	j->stats.bytes = bytes_sent(&r);
+	j->result_pid = 0;       /* a copy the destination restored is gone now */
 	if (proc_same(j->pid, r.m.pid_start) || (!r.m.pid_start && proc_alive(j->pid)))
 		job_finish(e, j, r.fail_code && strcmp(r.fail_code, "cancelled") == 0 ?
 			   JOB_CANCELLED : JOB_FAILED, r.fail_code ? r.fail_code : "internal",
@@ -654,6 +655,7 @@ void source_recover(struct engine *e, struct job *j)
 		/* Best effort: the destination may hold images or a stopped copy. */
 		if (strcmp(j->phase, PH_CONNECTING) != 0 && strcmp(j->phase, PH_QUEUED) != 0)
 			finish_peer(&r, "abort");
+		j->result_pid = 0;
 		if (source_alive)
 			job_finish(e, j, JOB_FAILED, "daemon_restarted", "source",
 				   "hauld restarted during phase %s; rolled back, the process keeps "
