@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Prepare this machine (first run only), build, and run every test: the unit tests
-# (libcheck), then the integration tests that migrate real processes with real CRIU.
+# (libcheck) as built, under ASan/UBSan and under valgrind, then the integration
+# tests that migrate real processes with real CRIU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 make -s
+make -s asan
+make -s valgrind
 make -s test
