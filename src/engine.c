@@ -350,7 +350,8 @@ static void *listener_main(void *arg)
 		pa->fd = fd;
 		if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),
 				NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-			snprintf(pa->remote, sizeof(pa->remote), "%s:%s", host, serv);
+			snprintf(pa->remote, sizeof(pa->remote), strchr(host, ':') ? "[%s]:%s" :
+				 "%s:%s", host, serv);
 		if (pthread_create(&t, NULL, peer_conn_main, pa) != 0) {
 			close(fd);
 			free(pa);
@@ -464,6 +465,7 @@ int engine_start(struct engine *e, int *peer_port)
 	if (ret < 0)
 		return ret;
 	e->listen_fd = ret;
+	e->peer_port = *peer_port;
 	if (pthread_create(&e->listener, NULL, listener_main, e) != 0)
 		return -EAGAIN;
 	e->listener_started = true;

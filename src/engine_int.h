@@ -15,6 +15,8 @@
 #define ENGINE_MAX_PEER_CONN 64     /* peer connections served at once */
 #define ENGINE_MAX_WORKERS   64
 #define LONG_WAIT_MS         (60 * 60 * 1000)  /* a dump or restore of many GiB */
+#define VERDICT_EVERY_MS     5000              /* a stopped copy asks its source */
+#define VERDICT_FOR_MS       (24 * 60 * 60 * 1000)
 
 /* Phases, as the API shows them. */
 #define PH_QUEUED       "queued"
@@ -65,6 +67,7 @@ struct engine {
 	struct dst_job *incoming;
 	int peer_conns;
 	int listen_fd;
+	int peer_port;               /* the port peers reach us on */
 	pthread_t listener;
 	bool listener_started;
 	pthread_t recovery;

@@ -26,6 +26,25 @@ static struct dst_job *dst_find_locked(struct engine *e, const char *id)
 	return NULL;
 }
 
+/* Take a restored job that no connection serves (it waits for a verdict) out of the
+ * list; whoever takes it owns it. NULL when there is none. */
+static struct dst_job *dst_take(struct engine *e, const char *id)
+{
+	struct dst_job **p, *dj = NULL;
+
+	pthread_mutex_lock(&e->lock);
+	for (p = &e->incoming; *p; p = &(*p)->next) {
+		if (strcmp((*p)->job.id, id) == 0 && (*p)->restored && !(*p)->finished &&
+		    (*p)->ctl_fd < 0) {
+			dj = *p;
+			*p = dj->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	return dj;
+}
+
 static void dst_unlink(struct engine *e, struct dst_job *dj)
 {
 	pthread_mutex_lock(&e->lock);
@@ -158,7 +177,19 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 	snprintf(dj->job.id, sizeof(dj->job.id), "%s", id);
 	snprintf(dj->job.type, sizeof(dj->job.type), "%s", type);
 	snprintf(dj->job.mode, sizeof(dj->job.mode), "%s", mode);
-	snprintf(dj->job.to, sizeof(dj->job.to), "%s", remote);
+	/* Where the source's daemon listens: its host as we see it, and the port it
+	 * says, so that a stopped copy can ask it for a verdict later. */
+	{
+		json_int_t port = json_integer_value(json_object_get(msg, "source_port"));
+		const char *colon = strrchr(remote, ':');
+		int hostlen = colon ? (int)(colon - remote) : (int)strlen(remote);
+
+		if (port > 0 && port < 65536)
+			snprintf(dj->job.to, sizeof(dj->job.to), "%.*s:%d", hostlen, remote,
+				 (int)port);
+		else
+			snprintf(dj->job.to, sizeof(dj->job.to), "%s", remote);
+	}
 	snprintf(dj->job.strategy, sizeof(dj->job.strategy), "%s",
 		 json_string_value(json_object_get(msg, "strategy")) ?: "");
 	dj->job.pid = (int)json_integer_value(json_object_get(msg, "pid"));
@@ -416,13 +447,8 @@ static json_t *resolve(struct engine *e, const char *op, const char *id)
 
 	if (!id || !uuid_valid(id))
 		return reply_error("bad_request", "%s: malformed job id", op);
-	pthread_mutex_lock(&e->lock);
-	dj = dst_find_locked(e, id);
-	if (dj && (!dj->restored || dj->finished))
-		dj = NULL;    /* still owned by its control connection */
-	pthread_mutex_unlock(&e->lock);
+	dj = dst_take(e, id);
 	if (dj) {
-		dst_unlink(e, dj);
 		reply = finish(e, dj, op);
 		dst_free(dj);
 		return reply;
@@ -438,6 +464,80 @@ static json_t *resolve(struct engine *e, const char *op, const char *id)
 		reply = reply_error("conflict", "job %s is %s here", id, job_state_name(j.state));
 	job_release(&j);
 	return reply;
+}
+
+/* "verdict", asked by a destination that holds a stopped copy of a job we were the
+ * source of: commit when our copy is gone for good, abort when it runs here, wait
+ * while a worker of ours still decides. */
+static json_t *verdict(struct engine *e, const char *id)
+{
+	const char *v = "unknown";
+	struct job j;
+
+	if (!id || !uuid_valid(id))
+		return reply_error("bad_request", "verdict: malformed job id");
+	if (store_job_get(e->store, id, &j) < 0)
+		return json_pack("{s:b, s:s}", "ok", 1, "verdict", v);
+	if (j.role != JOB_SOURCE)
+		v = "unknown";
+	else if (j.state == JOB_SUCCEEDED || strcmp(j.err_where, "destination") == 0)
+		v = "commit";
+	else if (job_state_final(j.state))
+		v = "abort";
+	else
+		v = "wait";
+	if (j.role == JOB_SOURCE && strcmp(v, "wait") != 0)
+		ev(e, &j, "info", "the destination asked for a verdict on its stopped copy: %s", v);
+	job_release(&j);
+	return json_pack("{s:b, s:s}", "ok", 1, "verdict", v);
+}
+
+/* A restored, stopped copy whose source went away: ask the source's daemon, every
+ * few seconds, whether to run it or remove it, unless a reconnecting source decides
+ * first. */
+static void await_verdict(struct engine *e, const char *id, const char *source)
+{
+	int64_t end = time_mono_ms() + VERDICT_FOR_MS;
+
+	while (time_mono_ms() < end) {
+		struct peer_conn c;
+		json_t *msg, *reply = NULL;
+		const char *v = NULL;
+		struct dst_job *dj;
+		int fd;
+
+		for (int i = 0; i < VERDICT_EVERY_MS / 100; i++) {
+			if (__atomic_load_n(&e->stopping, __ATOMIC_SEQ_CST))
+				return;
+			usleep(100 * 1000);
+		}
+		pthread_mutex_lock(&e->lock);
+		dj = dst_find_locked(e, id);
+		pthread_mutex_unlock(&e->lock);
+		if (!dj)
+			return;       /* decided by a reconnecting source */
+		fd = peer_connect(source, e->cfg.peer_timeout_ms);
+		if (fd < 0)
+			continue;
+		peer_conn_init(&c, fd, e->cfg.peer_timeout_ms);
+		msg = json_pack("{s:s, s:s}", "op", "verdict", "job", id);
+		if (peer_auth_client(&c, e->cfg.secret, e->cfg.secret_len, "control") == 0 &&
+		    peer_send_json(&c, msg) == 0 && peer_recv_json(&c, &reply) == 0)
+			v = json_string_value(json_object_get(reply, "verdict"));
+		json_decref(msg);
+		peer_conn_release(&c);
+		if (v && (strcmp(v, "commit") == 0 || strcmp(v, "abort") == 0)) {
+			dj = dst_take(e, id);
+			if (dj) {
+				ev(e, &dj->job, "warn", "the source's verdict: %s", v);
+				json_decref(finish(e, dj, v));
+				dst_free(dj);
+			}
+			json_decref(reply);
+			return;
+		}
+		json_decref(reply);
+	}
 }
 
 static void serve_control(struct engine *e, struct peer_conn *c, const char *remote)
@@ -478,6 +578,8 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 			dj = NULL;
 		} else if (!dj && (strcmp(op, "commit") == 0 || strcmp(op, "abort") == 0)) {
 			reply = resolve(e, op, json_string_value(json_object_get(msg, "job")));
+		} else if (!dj && strcmp(op, "verdict") == 0) {
+			reply = verdict(e, json_string_value(json_object_get(msg, "job")));
 		} else {
 			reply = reply_error("bad_request", "unexpected operation \"%.32s\"", op);
 		}
@@ -506,12 +608,19 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 			 * until the source reconnects to commit or abort. */
 			ev(e, &dj->job, "warn", "lost the source after the restore; pid %d stays "
 			   "stopped until the source commits or aborts", dj->d.restored);
+			char id[JOB_ID_LEN], source[JOB_TO_LEN];
+
+			memcpy(id, dj->job.id, sizeof(id));
+			memcpy(source, dj->job.to, sizeof(source));
 			pthread_mutex_lock(&e->lock);
 			if (dj->d.mem_fd >= 0)
 				close(dj->d.mem_fd);
 			dj->d.mem_fd = -1;
 			dj->ctl_fd = -1;
 			pthread_mutex_unlock(&e->lock);
+			peer_conn_release(c);
+			await_verdict(e, id, source);
+			return;
 		} else {
 			dst_unlink(e, dj);
 			dj->ops->dst_discard(&dj->d);
@@ -577,6 +686,48 @@ void dest_serve(struct engine *e, struct peer_conn *c, const char *channel, cons
 	}
 }
 
+struct verdict_arg {
+	struct engine *e;
+	char id[JOB_ID_LEN], source[JOB_TO_LEN];
+};
+
+static void *verdict_main(void *arg)
+{
+	struct verdict_arg *va = arg;
+
+	await_verdict(va->e, va->id, va->source);
+	pthread_mutex_lock(&va->e->lock);
+	va->e->peer_conns--;
+	pthread_mutex_unlock(&va->e->lock);
+	free(va);
+	return NULL;
+}
+
+/* After a restart, a stopped copy has no connection to wait on: ask from a thread of
+ * its own, counted with the peer connections so that shutdown waits for it. */
+static void verdict_later(struct engine *e, const struct job *j)
+{
+	struct verdict_arg *va = calloc(1, sizeof(*va));
+	pthread_t t;
+
+	if (!va)
+		return;
+	va->e = e;
+	memcpy(va->id, j->id, sizeof(va->id));
+	memcpy(va->source, j->to, sizeof(va->source));
+	pthread_mutex_lock(&e->lock);
+	e->peer_conns++;
+	pthread_mutex_unlock(&e->lock);
+	if (pthread_create(&t, NULL, verdict_main, va) != 0) {
+		pthread_mutex_lock(&e->lock);
+		e->peer_conns--;
+		pthread_mutex_unlock(&e->lock);
+		free(va);
+		return;
+	}
+	pthread_detach(t);
+}
+
 void dest_recover(struct engine *e, struct job *j)
 {
 	struct dst_job *dj;
@@ -595,6 +746,7 @@ void dest_recover(struct engine *e, struct job *j)
 				pthread_mutex_unlock(&e->lock);
 				ev(e, j, "warn", "hauld restarted; pid %d stays stopped until the "
 				   "source commits or aborts", j->result_pid);
+				verdict_later(e, j);
 				return;
 			}
 		}

@@ -159,9 +159,10 @@ static int preflight(struct src_run *r)
 	}
 	if (r->job->options)
 		opts = json_loads(r->job->options, 0, NULL);
-	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:s, s:o, s:o}", "op", "prepare",
+	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:i, s:s, s:o, s:o}", "op", "prepare",
 			"job", r->job->id, "type", r->job->type, "mode", r->job->mode,
-			"pid", r->job->pid, "strategy", r->job->strategy,
+			"pid", r->job->pid, "source_port", r->e->peer_port,
+			"strategy", r->job->strategy,
 			"criu_version", ci->version, "criu_version_text", ci->version_text,
 			"facts", facts, "options", opts ? opts : json_object());
 	ret = peer_send_json(&r->ctl, msg);
@@ -586,8 +587,8 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 			job_finish(e, j, JOB_FAILED, "commit_unconfirmed", "destination",
 				   "the destination restored the process (pid %d) and the source "
 				   "copy is gone, but the commit was not confirmed: %s; the copy at "
-				   "%s stays stopped until it is",
-				   j->result_pid, r.fail_msg, j->to);
+				   "%s stays stopped and asks this host for the verdict (commit) "
+				   "until it gets it", j->result_pid, r.fail_msg, j->to);
 			goto cleanup;
 		}
 		job_finish(e, j, JOB_SUCCEEDED, NULL, NULL, "runs at %s as pid %d", j->to,

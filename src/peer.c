@@ -1,5 +1,5 @@
-/* peer.c: framing, authentication and file transfer of the peer protocol
- * (include/peer.h, api/peer-protocol.md).
+/* peer.c: framing, JSON frames, authentication and connecting of the peer protocol
+ * (include/peer.h, api/peer-protocol.md); the file transfer is in peer_files.c.
  *
  * Sockets are used with MSG_DONTWAIT and poll(), so a blocking fd never blocks
  * longer than the connection's timeout, and with MSG_NOSIGNAL, so a peer that
@@ -7,7 +7,6 @@
  * must move completely within timeout_ms of the call that asks for it. */
 #include "peer.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -18,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -27,6 +25,7 @@
 #include <openssl/hmac.h>
 
 #include "log.h"
+#include "peer_int.h"
 #include "util.h"
 
 #define PEER_HDR_LEN        12
@@ -36,7 +35,6 @@
 #define PEER_CHANNEL_MAX    16
 /* A secret is a configuration value; anything this large is a mistake. */
 #define PEER_SECRET_MAX     4096
-#define PEER_FILE_BUF       PEER_MAX_FRAME
 
 static const char peer_magic[4] = { 'H', 'L', 'D', '1' };
 static const char peer_label_client[] = "hauld-peer-v1 client";
@@ -96,7 +94,7 @@ static int peer_sock_err(int e)
 	return -e;
 }
 
-static int peer_recv_all(struct peer_conn *c, void *buf, size_t len)
+int peer_recv_all(struct peer_conn *c, void *buf, size_t len)
 {
 	char *p = buf;
 	int64_t deadline = time_mono_ms() + c->timeout_ms;
@@ -200,7 +198,7 @@ int peer_send_frame(struct peer_conn *c, uint8_t type, const void *buf, size_t l
 
 /* Read and check a header. The length is checked against PEER_MAX_FRAME before
  * anything of the payload is read. */
-static int peer_recv_header(struct peer_conn *c, uint8_t *type, size_t *len)
+int peer_recv_header(struct peer_conn *c, uint8_t *type, size_t *len)
 {
 	unsigned char hdr[PEER_HDR_LEN];
 	uint32_t n;
@@ -242,7 +240,7 @@ int peer_recv_frame(struct peer_conn *c, uint8_t *type, void *buf, size_t cap, s
 }
 
 /* Send m (borrowed; NULL after a failed json_pack is -ENOMEM) as a frame of type. */
-static int peer_send_json_frame(struct peer_conn *c, uint8_t type, json_t *m)
+int peer_send_json_frame(struct peer_conn *c, uint8_t type, json_t *m)
 {
 	char *s;
 	size_t n;
@@ -268,7 +266,7 @@ int peer_send_json(struct peer_conn *c, json_t *msg)
 
 /* Read a payload of n bytes (n <= PEER_MAX_JSON checked here) and parse it as a
  * JSON object; *out is a new reference. */
-static int peer_recv_json_payload(struct peer_conn *c, size_t n, json_t **out)
+int peer_recv_json_payload(struct peer_conn *c, size_t n, json_t **out)
 {
 	char *buf = NULL;
 	json_t *j = NULL;
@@ -329,7 +327,7 @@ static int peer_channel_ok(const char *s)
 }
 
 /* Decode exactly 2*len lower-case hex digits. */
-static int peer_hex_decode(const char *s, unsigned char *out, size_t len)
+int peer_hex_decode(const char *s, unsigned char *out, size_t len)
 {
 	size_t i;
 	int hi, lo;
@@ -528,432 +526,6 @@ int peer_auth_server(struct peer_conn *c, const void *secret, size_t secret_len,
 	snprintf(channel_out, PEER_NAME_MAX, "%s", channel);
 out:
 	json_decref(m);
-	return r;
-}
-
-/* ---- file transfer ---- */
-
-int peer_name_ok(const char *name)
-{
-	size_t i;
-	char ch;
-
-	if (!name)
-		return 0;
-	for (i = 0; name[i]; i++) {
-		ch = name[i];
-		if (i >= PEER_NAME_MAX)
-			return 0;
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
-			continue;
-		if (i == 0 || !(ch == '.' || ch == '_' || ch == '-'))
-			return 0;
-		if (ch == '.' && name[i - 1] == '.')
-			return 0;
-	}
-	return i > 0;
-}
-
-static int peer_cmp_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void peer_names_free(char **names, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
-/* The names of dirfd's entries other than "." and "..", sorted so that a transfer
- * is reproducible. The caller owns *out (peer_names_free). */
-static int peer_list_dir(int dirfd, char ***out, size_t *count)
-{
-	DIR *d = NULL;
-	struct dirent *de;
-	char **names = NULL, **tmp;
-	size_t n = 0, cap = 0;
-	int fd = -1, r = 0;
-
-	*out = NULL;
-	*count = 0;
-	/* A fresh open file description, so that the caller's dirfd offset is left
-	 * alone. */
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	d = fdopendir(fd);
-	if (!d) {
-		r = -errno;
-		goto out;
-	}
-	fd = -1;
-	for (;;) {
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			r = errno ? -errno : 0;
-			break;
-		}
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		/* Entries of every kind count, so that the list is bounded; a
-		 * directory this large is not an image directory. */
-		if (n >= 4 * PEER_MAX_FILES) {
-			r = -E2BIG;
-			goto out;
-		}
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			tmp = realloc(names, cap * sizeof(*names));
-			if (!tmp) {
-				r = -ENOMEM;
-				goto out;
-			}
-			names = tmp;
-		}
-		names[n] = strdup(de->d_name);
-		if (!names[n]) {
-			r = -ENOMEM;
-			goto out;
-		}
-		n++;
-	}
-	if (r < 0)
-		goto out;
-	if (n > 0)
-		qsort(names, n, sizeof(*names), peer_cmp_name);
-	*out = names;
-	*count = n;
-	names = NULL;
-	n = 0;
-out:
-	peer_names_free(names, n);
-	if (d)
-		closedir(d);
-	if (fd >= 0)
-		close(fd);
-	return r;
-}
-
-/* Send one open regular file: FILE, DATA..., FILE_END. */
-static int peer_send_file(struct peer_conn *c, const char *name, int fd, const struct stat *st,
-		       unsigned char *buf)
-{
-	EVP_MD_CTX *md = NULL;
-	unsigned char dig[EVP_MAX_MD_SIZE];
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	unsigned int diglen = 0;
-	json_t *m = NULL;
-	int64_t left = st->st_size;
-	size_t want;
-	ssize_t n;
-	int r;
-
-	md = EVP_MD_CTX_new();
-	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		r = -ENOMEM;
-		goto out;
-	}
-	m = json_pack("{s:s, s:I, s:i}", "name", name, "size", (json_int_t)st->st_size,
-		      "mode", (int)(st->st_mode & 07777));
-	r = peer_send_json_frame(c, PEER_FT_FILE, m);
-	if (r < 0)
-		goto out;
-	while (left > 0) {
-		want = left > PEER_FILE_BUF ? PEER_FILE_BUF : (size_t)left;
-		n = read(fd, buf, want);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			goto out;
-		}
-		/* The file shrank under us; the receiver would reject it as short. */
-		if (n == 0) {
-			log_warnx("peer: %s shrank while being sent", name);
-			r = -EIO;
-			goto out;
-		}
-		if (EVP_DigestUpdate(md, buf, (size_t)n) != 1) {
-			r = -EIO;
-			goto out;
-		}
-		r = peer_send_frame(c, PEER_FT_DATA, buf, (size_t)n);
-		if (r < 0)
-			goto out;
-		left -= n;
-	}
-	if (EVP_DigestFinal_ex(md, dig, &diglen) != 1) {
-		r = -EIO;
-		goto out;
-	}
-	hex_encode(dig, diglen, hex);
-	json_decref(m);
-	m = json_pack("{s:s}", "sha256", hex);
-	r = peer_send_json_frame(c, PEER_FT_FILE_END, m);
-out:
-	json_decref(m);
-	EVP_MD_CTX_free(md);
-	return r;
-}
-
-int peer_send_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
-{
-	char **names = NULL;
-	size_t count = 0, i;
-	unsigned char *buf = NULL;
-	struct stat st;
-	json_t *m = NULL;
-	int64_t total = 0;
-	int nfiles = 0, fd = -1, r;
-
-	if (files)
-		*files = 0;
-	if (bytes)
-		*bytes = 0;
-	if (!c || c->fd < 0 || dirfd < 0)
-		return -EINVAL;
-	r = peer_list_dir(dirfd, &names, &count);
-	if (r < 0)
-		goto out;
-	buf = malloc(PEER_FILE_BUF);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < count; i++) {
-		if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (!S_ISREG(st.st_mode))
-			continue;
-		/* The receiver would refuse these; failing here names the culprit. */
-		if (!peer_name_ok(names[i])) {
-			log_warnx("peer: cannot send file with name \"%s\"", names[i]);
-			r = -EINVAL;
-			goto out;
-		}
-		if (nfiles >= PEER_MAX_FILES) {
-			log_warnx("peer: more than %d files to send", PEER_MAX_FILES);
-			r = -EFBIG;
-			goto out;
-		}
-		/* O_NONBLOCK: should a FIFO replace the file after fstatat, the open
-		 * must not hang; the fstat below then skips it. */
-		fd = openat(dirfd, names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-		if (fd < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (fstat(fd, &st) < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (S_ISREG(st.st_mode)) {
-			if (st.st_size > PEER_MAX_FILE_SIZE) {
-				log_warnx("peer: %s is larger than a transfer allows", names[i]);
-				r = -EFBIG;
-				goto out;
-			}
-			r = peer_send_file(c, names[i], fd, &st, buf);
-			if (r < 0)
-				goto out;
-			nfiles++;
-			total += st.st_size;
-		}
-		close(fd);
-		fd = -1;
-	}
-	m = json_pack("{s:i, s:I}", "files", nfiles, "bytes", (json_int_t)total);
-	r = peer_send_json_frame(c, PEER_FT_FILES_END, m);
-	if (r < 0)
-		goto out;
-	if (files)
-		*files = nfiles;
-	if (bytes)
-		*bytes = total;
-out:
-	json_decref(m);
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	peer_names_free(names, count);
-	return r;
-}
-
-/* A JSON integer member in [min, max], or -EPROTO. */
-static int peer_json_int(json_t *m, const char *key, json_int_t min, json_int_t max, json_int_t *out)
-{
-	json_t *v = json_object_get(m, key);
-
-	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-		return -EPROTO;
-	*out = json_integer_value(v);
-	return 0;
-}
-
-/* The file being received. */
-struct peer_rfile {
-	int fd;
-	char name[PEER_NAME_MAX + 1];
-	int64_t size, got;
-	EVP_MD_CTX *md;
-};
-
-/* Start a file from a FILE frame's JSON. */
-static int peer_rfile_open(struct peer_rfile *f, int dirfd, json_t *m)
-{
-	const char *name = json_string_value(json_object_get(m, "name"));
-	json_int_t size, mode;
-
-	if (!peer_name_ok(name) || peer_json_int(m, "size", 0, PEER_MAX_FILE_SIZE, &size) < 0 ||
-	    peer_json_int(m, "mode", 0, 07777, &mode) < 0)
-		return -EPROTO;
-	snprintf(f->name, sizeof(f->name), "%s", name);
-	f->size = size;
-	f->got = 0;
-	f->md = EVP_MD_CTX_new();
-	if (!f->md || EVP_DigestInit_ex(f->md, EVP_sha256(), NULL) != 1)
-		return -ENOMEM;
-	/* Never more than rw-r--r--, and always readable by the owner, who restores
-	 * from it. The fd is write-only whatever the mode says. */
-	f->fd = openat(dirfd, f->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		       (mode_t)((mode & 0644) | 0400));
-	if (f->fd < 0)
-		return -errno;
-	return 0;
-}
-
-/* Finish a file from a FILE_END frame's JSON. */
-static int peer_rfile_close(struct peer_rfile *f, json_t *m)
-{
-	unsigned char dig[EVP_MAX_MD_SIZE], want[32];
-	unsigned int diglen = 0;
-	int fd = f->fd;
-
-	if (f->got != f->size)
-		return -EPROTO;
-	if (EVP_DigestFinal_ex(f->md, dig, &diglen) != 1 || diglen != sizeof(want))
-		return -EIO;
-	if (peer_hex_decode(json_string_value(json_object_get(m, "sha256")), want, sizeof(want)) < 0 ||
-	    CRYPTO_memcmp(dig, want, sizeof(want)) != 0)
-		return -EPROTO;
-	f->fd = -1;
-	/* A late write error (NFS, quota) shows up only here. */
-	if (close(fd) < 0)
-		return -errno;
-	return 0;
-}
-
-int peer_recv_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
-{
-	struct peer_rfile f = { .fd = -1 };
-	int open_file = 0;    /* 1 between FILE and FILE_END; f.name is ours to unlink */
-	unsigned char *buf = NULL;
-	json_t *m = NULL;
-	json_int_t nf, nb;
-	int64_t total = 0;
-	int nfiles = 0, r;
-	uint8_t t;
-	size_t n;
-
-	if (files)
-		*files = 0;
-	if (bytes)
-		*bytes = 0;
-	if (!c || c->fd < 0 || dirfd < 0)
-		return -EINVAL;
-	buf = malloc(PEER_FILE_BUF);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		r = peer_recv_header(c, &t, &n);
-		if (r < 0)
-			goto out;
-		if (t == PEER_FT_DATA) {
-			/* Checked before reading, so that nothing beyond the announced size
-			 * is ever written. */
-			if (!open_file || n == 0 || (int64_t)n > f.size - f.got) {
-				r = -EPROTO;
-				goto out;
-			}
-			r = peer_recv_all(c, buf, n);
-			if (r < 0)
-				goto out;
-			if (EVP_DigestUpdate(f.md, buf, n) != 1) {
-				r = -EIO;
-				goto out;
-			}
-			r = write_full(f.fd, buf, n);
-			if (r < 0)
-				goto out;
-			f.got += (int64_t)n;
-			continue;
-		}
-		if (t == PEER_FT_JSON) {
-			r = -EPROTO;
-			goto out;
-		}
-		r = peer_recv_json_payload(c, n, &m);
-		if (r < 0)
-			goto out;
-		if (t == PEER_FT_FILE) {
-			if (open_file || nfiles >= PEER_MAX_FILES) {
-				r = -EPROTO;
-				goto out;
-			}
-			r = peer_rfile_open(&f, dirfd, m);
-			if (r < 0)
-				goto out;
-			open_file = 1;
-		} else if (t == PEER_FT_FILE_END) {
-			if (!open_file) {
-				r = -EPROTO;
-				goto out;
-			}
-			r = peer_rfile_close(&f, m);
-			if (r < 0)
-				goto out;
-			open_file = 0;
-			EVP_MD_CTX_free(f.md);
-			f.md = NULL;
-			nfiles++;
-			total += f.size;
-		} else { /* PEER_FT_FILES_END */
-			if (open_file || peer_json_int(m, "files", 0, PEER_MAX_FILES, &nf) < 0 ||
-			    peer_json_int(m, "bytes", 0, INT64_MAX, &nb) < 0 ||
-			    nf != nfiles || nb != total) {
-				r = -EPROTO;
-				goto out;
-			}
-			break;
-		}
-		json_decref(m);
-		m = NULL;
-	}
-out:
-	if (f.fd >= 0)
-		close(f.fd);
-	/* f.fd is -1 when the create failed, so a file that existed before is
-	 * never removed here. */
-	if (open_file && r < 0)
-		unlinkat(dirfd, f.name, 0);
-	EVP_MD_CTX_free(f.md);
-	json_decref(m);
-	free(buf);
-	if (files)
-		*files = nfiles;
-	if (bytes)
-		*bytes = total;
 	return r;
 }
 
