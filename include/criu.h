@@ -1,8 +1,10 @@
 /* criu.h: everything hauld asks of CRIU. Dump and restore speak CRIU's RPC protocol
  * (criu_req/criu_resp from libcriu's rpc.pb-c.h) to a private `criu swrk` child per
  * call, because libcriu exposes neither a page-server socket nor post-dump
- * notifications and keeps its options in process-global state. The page server and
- * the cpuinfo image use CRIU's command line. Functions return 0 or a negative errno;
+ * notifications and keeps its options in process-global state (src/criu.c). The page
+ * server, cpuinfo, lazy dump and lazy-pages, the action-script hook and the restore into
+ * a new PID namespace use CRIU's command line (src/criu_cli.c); the stats and pagemap
+ * images are read in src/criu_images.c. Functions return 0 or a negative errno;
  * on failure err (errlen bytes) gets a sentence for the operator. All are thread-safe. */
 #ifndef HAULD_CRIU_H
 #define HAULD_CRIU_H
@@ -28,7 +30,7 @@ void criu_detect(struct criu_info *info);
 /* The binary criu_detect found (default /usr/local/sbin/criu, else PATH). */
 const char *criu_path(void);
 /* CRIU's log level for every call (0-4, default 2: errors). */
-void criu_set_log_level(int level);
+void criu_log_level_set(int level);
 
 /* Options a migration may set, mapped to CRIU's options of the same names. */
 struct criu_opts {
@@ -52,7 +54,7 @@ struct criu_dump_req {
 	criu_post_dump_fn post_dump;
 	void *arg;
 };
-int criu_dump(const struct criu_dump_req *req, char *err, size_t errlen);
+int criu_rpc_dump(const struct criu_dump_req *req, char *err, size_t errlen);
 
 struct criu_restore_req {
 	int images_fd;
@@ -63,7 +65,7 @@ struct criu_restore_req {
 };
 /* Restore the tree as a child of the calling process (CRIU's rst_sibling); *pid gets
  * the root pid. The caller must reap it. */
-int criu_restore(const struct criu_restore_req *req, pid_t *pid, char *err, size_t errlen);
+int criu_rpc_restore(const struct criu_restore_req *req, pid_t *pid, char *err, size_t errlen);
 
 /* Restore into a fresh PID namespace, as criu-ns does, for a tree whose PIDs are
  * taken here: a small init of ours is pid 1 there and reaps the restored tree (which
@@ -99,7 +101,7 @@ struct criu_lazy_dump_req {
 int criu_lazy_dump_spawn(const struct criu_lazy_dump_req *req, pid_t *pid, char *err,
 			 size_t errlen);
 /* At the destination: `criu lazy-pages` pulling pages over ps_fd; returns once it
- * listens for the restore (run criu_restore with lazy_pages in the same work_dir). */
+ * listens for the restore (run criu_rpc_restore with lazy_pages in the same work_dir). */
 int criu_lazy_pages_spawn(const char *images_dir, const char *work_dir, int ps_fd, pid_t *pid,
 			  char *err, size_t errlen);
 /* 0 when this host can serve or receive lazy pages: CRIU's lazy_pages feature, and

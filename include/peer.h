@@ -1,6 +1,7 @@
 /* peer.h: the framing and authentication of the peer protocol between two hauld
  * daemons (api/peer-protocol.md). Operations (what the frames mean) live in the
- * migration engine; this module only moves frames, authenticates and moves files.
+ * migration engine; this module only moves frames, authenticates (src/peer.c) and
+ * moves files (src/peer_files.c).
  *
  * A frame is a 12-byte header { magic "HLD1"(4), version(1), type(1), reserved(2),
  * length(4, big endian) } and length bytes of payload, length <= PEER_MAX_FRAME.

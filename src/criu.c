@@ -16,7 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <criu.h>
+/* Only the protocol buffers of CRIU's RPC, which libcriu exports; none of its
+ * process-global API. */
 #include <rpc.pb-c.h>
 
 #include "criu.h"
@@ -34,7 +35,7 @@ const char *criu_path(void)
 	return criu_bin;
 }
 
-void criu_set_log_level(int level)
+void criu_log_level_set(int level)
 {
 	if (level >= 0 && level <= 4)
 		criu_log_level = level;
@@ -357,7 +358,7 @@ static int dump_notify(const char *script, void *arg)
 	return 0;
 }
 
-int criu_dump(const struct criu_dump_req *req, char *err, size_t errlen)
+int criu_rpc_dump(const struct criu_dump_req *req, char *err, size_t errlen)
 {
 	CriuReq r = CRIU_REQ__INIT;
 	CriuOpts o = CRIU_OPTS__INIT;
@@ -398,7 +399,7 @@ int criu_dump(const struct criu_dump_req *req, char *err, size_t errlen)
 	return ret;
 }
 
-int criu_restore(const struct criu_restore_req *req, pid_t *pid, char *err, size_t errlen)
+int criu_rpc_restore(const struct criu_restore_req *req, pid_t *pid, char *err, size_t errlen)
 {
 	CriuReq r = CRIU_REQ__INIT;
 	CriuOpts o = CRIU_OPTS__INIT;

@@ -12,7 +12,7 @@
 #include "criu.h"
 #include "util.h"
 
-/* Protocol buffers wire format, just enough for stats_entry. */
+/* Protocol buffers wire format, just enough for stats and pagemap images. */
 static int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
 	uint64_t x = 0;

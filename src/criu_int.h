@@ -12,7 +12,7 @@
 
 /* The criu binary (criu_detect may change it); read-only after start. */
 extern char criu_bin[256];
-/* CRIU's log level for every call (criu_set_log_level). */
+/* CRIU's log level for every call (criu_log_level_set). */
 extern int criu_log_level;
 
 /* fork+exec argv with envp (NULL: ours), fds in keep inherited, stdout and stderr to out_fd. */

@@ -208,7 +208,7 @@ int main(int argc, char **argv)
 		fatalx("cannot use the secret file %s: %s (it needs at least %d bytes)",
 		       cfg.secret_file, strerror(-ret), SECRET_MIN);
 
-	criu_set_log_level((int)cfg.criu_log_level);
+	criu_log_level_set((int)cfg.criu_log_level);
 	criu_detect(&ci);
 	if (ci.check_ok)
 		log_info("criu %s at %s: check passed; memory tracking %s, lazy pages %s",

@@ -196,7 +196,7 @@ static int pid_src_checkpoint(struct mig_src *m)
 
 	if (m->lazy)
 		return pid_src_checkpoint_lazy(m);
-	return criu_dump(&req, m->err, sizeof(m->err));
+	return criu_rpc_dump(&req, m->err, sizeof(m->err));
 }
 
 static int pid_src_predump(struct mig_src *m)
@@ -212,7 +212,7 @@ static int pid_src_predump(struct mig_src *m)
 		.opts = m->copts,
 	};
 
-	return criu_dump(&req, m->err, sizeof(m->err));
+	return criu_rpc_dump(&req, m->err, sizeof(m->err));
 }
 
 static int pid_dst_check(struct mig_dst *d, const json_t *facts)
@@ -293,7 +293,7 @@ static int pid_dst_restore(struct mig_dst *d)
 		ret = criu_restore_new_pidns(&nreq, &pid, &d->ns_init, d->err, sizeof(d->err));
 		d->restored_is_child = false;
 	} else {
-		ret = criu_restore(&req, &pid, d->err, sizeof(d->err));
+		ret = criu_rpc_restore(&req, &pid, d->err, sizeof(d->err));
 		d->restored_is_child = true;
 	}
 
