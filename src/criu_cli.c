@@ -64,6 +64,21 @@ int criu_cpuinfo_check(const char *dir, char *err, size_t errlen)
 	return cpuinfo("check", dir, err, errlen);
 }
 
+/* Append the command-line flags of the options to argv at n; returns the new n.
+ * argv must have room for four more. */
+static size_t opts_argv(const struct criu_opts *o, char **argv, size_t n)
+{
+	if (o->tcp_established)
+		argv[n++] = "--tcp-established";
+	if (o->shell_job)
+		argv[n++] = "--shell-job";
+	if (o->file_locks)
+		argv[n++] = "--file-locks";
+	if (o->ext_unix_sk)
+		argv[n++] = "--ext-unix-sk";
+	return n;
+}
+
 /* Lazy (post-copy) migration goes through CRIU's command line: its RPC ignores a
  * page-server socket when lazy pages are asked for. The post-dump hold then comes
  * through an action script, which is hauld itself (criu_hook_main). */
@@ -96,14 +111,7 @@ int criu_lazy_dump_spawn(const struct criu_lazy_dump_req *req, pid_t *pid, char 
 	argv[n++] = fdarg;
 	argv[n++] = "--action-script";
 	argv[n++] = (char *)req->hook_path;
-	if (req->opts.tcp_established)
-		argv[n++] = "--tcp-established";
-	if (req->opts.shell_job)
-		argv[n++] = "--shell-job";
-	if (req->opts.file_locks)
-		argv[n++] = "--file-locks";
-	if (req->opts.ext_unix_sk)
-		argv[n++] = "--ext-unix-sk";
+	n = opts_argv(&req->opts, argv, n);
 	argv[n] = NULL;
 
 	for (char **e = environ; *e; e++)
@@ -323,14 +331,7 @@ int criu_restore_new_pidns(const struct criu_restore_ns_req *req, pid_t *pid, pi
 	argv[n++] = "restore.pid";
 	if (req->leave_stopped)
 		argv[n++] = "--leave-stopped";
-	if (req->opts.tcp_established)
-		argv[n++] = "--tcp-established";
-	if (req->opts.shell_job)
-		argv[n++] = "--shell-job";
-	if (req->opts.file_locks)
-		argv[n++] = "--file-locks";
-	if (req->opts.ext_unix_sk)
-		argv[n++] = "--ext-unix-sk";
+	n = opts_argv(&req->opts, argv, n);
 	argv[n] = NULL;
 
 	if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pst, O_CLOEXEC) < 0) {

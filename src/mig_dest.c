@@ -260,14 +260,22 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 	return dj;
 }
 
-static void read_restore_stats(struct dst_job *dj)
+/* After a successful restore that began at t0: reap the tree when it is ours, and
+ * record its pid and CRIU's restore time (our own measure when CRIU has none). */
+static void restored(struct dst_job *dj, int64_t t0)
 {
 	struct criu_stats st;
 	char path[600];
 
+	if (dj->d.restored_is_child)
+		reap_later(dj->d.restored);
+	dj->restored = true;
+	dj->job.result_pid = dj->d.restored;
 	snprintf(path, sizeof(path), "%s/stats-restore", dj->d.work_dir);
 	if (criu_stats_read(path, &st) == 0 && st.has_restore)
 		dj->job.stats.restore_ms = st.restore_ms;
+	if (dj->job.stats.restore_ms < 0)
+		dj->job.stats.restore_ms = time_mono_ms() - t0;
 }
 
 /* 1 when name is "images" or "pre-N" (N < PRECOPY_ITERATIONS_CAP). */
@@ -355,13 +363,7 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 	ret = dj->ops->dst_restore(&dj->d);
 	if (ret < 0)
 		return reply_error("restore_failed", "%s", dj->d.err);
-	if (dj->d.restored_is_child)
-		reap_later(dj->d.restored);
-	dj->restored = true;
-	dj->job.result_pid = dj->d.restored;
-	read_restore_stats(dj);
-	if (dj->job.stats.restore_ms < 0)
-		dj->job.stats.restore_ms = time_mono_ms() - t0;
+	restored(dj, t0);
 	job_phase(e, &dj->job, PH_RESTORED);
 	ev(e, &dj->job, "info", "restored as pid %d, stopped until the source commits",
 	   dj->d.restored);
@@ -385,13 +387,7 @@ static json_t *restore_lazy(struct engine *e, struct dst_job *dj, struct peer_co
 		job_dirs_remove(e, &dj->job);
 		return reply;
 	}
-	if (dj->d.restored_is_child)
-		reap_later(dj->d.restored);
-	dj->restored = true;
-	dj->job.result_pid = dj->d.restored;
-	read_restore_stats(dj);
-	if (dj->job.stats.restore_ms < 0)
-		dj->job.stats.restore_ms = time_mono_ms() - t0;
+	restored(dj, t0);
 	reply = json_pack("{s:b, s:i, s:I}", "ok", 1, "pid", dj->d.restored,
 			  "restore_ms", (json_int_t)dj->job.stats.restore_ms);
 	peer_send_json(c, reply);
