@@ -32,6 +32,7 @@ struct src_run {
 	struct peer_conn ctl, mem;
 	struct mig_src m;
 	int64_t t_dump;          /* monotonic ms when the final dump began */
+	int64_t t_dump_end;      /* and when CRIU returned */
 	bool restored;           /* the destination holds a restored, stopped copy */
 	const char *fail_code;
 	char fail_msg[JOB_MSG_LEN];
@@ -553,6 +554,7 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 	job_phase(e, j, PH_DUMPING);
 	r.t_dump = time_mono_ms();
 	ret = r.ops->src_checkpoint(&r.m);
+	r.t_dump_end = time_mono_ms();
 	read_dump_stats(&r);
 	if (ret < 0 && !r.restored)
 		fail(&r, "dump_failed", "%s", r.m.err);
@@ -581,7 +583,12 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		fault_point(e, "pause:released");
 		job_phase(e, j, PH_COMMITTING);
 		ret = finish_peer(&r, "commit");
-		j->stats.downtime_ms = time_mono_ms() - r.t_dump;
+		/* From CRIU's freeze (its frozen time ends when it killed the source copy)
+		 * to the commit that lets the destination's copy run; without CRIU's
+		 * figure, from the start of the dump. */
+		j->stats.downtime_ms = j->stats.frozen_ms >= 0 ?
+			j->stats.frozen_ms + time_mono_ms() - r.t_dump_end :
+			time_mono_ms() - r.t_dump;
 		j->stats.bytes = bytes_sent(&r);
 		if (ret < 0) {
 			job_finish(e, j, JOB_FAILED, "commit_unconfirmed", "destination",
