@@ -16,7 +16,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 
 PKGS=(build-essential pkg-config git
       libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3 check libssl-dev uuid-dev
-      iproute2 iptables curl jq procps util-linux valgrind
+      iproute2 iptables curl jq procps util-linux valgrind wrk
       # CRIU's build and run-time dependencies
       libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
       python3-protobuf libnl-3-dev libcap-dev libnet1-dev libbsd-dev
