@@ -424,6 +424,7 @@ int engine_new(const struct engine_config *cfg, struct store *st, struct engine 
 	e->listen_fd = -1;
 	e->fault = getenv("HAULD_FAULT");
 	pthread_mutex_init(&e->lock, NULL);
+	pthread_mutex_init(&e->cpuinfo_lock, NULL);
 	pthread_cond_init(&e->cond, NULL);
 	*out = e;
 	return 0;
@@ -511,6 +512,9 @@ void engine_free(struct engine *e)
 	pthread_mutex_unlock(&e->lock);
 	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
+	pthread_mutex_destroy(&e->cpuinfo_lock);
+	for (int i = 0; i < CPUINFO_CACHE; i++)
+		free(e->cpuinfo_ok[i]);
 	free(e->queue);
 	free(e);
 }

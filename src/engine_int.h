@@ -14,6 +14,7 @@
 #define ENGINE_MAX_QUEUE     1024   /* queued source jobs */
 #define ENGINE_MAX_PEER_CONN 64     /* peer connections served at once */
 #define ENGINE_MAX_WORKERS   64
+#define CPUINFO_CACHE        8      /* source CPUs remembered as compatible */
 #define LONG_WAIT_MS         (60 * 60 * 1000)  /* a dump or restore of many GiB */
 #define VERDICT_EVERY_MS     5000              /* a stopped copy asks its source */
 #define VERDICT_FOR_MS       (24 * 60 * 60 * 1000)
@@ -73,6 +74,12 @@ struct engine {
 	pthread_t recovery;
 	bool recovery_started;
 	const char *fault;           /* HAULD_FAULT, for fault-injection tests */
+	/* `criu cpuinfo dump` of this host, made once (source side), and the cpuinfo
+	 * images of sources that `criu cpuinfo check` accepted here (destination). */
+	pthread_mutex_t cpuinfo_lock;
+	bool cpuinfo_ready;
+	char *cpuinfo_ok[CPUINFO_CACHE];
+	size_t cpuinfo_ok_len[CPUINFO_CACHE];
 };
 
 /* Append to the job's event log (and the daemon log). */

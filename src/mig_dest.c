@@ -136,6 +136,45 @@ static int parse_opts(const json_t *o, struct criu_opts *co, bool *new_pidns)
 	return 0;
 }
 
+/* `criu cpuinfo check` of a source's cpuinfo image, remembering the images it
+ * accepted: the same source asks again with the same bytes. */
+static int cpuinfo_check(struct engine *e, const char *dir, char *err, size_t errlen)
+{
+	char path[1200], *img = NULL;
+	size_t len = 0;
+	int ret, i;
+
+	snprintf(path, sizeof(path), "%s/cpuinfo.img", dir);
+	if (file_read_all(path, 1 << 20, &img, &len) < 0)
+		return criu_cpuinfo_check(dir, err, errlen);
+	pthread_mutex_lock(&e->cpuinfo_lock);
+	for (i = 0; i < CPUINFO_CACHE; i++)
+		if (e->cpuinfo_ok[i] && e->cpuinfo_ok_len[i] == len &&
+		    memcmp(e->cpuinfo_ok[i], img, len) == 0)
+			break;
+	pthread_mutex_unlock(&e->cpuinfo_lock);
+	if (i < CPUINFO_CACHE) {
+		free(img);
+		return 0;
+	}
+	ret = criu_cpuinfo_check(dir, err, errlen);
+	if (ret == 0) {
+		pthread_mutex_lock(&e->cpuinfo_lock);
+		/* Oldest out: shift down, newest at the end. */
+		free(e->cpuinfo_ok[0]);
+		memmove(e->cpuinfo_ok, e->cpuinfo_ok + 1,
+			(CPUINFO_CACHE - 1) * sizeof(e->cpuinfo_ok[0]));
+		memmove(e->cpuinfo_ok_len, e->cpuinfo_ok_len + 1,
+			(CPUINFO_CACHE - 1) * sizeof(e->cpuinfo_ok_len[0]));
+		e->cpuinfo_ok[CPUINFO_CACHE - 1] = img;
+		e->cpuinfo_ok_len[CPUINFO_CACHE - 1] = len;
+		img = NULL;
+		pthread_mutex_unlock(&e->cpuinfo_lock);
+	}
+	free(img);
+	return ret;
+}
+
 /* CRIU images are readable by the same major version at least as new. */
 static int versions_compatible(int src, int dst)
 {
@@ -237,7 +276,7 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 		*reply = reply_error("preflight_failed", "CRIU versions are incompatible: source "
 				     "%d, destination %d (need the same major version, destination "
 				     "not older)", src_ver, ci->version);
-	else if (criu_cpuinfo_check(cpu_dir, dj->d.err, sizeof(dj->d.err)) < 0)
+	else if (cpuinfo_check(e, cpu_dir, dj->d.err, sizeof(dj->d.err)) < 0)
 		*reply = reply_error("preflight_failed", "CPU not compatible: %s", dj->d.err);
 	else if (strcmp(mode, "lazy") == 0 && criu_lazy_ready(ci, dj->d.err, sizeof(dj->d.err)) < 0)
 		*reply = reply_error("preflight_failed", "lazy mode: %s", dj->d.err);
@@ -405,7 +444,8 @@ static json_t *restore_lazy(struct engine *e, struct dst_job *dj, struct peer_co
 	return NULL;
 }
 
-/* commit or abort: the end of an incoming job. The caller has unlinked dj. */
+/* commit or abort: the end of an incoming job. The caller has unlinked dj, and
+ * removes its files (after answering: the process may be running already). */
 static json_t *finish(struct engine *e, struct dst_job *dj, const char *op)
 {
 	json_t *reply;
@@ -429,7 +469,6 @@ static json_t *finish(struct engine *e, struct dst_job *dj, const char *op)
 			   "the source rolled back; the process runs at the source");
 	}
 	dj->finished = true;
-	job_dirs_remove(e, &dj->job);
 	return reply;
 }
 
@@ -446,6 +485,7 @@ static json_t *resolve(struct engine *e, const char *op, const char *id)
 	dj = dst_take(e, id);
 	if (dj) {
 		reply = finish(e, dj, op);
+		job_dirs_remove(e, &dj->job);
 		dst_free(dj);
 		return reply;
 	}
@@ -527,6 +567,7 @@ static void await_verdict(struct engine *e, const char *id, const char *source)
 			if (dj) {
 				ev(e, &dj->job, "warn", "the source's verdict: %s", v);
 				json_decref(finish(e, dj, v));
+				job_dirs_remove(e, &dj->job);
 				dst_free(dj);
 			}
 			json_decref(reply);
@@ -538,7 +579,7 @@ static void await_verdict(struct engine *e, const char *id, const char *source)
 
 static void serve_control(struct engine *e, struct peer_conn *c, const char *remote)
 {
-	struct dst_job *dj = NULL;
+	struct dst_job *dj = NULL, *done = NULL;
 	json_t *msg = NULL, *reply = NULL;
 	int ret;
 
@@ -570,7 +611,7 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 		} else if (dj && (strcmp(op, "commit") == 0 || strcmp(op, "abort") == 0)) {
 			dst_unlink(e, dj);
 			reply = finish(e, dj, op);
-			dst_free(dj);
+			done = dj;
 			dj = NULL;
 		} else if (!dj && (strcmp(op, "commit") == 0 || strcmp(op, "abort") == 0)) {
 			reply = resolve(e, op, json_string_value(json_object_get(msg, "job")));
@@ -582,6 +623,11 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 		json_decref(msg);
 		msg = NULL;
 		ret = reply ? peer_send_json(c, reply) : 0;
+		if (done) {
+			job_dirs_remove(e, &done->job);
+			dst_free(done);
+			done = NULL;
+		}
 		if (dj && !dj->restored && !json_is_true(json_object_get(reply, "ok"))) {
 			/* A failed step ends the job here; the source resumes its copy. */
 			dst_unlink(e, dj);

@@ -143,10 +143,14 @@ static int preflight(struct src_run *r)
 		fail(r, "criu_unavailable", "CRIU cannot run here: %s", ci->check_error);
 		return -ENOTSUP;
 	}
-	snprintf(cpu_dir, sizeof(cpu_dir), "%s/jobs/%s/cpuinfo", r->e->cfg.data_dir, r->job->id);
-	ret = mkdir_p(cpu_dir, 0700);
-	if (ret == 0)
+	/* This host's CPU does not change while hauld runs: dump its description once. */
+	snprintf(cpu_dir, sizeof(cpu_dir), "%s/cpuinfo", r->e->cfg.data_dir);
+	pthread_mutex_lock(&r->e->cpuinfo_lock);
+	ret = r->e->cpuinfo_ready ? 0 : mkdir_p(cpu_dir, 0700);
+	if (ret == 0 && !r->e->cpuinfo_ready)
 		ret = criu_cpuinfo_dump(cpu_dir, r->m.err, sizeof(r->m.err));
+	r->e->cpuinfo_ready = ret == 0;
+	pthread_mutex_unlock(&r->e->cpuinfo_lock);
 	if (ret < 0) {
 		fail(r, "preflight_failed", "%s", r->m.err[0] ? r->m.err : strerror(-ret));
 		return ret;
