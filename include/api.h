@@ -12,6 +12,7 @@ struct api {
 	struct store *store;
 	struct engine *engine;     /* may be NULL in tests of validation alone */
 	const char *www_dir;       /* the dashboard's files, or NULL */
+	const char *data_dir;      /* for the jobs' CRIU logs, or NULL */
 };
 
 /* An http_handler_fn; ctx is a struct api. */

@@ -17,6 +17,7 @@
 #define LIST_DEFAULT   50
 #define LIST_MAX       500
 #define EVENTS_MAX     1000
+#define LOG_TAIL       (64 * 1024)   /* bytes of each CRIU log in GET .../logs */
 
 /* Every option a migration may carry, one row each: CRIU's options of the same
  * names, keep_images (leave the job's directories on both hosts), new_pidns (restore
@@ -315,6 +316,68 @@ static void list_events(struct api *a, const char *id, const struct http_request
 	free(evs);
 }
 
+/* The end of one CRIU log as JSON text: at most LOG_TAIL bytes, whole lines, other
+ * bytes than printable ASCII, tab and newline shown as '?'. */
+static json_t *log_json(const char *path, const char *name)
+{
+	char *buf = NULL, *start;
+	size_t len = 0, skip = 0;
+	struct stat st;
+	json_t *o;
+
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	if (file_read_all(path, 64 << 20, &buf, &len) < 0)
+		return json_pack("{s:s, s:I, s:b, s:n}", "name", name, "size",
+				 (json_int_t)st.st_size, "truncated", 1, "text");
+	if (len > LOG_TAIL) {
+		skip = len - LOG_TAIL;
+		while (skip < len && buf[skip - 1] != '\n')
+			skip++;
+	}
+	start = buf + skip;
+	for (char *c = start; c < buf + len; c++)
+		if ((*c < 0x20 && *c != '\n' && *c != '\t') || (unsigned char)*c > 0x7e)
+			*c = '?';
+	o = json_pack("{s:s, s:I, s:b, s:s#}", "name", name, "size", (json_int_t)len,
+			      "truncated", skip > 0, "text", start, (int)(len - skip));
+	free(buf);
+	return o;
+}
+
+static void job_logs(struct api *a, const char *id, struct http_reply *reply)
+{
+	static const char *const names[] = { "dump.log", "pre-dump.log", "page-server.log",
+					     "restore.log", "lazy-pages.log" };
+	json_t *arr;
+	struct job j;
+
+	if (!uuid_valid(id) || store_job_get(a->store, id, &j) < 0) {
+		api_error(reply, AE_NOT_FOUND, NULL, "no migration with id \"%.40s\"", id);
+		return;
+	}
+	job_release(&j);
+	arr = json_array();
+	for (size_t i = 0; a->data_dir && i < ARRAY_SIZE(names); i++) {
+		char path[1200];
+		json_t *o;
+
+		/* Moved to logs/ID when the job's files went; still in jobs/ID/work while
+		 * it runs or when it keeps its images. */
+		snprintf(path, sizeof(path), "%s/logs/%s/%s", a->data_dir, id, names[i]);
+		o = log_json(path, names[i]);
+		if (!o) {
+			snprintf(path, sizeof(path), "%s/jobs/%s/work/%s", a->data_dir, id,
+				 names[i]);
+			o = log_json(path, names[i]);
+		}
+		if (o)
+			json_array_append_new(arr, o);
+	}
+	reply->status = 200;
+	reply->body = json_pack("{s:o}", "logs", arr);
+}
+
 static void cancel_migration(struct api *a, const char *id, struct http_reply *reply)
 {
 	char why[256] = "";
@@ -445,6 +508,11 @@ void api_handle(void *ctx, const struct http_request *req, struct http_reply *re
 				cancel_migration(a, id, reply);
 			else
 				api_error(reply, AE_METHOD, NULL, "a migration allows GET and DELETE");
+		} else if (strcmp(rest, "/logs") == 0) {
+			if (method_is(req, "GET"))
+				job_logs(a, id, reply);
+			else
+				api_error(reply, AE_METHOD, NULL, "logs allow GET");
 		} else if (strcmp(rest, "/events") == 0) {
 			if (method_is(req, "GET"))
 				list_events(a, id, req, reply);

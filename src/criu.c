@@ -335,7 +335,7 @@ static void resp_error(CriuResp *resp, int ret, int work_fd, const char *what, c
 		snprintf(detail, sizeof(detail), "%s", strerror(resp->cr_errno));
 	if (!detail[0] && ret < 0)
 		snprintf(detail, sizeof(detail), "%s", strerror(-ret));
-	snprintf(err, errlen, "criu %s failed: %s (log: %s)", what,
+	snprintf(err, errlen, "criu %s failed: %s (%s is in the job's logs)", what,
 		 detail[0] ? detail : "no reason given", log);
 }
 

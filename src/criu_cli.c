@@ -163,8 +163,8 @@ int criu_lazy_pages_spawn(const char *images_dir, const char *work_dir, int ps_f
 		close(st[0]);
 		kill(*pid, SIGKILL);
 		child_wait(*pid, 5000);
-		snprintf(err, errlen, "criu lazy-pages did not start (log: %s/lazy-pages.log)",
-			 work_dir);
+		snprintf(err, errlen, "criu lazy-pages did not start (lazy-pages.log is in the "
+			 "job's logs)");
 		return -EIO;
 	}
 	close(st[0]);
@@ -415,7 +415,7 @@ int criu_restore_new_pidns(const struct criu_restore_ns_req *req, pid_t *pid, pi
 		log_last_error(wfd, "restore.log", detail, sizeof(detail));
 		if (wfd >= 0)
 			close(wfd);
-		snprintf(err, errlen, "criu restore failed: %s (log: restore.log)",
+		snprintf(err, errlen, "criu restore failed: %s (restore.log is in the job's logs)",
 			 detail[0] ? detail : "no reason given");
 		kill(ipid, SIGKILL);
 		ret = -ECANCELED;

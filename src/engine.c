@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine_int.h"
@@ -121,12 +124,72 @@ bool job_option(const struct job *j, const char *key)
 	return v;
 }
 
+/* Keep at most LOGS_KEEP jobs' CRIU logs: remove the oldest directories. */
+static void logs_prune(const char *dir)
+{
+	struct { char name[JOB_ID_LEN]; time_t mtime; } *ents = NULL, *tmp;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[1100];
+		struct stat st;
+
+		if (!uuid_valid(de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) < 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			tmp = realloc(ents, cap * sizeof(*ents));
+			if (!tmp)
+				break;
+			ents = tmp;
+		}
+		snprintf(ents[n].name, sizeof(ents[n].name), "%s", de->d_name);
+		ents[n++].mtime = st.st_mtime;
+	}
+	closedir(d);
+	while (n > LOGS_KEEP) {
+		size_t oldest = 0;
+		char path[1100];
+
+		for (size_t i = 1; i < n; i++)
+			if (ents[i].mtime < ents[oldest].mtime)
+				oldest = i;
+		snprintf(path, sizeof(path), "%s/%s", dir, ents[oldest].name);
+		rm_rf(path);
+		ents[oldest] = ents[--n];
+	}
+	free(ents);
+}
+
 void job_dirs_remove(struct engine *e, const struct job *j)
 {
-	char path[1024];
+	static const char *const logs[] = { "dump.log", "pre-dump.log", "restore.log",
+					    "page-server.log", "lazy-pages.log" };
+	char path[1024], from[1200], to[1200];
+	bool moved = false;
 
 	if (!uuid_valid(j->id) || job_option(j, "keep_images"))
 		return;
+	/* The images go; CRIU's logs stay for GET /migrations/ID/logs, since the
+	 * job's errors point at them. */
+	snprintf(path, sizeof(path), "%s/logs/%s", e->cfg.data_dir, j->id);
+	for (size_t i = 0; i < ARRAY_SIZE(logs); i++) {
+		snprintf(from, sizeof(from), "%s/jobs/%s/work/%s", e->cfg.data_dir, j->id, logs[i]);
+		snprintf(to, sizeof(to), "%s/%s", path, logs[i]);
+		if (access(from, F_OK) == 0 && mkdir_p(path, 0700) == 0 && rename(from, to) == 0)
+			moved = true;
+	}
+	if (moved) {
+		snprintf(to, sizeof(to), "%s/logs", e->cfg.data_dir);
+		logs_prune(to);
+	}
 	snprintf(path, sizeof(path), "%s/jobs/%s", e->cfg.data_dir, j->id);
 	rm_rf(path);
 }

@@ -15,6 +15,7 @@
 #define ENGINE_MAX_PEER_CONN 64     /* peer connections served at once */
 #define ENGINE_MAX_WORKERS   64
 #define CPUINFO_CACHE        8      /* source CPUs remembered as compatible */
+#define LOGS_KEEP            256    /* jobs whose CRIU logs are kept in <data>/logs */
 #define LONG_WAIT_MS         (60 * 60 * 1000)  /* a dump or restore of many GiB */
 #define VERDICT_EVERY_MS     5000              /* a stopped copy asks its source */
 #define VERDICT_FOR_MS       (24 * 60 * 60 * 1000)
@@ -98,7 +99,8 @@ void fault_point(struct engine *e, const char *point);
 
 /* Job directories: <data>/jobs/<id>/{images,work}. */
 int job_dirs(struct engine *e, const char *id, char *images, char *work, size_t len);
-/* Remove them, unless the job's option keep_images is set. */
+/* Remove them, unless the job's option keep_images is set; CRIU's logs move to
+ * <data>/logs/<id>/ (the newest LOGS_KEEP jobs' logs are kept). */
 void job_dirs_remove(struct engine *e, const struct job *j);
 /* A boolean option of the job ("keep_images", ...); false when absent. */
 bool job_option(const struct job *j, const char *key);

@@ -245,6 +245,7 @@ int main(int argc, char **argv)
 
 	api.store = st;
 	api.engine = eng;
+	api.data_dir = cfg.data_dir;
 	api.www_dir = cfg.www_dir ? cfg.www_dir : find_www(www, sizeof(www));
 	hostport_parse(cfg.listen, host, sizeof(host), &port, 1);
 	http = http_start(host, port, api_handle, &api, &api_port);

@@ -166,11 +166,8 @@ static int pid_src_checkpoint_lazy(struct mig_src *m)
 		snprintf(m->err, sizeof(m->err), "the destination could not restore; the source "
 			 "runs on");
 	} else if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		char detail[256] = "";
-
-		snprintf(detail, sizeof(detail), "exit status %d", st);
-		snprintf(m->err, sizeof(m->err), "criu dump --lazy-pages failed (%s, log: %s/dump.log)",
-			 detail, m->work_dir);
+		snprintf(m->err, sizeof(m->err), "criu dump --lazy-pages failed (exit status %d; "
+			 "dump.log is in the job's logs)", st);
 		ret = -ECANCELED;
 	}
 out:
@@ -260,8 +257,8 @@ static int pid_dst_received(struct mig_dst *d, int timeout_ms)
 	st = child_wait(d->page_server, timeout_ms);
 	d->page_server = -1;
 	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		snprintf(d->err, sizeof(d->err), "criu page-server failed (status %d, log: %s/%s)",
-			 st, d->work_dir, "page-server.log");
+		snprintf(d->err, sizeof(d->err), "criu page-server failed (status %d; "
+			 "page-server.log is in the job's logs)", st);
 		return -EIO;
 	}
 	return 0;
@@ -327,8 +324,8 @@ static int pid_dst_lazy_wait(struct mig_dst *d, int timeout_ms)
 	st = child_wait(d->lazy_pages, timeout_ms);
 	d->lazy_pages = -1;
 	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		snprintf(d->err, sizeof(d->err), "criu lazy-pages failed (status %d, log: %s/%s)",
-			 st, d->work_dir, "lazy-pages.log");
+		snprintf(d->err, sizeof(d->err), "criu lazy-pages failed (status %d; "
+			 "lazy-pages.log is in the job's logs)", st);
 		return -EIO;
 	}
 	return 0;

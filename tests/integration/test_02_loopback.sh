@@ -27,6 +27,17 @@ JOB2=$JOB_ID
 P2=$MIGRATED_PID
 expect_eq "B->A: children came along" "$(ps -o pid= --ppid "$P2" | wc -l)" 2
 
+# CRIU's logs outlive the job's images.
+api GET "$A_API/migrations/$JOB1/logs" >/dev/null
+expect_eq "A keeps CRIU's dump.log of job $JOB1" "$(jget "$HTTP_BODY" '.logs[].name')" dump.log
+api GET "$B_API/migrations/$JOB1/logs" >/dev/null
+expect_eq "B keeps CRIU's page-server.log and restore.log of job $JOB1" \
+	"$(jget "$HTTP_BODY" '[.logs[].name] | join(" ")')" "page-server.log restore.log"
+expect_match "restore.log is not empty" \
+	"$(jget "$HTTP_BODY" '.logs[] | select(.name == "restore.log") | .text')" '.'
+api GET "$A_API/migrations/$JOB1/nope" >/dev/null
+expect_eq "an unknown sub-resource is 404" "$HTTP_STATUS" 404
+
 api GET "$A_API/migrations" >/dev/null
 expect_eq "GET /migrations on A answers" "$HTTP_STATUS" 200
 expect_eq "A lists job $JOB1" "$(jget "$HTTP_BODY" ".migrations[] | select(.id == \"$JOB1\") | .state")" succeeded
