@@ -173,6 +173,12 @@ int api_parse_migration(const char *body, size_t len, struct job *j, struct http
 	v = json_object_get(root, "options");
 	if (v && parse_options(v, j, reply) < 0)
 		goto out;
+	if (strcmp(j->mode, "lazy") == 0 &&
+	    json_is_true(json_object_get(json_object_get(root, "options"), "new_pidns"))) {
+		api_error(reply, AE_BAD_VALUE, "options.new_pidns",
+			  "new_pidns cannot be combined with mode \"lazy\"");
+		goto out;
+	}
 	if (ops->validate(root, j, &prob) < 0) {
 		api_error(reply, prob.err, prob.field, "%s", prob.message);
 		goto out;

@@ -432,11 +432,15 @@ static json_t *restore_lazy(struct engine *e, struct dst_job *dj, struct peer_co
 	peer_send_json(c, reply);
 	json_decref(reply);
 	job_phase(e, &dj->job, PH_LAZY);
-	if (dj->ops->dst_lazy_wait(&dj->d, LONG_WAIT_MS) < 0)
+	if (dj->ops->dst_lazy_wait(&dj->d, LONG_WAIT_MS) < 0) {
+		/* Without its lazy-pages daemon the copy would read zeroes where its
+		 * missing pages were: it must not run on. */
+		dj->ops->dst_discard(&dj->d);
+		dj->job.result_pid = 0;
 		job_finish(e, &dj->job, JOB_FAILED, "lazy_failed", "unknown",
-			   "pid %d runs here but not all its pages arrived: %s", dj->d.restored,
-			   dj->d.err);
-	else
+			   "not all pages arrived (%s); the copy restored here (pid %d) was "
+			   "killed", dj->d.err, dj->d.restored);
+	} else
 		job_finish(e, &dj->job, JOB_SUCCEEDED, NULL, NULL, "runs here as pid %d, every "
 			   "page arrived", dj->d.restored);
 	dj->finished = true;
@@ -464,6 +468,7 @@ static json_t *finish(struct engine *e, struct dst_job *dj, const char *op)
 		}
 	} else {
 		dj->ops->dst_discard(&dj->d);
+		dj->job.result_pid = 0;
 		reply = json_pack("{s:b}", "ok", 1);
 		job_finish(e, &dj->job, JOB_FAILED, "aborted", "source",
 			   "the source rolled back; the process runs at the source");

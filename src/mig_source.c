@@ -33,6 +33,8 @@ struct src_run {
 	struct mig_src m;
 	int64_t t_dump;          /* monotonic ms when the final dump began */
 	int64_t t_dump_end;      /* and when CRIU returned */
+	int64_t dump_bytes0;     /* bytes sent before the final dump */
+	int64_t predump_pages;   /* pages written by the pre-dumps */
 	bool restored;           /* the destination holds a restored, stopped copy */
 	const char *fail_code;
 	char fail_msg[JOB_MSG_LEN];
@@ -299,7 +301,7 @@ static void read_dump_stats(struct src_run *r)
 	if (r->m.lazy)
 		st.frozen_ms = time_mono_ms() - r->t_dump;
 	r->job->stats.frozen_ms = st.frozen_ms;
-	r->job->stats.pages_written = st.pages_written;
+	r->job->stats.pages_written = r->predump_pages + st.pages_written;
 	snprintf(it.kind, sizeof(it.kind), "dump");
 	it.index = r->n_iters;
 	it.frozen_ms = st.frozen_ms;
@@ -308,7 +310,7 @@ static void read_dump_stats(struct src_run *r)
 	it.pages_scanned = st.pages_scanned;
 	it.pages_skipped = st.pages_skipped_parent;
 	it.pages_written = st.pages_written;
-	it.bytes = bytes_sent(r);
+	it.bytes = bytes_sent(r) - r->dump_bytes0;
 	it.duration_ms = time_mono_ms() - r->t_dump;
 	store_iter_add(r->e->store, r->job->id, &it);
 }
@@ -396,6 +398,7 @@ static int precopy(struct src_run *r, char *last, size_t lastlen)
 		it.duration_ms = time_mono_ms() - t0;
 		store_iter_add(r->e->store, r->job->id, &it);
 		written[n++] = it.pages_written;
+		r->predump_pages += it.pages_written > 0 ? it.pages_written : 0;
 		ev(r->e, r->job, "info", "pre-dump %zu wrote %lld pages", n - 1,
 		   (long long)it.pages_written);
 		snprintf(prev, sizeof(prev), "%s", dir);
@@ -418,14 +421,21 @@ static int lazy_released(struct mig_src *m)
 	json_t *reply = NULL;
 	int ret;
 
+	/* A cancel that came before this point still wins: ending CRIU resumes the
+	 * source. From here the destination may run the process. */
+	pthread_mutex_lock(&r->e->lock);
+	if (r->act->cancel) {
+		pthread_mutex_unlock(&r->e->lock);
+		fail(r, "cancelled", "cancelled before the destination restored");
+		return -ECANCELED;
+	}
+	r->act->committed = true;
+	pthread_mutex_unlock(&r->e->lock);
 	job_phase(r->e, r->job, PH_RESTORING);
 	ret = call(r, &r->ctl, json_pack("{s:s}", "op", "restore_lazy"), LONG_WAIT_MS,
 		   "restore_failed", &reply);
 	if (ret < 0)
 		return ret;
-	pthread_mutex_lock(&r->e->lock);
-	r->act->committed = true;
-	pthread_mutex_unlock(&r->e->lock);
 	r->restored = r->committed = true;
 	r->job->result_pid = (int)json_integer_value(json_object_get(reply, "pid"));
 	r->job->stats.restore_ms = json_integer_value(json_object_get(reply, "restore_ms"));
@@ -557,12 +567,13 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		goto out;
 	job_phase(e, j, PH_DUMPING);
 	r.t_dump = time_mono_ms();
+	r.dump_bytes0 = bytes_sent(&r);
 	ret = r.ops->src_checkpoint(&r.m);
 	r.t_dump_end = time_mono_ms();
 	read_dump_stats(&r);
 	if (ret < 0 && !r.restored)
 		fail(&r, "dump_failed", "%s", r.m.err);
-	if (r.restored && ret < 0 && proc_same(j->pid, r.m.pid_start)) {
+	if (!r.m.lazy && r.restored && ret < 0 && proc_same(j->pid, r.m.pid_start)) {
 		/* CRIU failed after the destination restored, and the source copy runs:
 		 * keep that one. */
 		fail(&r, "dump_failed", "%s", r.m.err);
