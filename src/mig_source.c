@@ -466,6 +466,82 @@ static void lazy_progress(struct mig_src *m, int64_t left, int64_t total)
 	store_job_update(r->e->store, r->job);
 }
 
+/* Lazy mode after CRIU's end: it served every page (the destination's copy has
+ * them all), or it failed during the lazy phase. */
+static void end_lazy(struct src_run *r, int ret)
+{
+	struct job *j = r->job;
+
+	j->stats.bytes = bytes_sent(r);
+	if (ret == 0)
+		j->stats.lazy_pages_left = 0;
+	if (ret == 0 && r->committed)
+		job_finish(r->e, j, JOB_SUCCEEDED, NULL, NULL, "runs at %s as pid %d, every "
+			   "page sent", j->to, j->result_pid);
+	else if (proc_same(j->pid, r->m.pid_start))
+		job_finish(r->e, j, JOB_FAILED, "lazy_failed", "source", "the lazy phase "
+			   "failed (%s) and CRIU resumed the source (pid %d); the copy at %s "
+			   "cannot complete", r->m.err, j->pid, j->to);
+	else
+		job_finish(r->e, j, JOB_FAILED, "lazy_failed", "unknown", "the lazy phase "
+			   "failed (%s): the process lost pages between the hosts", r->m.err);
+}
+
+/* Live mode: CRIU has killed the source copy; let the destination's run. */
+static void end_commit(struct src_run *r)
+{
+	struct job *j = r->job;
+	int ret;
+
+	fault_point(r->e, "pause:released");
+	job_phase(r->e, j, PH_COMMITTING);
+	ret = finish_peer(r, "commit");
+	/* From CRIU's freeze (its frozen time ends when it killed the source copy) to
+	 * the commit that lets the destination's copy run; without CRIU's figure, from
+	 * the start of the dump. */
+	j->stats.downtime_ms = j->stats.frozen_ms >= 0 ?
+		j->stats.frozen_ms + time_mono_ms() - r->t_dump_end :
+		time_mono_ms() - r->t_dump;
+	j->stats.bytes = bytes_sent(r);
+	if (ret < 0)
+		job_finish(r->e, j, JOB_FAILED, "commit_unconfirmed", "destination",
+			   "the destination restored the process (pid %d) and the source copy "
+			   "is gone, but the commit was not confirmed: %s; the copy at %s stays "
+			   "stopped and asks this host for the verdict (commit) until it gets it",
+			   j->result_pid, r->fail_msg, j->to);
+	else
+		job_finish(r->e, j, JOB_SUCCEEDED, NULL, NULL, "runs at %s as pid %d", j->to,
+			   j->result_pid);
+}
+
+/* Rollback: CRIU resumed the source (or never froze it); the destination discards
+ * what it received. */
+static void rollback(struct src_run *r)
+{
+	struct job *j = r->job;
+	const char *code = r->fail_code ? r->fail_code : "internal";
+
+	if (r->ctl.fd >= 0 && strcmp(j->phase, PH_CONNECTING) != 0) {
+		char phase[JOB_PHASE_LEN];
+
+		/* The error names the phase that failed, not the rollback. */
+		memcpy(phase, j->phase, sizeof(phase));
+		job_phase(r->e, j, PH_ROLLBACK);
+		call(r, &r->ctl, json_pack("{s:s, s:s}", "op", "abort", "job", j->id),
+		     r->e->cfg.peer_timeout_ms, "peer_protocol", NULL);
+		memcpy(j->phase, phase, sizeof(phase));
+	}
+	j->stats.bytes = bytes_sent(r);
+	j->result_pid = 0;       /* a copy the destination restored is gone now */
+	if (proc_same(j->pid, r->m.pid_start) || (!r->m.pid_start && proc_alive(j->pid)))
+		job_finish(r->e, j, strcmp(code, "cancelled") == 0 ? JOB_CANCELLED : JOB_FAILED,
+			   code, "source", "%s; the process keeps running at the source (pid %d)",
+			   r->fail_msg, j->pid);
+	else
+		job_finish(r->e, j, JOB_FAILED, code, "unknown",
+			   "%s; the source process (pid %d) is gone", r->fail_msg, j->pid);
+}
+
 void source_run(struct engine *e, struct job *j, struct src_active *act)
 {
 	struct src_run r = { .e = e, .job = j, .act = act };
@@ -513,7 +589,6 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 	}
 	j->pid_start = r.m.pid_start;
 	store_job_update(e->store, j);
-	parse_options(&r);
 	if (r.m.lazy && criu_lazy_ready(e->cfg.criu, r.m.err, sizeof(r.m.err)) < 0) {
 		fail(&r, "lazy_unavailable", "lazy mode: %s", r.m.err);
 		goto out;
@@ -580,66 +655,15 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		r.restored = false;
 	}
 	if (r.restored && r.m.lazy) {
-		j->stats.bytes = bytes_sent(&r);
-		j->stats.lazy_pages_left = ret == 0 ? 0 : j->stats.lazy_pages_left;
-		if (ret == 0 && r.committed)
-			job_finish(e, j, JOB_SUCCEEDED, NULL, NULL, "runs at %s as pid %d, every "
-				   "page sent", j->to, j->result_pid);
-		else if (proc_same(j->pid, r.m.pid_start))
-			job_finish(e, j, JOB_FAILED, "lazy_failed", "source", "the lazy phase "
-				   "failed (%s) and CRIU resumed the source (pid %d); the copy at %s "
-				   "cannot complete", r.m.err, j->pid, j->to);
-		else
-			job_finish(e, j, JOB_FAILED, "lazy_failed", "unknown", "the lazy phase "
-				   "failed (%s): the process lost pages between the hosts", r.m.err);
+		end_lazy(&r, ret);
 		goto cleanup;
 	}
 	if (r.restored) {
-		fault_point(e, "pause:released");
-		job_phase(e, j, PH_COMMITTING);
-		ret = finish_peer(&r, "commit");
-		/* From CRIU's freeze (its frozen time ends when it killed the source copy)
-		 * to the commit that lets the destination's copy run; without CRIU's
-		 * figure, from the start of the dump. */
-		j->stats.downtime_ms = j->stats.frozen_ms >= 0 ?
-			j->stats.frozen_ms + time_mono_ms() - r.t_dump_end :
-			time_mono_ms() - r.t_dump;
-		j->stats.bytes = bytes_sent(&r);
-		if (ret < 0) {
-			job_finish(e, j, JOB_FAILED, "commit_unconfirmed", "destination",
-				   "the destination restored the process (pid %d) and the source "
-				   "copy is gone, but the commit was not confirmed: %s; the copy at "
-				   "%s stays stopped and asks this host for the verdict (commit) "
-				   "until it gets it", j->result_pid, r.fail_msg, j->to);
-			goto cleanup;
-		}
-		job_finish(e, j, JOB_SUCCEEDED, NULL, NULL, "runs at %s as pid %d", j->to,
-			   j->result_pid);
+		end_commit(&r);
 		goto cleanup;
 	}
 out:
-	/* Rollback: CRIU resumed the source (or never froze it); the destination
-	 * discards what it received. */
-	if (r.ctl.fd >= 0 && strcmp(j->phase, PH_CONNECTING) != 0) {
-		char phase[JOB_PHASE_LEN];
-
-		/* The error names the phase that failed, not the rollback. */
-		memcpy(phase, j->phase, sizeof(phase));
-		job_phase(e, j, PH_ROLLBACK);
-		call(&r, &r.ctl, json_pack("{s:s, s:s}", "op", "abort", "job", j->id),
-		     e->cfg.peer_timeout_ms, "peer_protocol", NULL);
-		memcpy(j->phase, phase, sizeof(phase));
-	}
-	j->stats.bytes = bytes_sent(&r);
-	j->result_pid = 0;       /* a copy the destination restored is gone now */
-	if (proc_same(j->pid, r.m.pid_start) || (!r.m.pid_start && proc_alive(j->pid)))
-		job_finish(e, j, r.fail_code && strcmp(r.fail_code, "cancelled") == 0 ?
-			   JOB_CANCELLED : JOB_FAILED, r.fail_code ? r.fail_code : "internal",
-			   "source", "%s; the process keeps running at the source (pid %d)",
-			   r.fail_msg, j->pid);
-	else
-		job_finish(e, j, JOB_FAILED, r.fail_code ? r.fail_code : "internal", "unknown",
-			   "%s; the source process (pid %d) is gone", r.fail_msg, j->pid);
+	rollback(&r);
 cleanup:
 	peer_conn_release(&r.ctl);
 	peer_conn_release(&r.mem);
