@@ -228,16 +228,24 @@ out:
 	job_release(&j);
 }
 
+/* Read job id into j (release it), or answer 404 and return -1. */
+static int job_load(struct api *a, const char *id, struct job *j, struct http_reply *reply)
+{
+	if (!uuid_valid(id) || store_job_get(a->store, id, j) < 0) {
+		api_error(reply, AE_NOT_FOUND, NULL, "no migration with id \"%.40s\"", id);
+		return -1;
+	}
+	return 0;
+}
+
 static void get_migration(struct api *a, const char *id, struct http_reply *reply)
 {
 	struct job_iter *iters = NULL;
 	size_t n = 0;
 	struct job j;
 
-	if (!uuid_valid(id) || store_job_get(a->store, id, &j) < 0) {
-		api_error(reply, AE_NOT_FOUND, NULL, "no migration with id \"%.40s\"", id);
+	if (job_load(a, id, &j, reply) < 0)
 		return;
-	}
 	store_iter_list(a->store, id, &iters, &n);
 	reply->status = 200;
 	reply->body = job_to_json(&j, iters, n);
@@ -295,10 +303,8 @@ static void list_events(struct api *a, const char *id, const struct http_request
 	json_t *arr;
 	struct job j;
 
-	if (!uuid_valid(id) || store_job_get(a->store, id, &j) < 0) {
-		api_error(reply, AE_NOT_FOUND, NULL, "no migration with id \"%.40s\"", id);
+	if (job_load(a, id, &j, reply) < 0)
 		return;
-	}
 	job_release(&j);
 	if (query_long(req, "after", 0, INT64_MAX / 2, 0, &after, reply) < 0 ||
 	    query_long(req, "limit", 1, EVENTS_MAX, EVENTS_MAX, &limit, reply) < 0)
@@ -358,10 +364,8 @@ static void job_logs(struct api *a, const char *id, struct http_reply *reply)
 	json_t *arr;
 	struct job j;
 
-	if (!uuid_valid(id) || store_job_get(a->store, id, &j) < 0) {
-		api_error(reply, AE_NOT_FOUND, NULL, "no migration with id \"%.40s\"", id);
+	if (job_load(a, id, &j, reply) < 0)
 		return;
-	}
 	job_release(&j);
 	arr = json_array();
 	for (size_t i = 0; a->data_dir && i < ARRAY_SIZE(names); i++) {

@@ -661,6 +661,21 @@ check_failed_at_source() {
 	check_workload_intact "$status" "$mib" "$after" "$label: workload counts on, memory intact"
 }
 
+# workload_pids FILE: the pids of every workload process writing status file FILE
+# (not the unshare wrapper, whose command line names the file too), one a line; a
+# copy restored elsewhere, even stopped, counts. For $(...).
+workload_pids() {
+	local p
+	for p in $(pgrep -f -- "--status $1" 2>/dev/null); do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = workload ] && echo "$p"
+	done
+}
+
+# _only_workload_is FILE PID: PID is the one and only workload writing FILE.
+_only_workload_is() {
+	[ "$(workload_pids "$1" | tr '\n' ' ')" = "$2 " ]
+}
+
 # check_no_images LABEL DIR: no CRIU image file is left anywhere under DIR.
 check_no_images() {
 	local left

@@ -19,20 +19,6 @@ MIB=64
 # ---------------------------------------------------------------------------
 # Helpers of this test
 
-# workload_pids FILE: the pids of every workload process (not the unshare wrapper,
-# whose command line names the file too) writing status file FILE, one a line. A
-# copy restored at the destination has the same command line. For $(...).
-workload_pids() {
-	local p
-	for p in $(pgrep -f -- "--status $1" 2>/dev/null); do
-		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = workload ] && echo "$p"
-	done
-}
-
-_only_workload_is() {
-	[ "$(workload_pids "$1" | tr '\n' ' ')" = "$2 " ]
-}
-
 # check_single_copy LABEL FILE PID: within 5 s, PID is the one and only workload
 # writing FILE.
 check_single_copy() {

@@ -17,19 +17,6 @@ MIB=64
 # ---------------------------------------------------------------------------
 # Helpers of this test
 
-# workload_pids FILE: the pids of every workload process (not the unshare wrapper)
-# writing status file FILE, one a line. For $(...).
-workload_pids() {
-	local p
-	for p in $(pgrep -f -- "--status $1" 2>/dev/null); do
-		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = workload ] && echo "$p"
-	done
-}
-
-_only_workload_is() {
-	[ "$(workload_pids "$1" | tr '\n' ' ')" = "$2 " ]
-}
-
 # check_moved LABEL JSON SRC_PID NAME: the job JSON succeeded, its result.pid is the
 # workload NAME running (the only one writing its status file), SRC_PID is gone and
 # the workload counts on with its memory intact.

@@ -18,7 +18,7 @@ start_hauld B --secret-file "$T/secret" || die "daemon B starts" "see $T/B.log"
 ( (cd / && exec setsid "$BUILD/workload" --mib $MIB --status "$T/h.status") \
 	</dev/null >/dev/null 2>&1 &)
 wait_for 5 test -s "$T/h.status" || die "workload starts" "no status file"
-W=$(pgrep -f -- "--status $T/h.status" | head -n 1)
+W=$(workload_pids "$T/h.status" | head -n 1)
 track_pid "$W"
 expect_eq "workload lives in the host's PID namespace" \
 	"$(awk '/^NSpid:/ {print NF - 1}' "/proc/$W/status")" 1

@@ -8,6 +8,7 @@
 #  (b) after CRIU released (killed) the source copy, before the commit: recovery
 #      commits, and the destination's stopped copy runs: the process runs there.
 # shellcheck source-path=SCRIPTDIR
+# shellcheck disable=SC2317 # the _helpers are called through wait_for
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_root_and_build
@@ -16,10 +17,9 @@ MIB=64
 make_secret "$T/secret"
 start_hauld B --secret-file "$T/secret" || die "daemon B starts" "see $T/B.log"
 
-# copies STATUS_FILE: how many workloads write it (stopped ones included), not
-# counting the unshare wrapper that started the first.
+# copies STATUS_FILE: how many workloads write it (stopped ones included).
 copies() {
-	pgrep -f -- "^$BUILD/workload .*--status $1" | wc -l
+	workload_pids "$1" | wc -l
 }
 
 _copies_are() {

@@ -5,6 +5,7 @@
 # destination's daemon comes back it finds the stopped copy, asks the source for a
 # verdict, gets "commit", and lets the process run: one copy, memory intact.
 # shellcheck source-path=SCRIPTDIR
+# shellcheck disable=SC2317 # the _helpers are called through wait_for
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_root_and_build
@@ -19,7 +20,7 @@ ID=$(migrate "$A_API" "$W" "$B_PEER") || die "migration accepted" "POST refused"
 expect_true "the source copy is released" wait_for 30 pid_gone "$W"
 kill_hauld B
 pass "daemon B killed while its copy is stopped"
-P=$(pgrep -f -- "^$BUILD/workload .*--status $T/w.status" | head -n 1)
+P=$(workload_pids "$T/w.status" | head -n 1)
 track_pid "$P"
 expect_match "the stopped copy survives its daemon" "$(awk '{print $3}' "/proc/$P/stat")" '^[tT]$'
 
@@ -38,7 +39,7 @@ _b_succeeded() {
 }
 expect_true "B asked A, got commit, and its job succeeded" wait_for 30 _b_succeeded
 check_workload_intact "$T/w.status" $MIB "$before" "the copy at B runs, memory intact"
-expect_eq "exactly one copy" "$(pgrep -f -- "^$BUILD/workload .*--status $T/w.status" | wc -l)" 1
+expect_eq "exactly one copy" "$(workload_pids "$T/w.status" | wc -l)" 1
 api GET "$A_API/migrations/$ID/events" >/dev/null
 expect_match "A's event log records the verdict" "$HTTP_BODY" "verdict on its stopped copy: commit"
 finish
