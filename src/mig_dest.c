@@ -412,7 +412,7 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 
 /* "restore_lazy": the source serves the pages now; restore, running, and stay until
  * every page has arrived. The answer goes out on c before that wait; NULL is
- * returned. The caller has unlinked dj and frees it. */
+ * returned. The caller unlinks dj and frees it. */
 static json_t *restore_lazy(struct engine *e, struct dst_job *dj, struct peer_conn *c)
 {
 	int64_t t0 = time_mono_ms();
@@ -607,8 +607,9 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 		} else if (dj && strcmp(op, "pages") == 0) {
 			reply = pages(e, dj, msg);
 		} else if (dj && dj->d.lazy && strcmp(op, "restore_lazy") == 0) {
-			dst_unlink(e, dj);
+			/* Listed until every page has arrived: /healthz counts it. */
 			reply = restore_lazy(e, dj, c);
+			dst_unlink(e, dj);
 			dst_free(dj);
 			dj = NULL;
 		} else if (dj && strcmp(op, "restore") == 0) {
