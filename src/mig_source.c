@@ -286,30 +286,39 @@ static int64_t bytes_sent(struct src_run *r)
 	return sock_sent(r->ctl.fd) + sock_sent(r->mem.fd);
 }
 
-static void read_dump_stats(struct src_run *r)
+/* Fill the CRIU fields of it from the stats-dump of the (pre-)dump that just ended,
+ * which CRIU writes into its work directory. -ENOENT when there is none. */
+static int iter_read_stats(struct src_run *r, struct job_iter *it)
 {
-	struct job_iter it = { 0 };
 	struct criu_stats st;
 	char path[64];
 
-	/* CRIU writes its statistics into its work directory. */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d/stats-dump", r->m.work_fd);
 	if (criu_stats_read(path, &st) < 0 || !st.has_dump)
+		return -ENOENT;
+	it->frozen_ms = st.frozen_ms;
+	it->memdump_ms = st.memdump_ms;
+	it->memwrite_ms = st.memwrite_ms;
+	it->pages_scanned = st.pages_scanned;
+	it->pages_skipped = st.pages_skipped_parent;
+	it->pages_written = st.pages_written;
+	return 0;
+}
+
+static void read_dump_stats(struct src_run *r)
+{
+	struct job_iter it = { 0 };
+
+	if (iter_read_stats(r, &it) < 0)
 		return;
 	/* In lazy mode CRIU's frozen_time is not measured (it reads as the time since
 	 * boot); the tree stays frozen until its last page has left, that is until now. */
 	if (r->m.lazy)
-		st.frozen_ms = time_mono_ms() - r->t_dump;
-	r->job->stats.frozen_ms = st.frozen_ms;
-	r->job->stats.pages_written = r->predump_pages + st.pages_written;
+		it.frozen_ms = time_mono_ms() - r->t_dump;
+	r->job->stats.frozen_ms = it.frozen_ms;
+	r->job->stats.pages_written = r->predump_pages + it.pages_written;
 	snprintf(it.kind, sizeof(it.kind), "dump");
 	it.index = r->n_iters;
-	it.frozen_ms = st.frozen_ms;
-	it.memdump_ms = st.memdump_ms;
-	it.memwrite_ms = st.memwrite_ms;
-	it.pages_scanned = st.pages_scanned;
-	it.pages_skipped = st.pages_skipped_parent;
-	it.pages_written = st.pages_written;
 	it.bytes = bytes_sent(r) - r->dump_bytes0;
 	it.duration_ms = time_mono_ms() - r->t_dump;
 	store_iter_add(r->e->store, r->job->id, &it);
@@ -357,7 +366,6 @@ static int precopy(struct src_run *r, char *last, size_t lastlen)
 	while ((v = precopy_next(&r->policy, written, n)) == PRECOPY_CONTINUE &&
 	       n < PRECOPY_ITERATIONS_CAP) {
 		struct job_iter it = { .index = (int)n };
-		struct criu_stats st;
 		int64_t t0 = time_mono_ms(), b0 = bytes_sent(r);
 
 		if (r->act->cancel) {
@@ -384,15 +392,7 @@ static int precopy(struct src_run *r, char *last, size_t lastlen)
 			fail(r, "predump_failed", "%s", r->m.err);
 			return ret;
 		}
-		snprintf(path, sizeof(path), "/proc/self/fd/%d/stats-dump", r->m.work_fd);
-		if (criu_stats_read(path, &st) == 0 && st.has_dump) {
-			it.memdump_ms = st.memdump_ms;
-			it.memwrite_ms = st.memwrite_ms;
-			it.frozen_ms = st.frozen_ms;
-			it.pages_scanned = st.pages_scanned;
-			it.pages_skipped = st.pages_skipped_parent;
-			it.pages_written = st.pages_written;
-		}
+		iter_read_stats(r, &it);
 		snprintf(it.kind, sizeof(it.kind), "pre-dump");
 		it.bytes = bytes_sent(r) - b0;
 		it.duration_ms = time_mono_ms() - t0;
