@@ -61,6 +61,7 @@ struct criu_restore_req {
 	int work_fd;
 	bool leave_stopped;     /* every restored task stays stopped (SIGSTOP) */
 	bool lazy_pages;        /* pages come later from a running `criu lazy-pages` */
+	bool consume_pages;     /* punch each page out of the images once it is read */
 	struct criu_opts opts;
 };
 /* Restore the tree as a child of the calling process (CRIU's rst_sibling); *pid gets
@@ -74,6 +75,7 @@ int criu_rpc_restore(const struct criu_restore_req *req, pid_t *pid, char *err, 
 struct criu_restore_ns_req {
 	const char *images_dir, *work_dir;
 	bool leave_stopped;
+	bool consume_pages;     /* as in criu_restore_req */
 	struct criu_opts opts;
 };
 int criu_restore_new_pidns(const struct criu_restore_ns_req *req, pid_t *pid, pid_t *init,

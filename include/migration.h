@@ -59,6 +59,7 @@ struct mig_dst {
 	pid_t restored;              /* restored root pid, or -1 */
 	bool lazy;                   /* post-copy: pages arrive after the restore */
 	bool new_pidns;              /* restore into a fresh PID namespace */
+	bool keep_images;            /* the job's keep_images: leave the images whole */
 	bool restored_is_child;      /* the restored root is ours to reap */
 	pid_t ns_init;               /* new_pidns: that namespace's init, or -1 */
 	pid_t lazy_pages;            /* criu lazy-pages child, or -1 */

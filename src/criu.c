@@ -420,6 +420,10 @@ int criu_rpc_restore(const struct criu_restore_req *req, pid_t *pid, char *err, 
 		o.has_lazy_pages = true;
 		o.lazy_pages = true;
 	}
+	if (req->consume_pages) {
+		o.has_auto_dedup = true;
+		o.auto_dedup = true;
+	}
 	opts_apply(&o, &req->opts);
 	ret = swrk_call(&r, -1, NULL, NULL, &resp);
 	if (ret == 0 && (!resp || !resp->success || !resp->restore))

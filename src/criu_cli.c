@@ -331,6 +331,8 @@ int criu_restore_new_pidns(const struct criu_restore_ns_req *req, pid_t *pid, pi
 	argv[n++] = "restore.pid";
 	if (req->leave_stopped)
 		argv[n++] = "--leave-stopped";
+	if (req->consume_pages)
+		argv[n++] = "--auto-dedup";
 	n = opts_argv(&req->opts, argv, n);
 	argv[n] = NULL;
 

@@ -237,6 +237,7 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 	dj->job.created_at = dj->job.started_at = time_now_ms();
 	if (opts)
 		dj->job.options = json_dumps(opts, JSON_COMPACT);
+	dj->d.keep_images = job_option(&dj->job, "keep_images");
 	if (store_job_insert(e->store, &dj->job) < 0) {
 		*reply = reply_error("internal", "cannot store the job");
 		dst_free(dj);

@@ -279,11 +279,16 @@ static int pid_dst_restore(struct mig_dst *d)
 	/* Post-copy restores only once the source has released the tree and serves its
 	 * pages, so there is nothing to hold stopped. */
 	req.leave_stopped = !d->lazy;
+	/* The images are read once and removed after the job: let CRIU punch out each
+	 * page it has read, so that the page cache they fill is given back while the
+	 * restore allocates the process's memory, instead of both being held at once. */
+	req.consume_pages = !d->lazy && !d->keep_images;
 	if (d->new_pidns) {
 		struct criu_restore_ns_req nreq = {
 			.images_dir = d->images_dir,
 			.work_dir = d->work_dir,
 			.leave_stopped = req.leave_stopped,
+			.consume_pages = req.consume_pages,
 			.opts = d->copts,
 		};
 

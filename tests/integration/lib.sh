@@ -508,7 +508,7 @@ jget() {
 
 # migrate SRC_API PID TO [MODE]: POST /migrations, expects 202 with a Location and
 # echoes the job id. For $(...); on any other answer it says why on stderr and
-# returns 1.
+# returns 1. MIGRATE_OPTIONS, when set, is the request's "options" object.
 migrate() {
 	local src=$1 pid=$2 to=$3 mode=${4:-} req id
 	if [ -n "$mode" ]; then
@@ -516,6 +516,9 @@ migrate() {
 			'{type: "pid", pid: $pid, to: $to, mode: $mode}')
 	else
 		req=$(jq -cn --argjson pid "$pid" --arg to "$to" '{type: "pid", pid: $pid, to: $to}')
+	fi
+	if [ -n "${MIGRATE_OPTIONS:-}" ]; then
+		req=$(jq -c --argjson o "$MIGRATE_OPTIONS" '. + {options: $o}' <<<"$req")
 	fi
 	api POST "$src/migrations" "$req" >/dev/null
 	if [ "$HTTP_STATUS" != 202 ]; then

@@ -27,6 +27,20 @@ JOB2=$JOB_ID
 P2=$MIGRATED_PID
 expect_eq "B->A: children came along" "$(ps -o pid= --ppid "$P2" | wc -l)" 2
 
+# By default the destination's images go with the job (the restore punches each page
+# out as it reads it); keep_images leaves them whole at both ends.
+check_no_images "B removed job $JOB1's images" "$B_DATA/jobs/$JOB1"
+MIGRATE_OPTIONS='{"keep_images":true}' migrate_and_check "A->B keeping images" "$A_API" "$P2" \
+	"$B_PEER" "$T/w.status" $MIB || die "A->B keeping images" "the rest needs the process"
+JOB3=$JOB_ID
+P2=$MIGRATED_PID
+# The pages image's allocated blocks, not its apparent size: a punched file keeps its size.
+kept=$(find "$B_DATA/jobs/$JOB3/images" -name 'pages-*.img' -exec du -B1 -c {} + 2>/dev/null |
+	awk '$2 == "total" { print int($1 / 1048576) }')
+expect_num_ge "B kept job $JOB3's pages whole (MiB allocated)" "${kept:-0}" $((MIB * 9 / 10))
+kept=$(find "$A_DATA/jobs/$JOB3" -name '*.img' 2>/dev/null | wc -l)
+expect_num_ge "A kept job $JOB3's images" "$kept" 1
+
 # CRIU's logs outlive the job's images.
 api GET "$A_API/migrations/$JOB1/logs" >/dev/null
 expect_eq "A keeps CRIU's dump.log of job $JOB1" "$(jget "$HTTP_BODY" '.logs[].name')" dump.log
