@@ -15,6 +15,8 @@
 #   BENCH_MODES / MODES   hauld modes to measure, or "auto": every mode daemon A's
 #                         API accepts (read from its answer to an unknown mode) [auto]
 #   BENCH_WRK             1 to run the API load test, 0 to skip it [1]
+#   BENCH_SAFE_CLI        1 to also run the CLI baseline that keeps its source until
+#                         the restore succeeded, as hauld does; 0 to skip it [1]
 #   BENCH_WRK_DURATION    wrk's -d for each load [5s]
 #   BENCH_CRIU_LOG_LEVEL  CRIU's log level, hauld's --criu-log-level and the CLI's -v [2]
 #   BENCH_WRITE           0: print only, leave docs/BENCHMARKS.md and README.md alone [1]
@@ -53,6 +55,7 @@ SIZES=${BENCH_SIZES-64 256 1024}
 DIRTY=${BENCH_DIRTY-256@64}
 MODES=${BENCH_MODES:-${MODES:-auto}}
 WRK=${BENCH_WRK:-1}
+SAFE=${BENCH_SAFE_CLI:-1}
 WRK_DURATION=${BENCH_WRK_DURATION:-5s}
 LOG_LEVEL=${BENCH_CRIU_LOG_LEVEL:-2}
 WRITE=${BENCH_WRITE:-1}
@@ -71,6 +74,7 @@ die() {
 [ -x "$BUILD/workload" ] || die "$BUILD/workload is missing: run make first"
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
 [[ "$LOG_LEVEL" =~ ^[0-4]$ ]] || die "BENCH_CRIU_LOG_LEVEL must be 0..4"
+[[ "$SAFE" =~ ^[01]$ ]] || die "BENCH_SAFE_CLI must be 0 or 1"
 [ -z "$HAULD_OPTIONS" ] || [[ "$HAULD_OPTIONS" =~ ^\{.*\}$ ]] || die "BENCH_HAULD_OPTIONS must be a JSON object"
 for spec in $SIZES $DIRTY; do
 	[[ "$spec" =~ ^[1-9][0-9]*(@[1-9][0-9]*)?$ ]] || die "bad workload '$spec' (MIB or MIB@RATE)"
@@ -475,10 +479,19 @@ hauld_move() {
 }
 
 # criu_move SECTION SPEC MIB RUN WANT: the same by hand with the CRIU CLI.
+# criu_move SECTION SPEC MIB RUN WANT [safe]: the baseline. With "safe", the script a
+# user who wants hauld's guarantee would write: the dump leaves the source stopped
+# (--leave-stopped) and the restore leaves its copy stopped; only once the restore
+# has succeeded is the source killed and the copy continued.
 criu_move() {
-	local section=$1 spec=$2 mib=$3 run=$4 want=$5
+	local section=$1 spec=$2 mib=$3 run=$4 want=$5 variant=${6:-}
 	local d port ps_pid t0 t1 t2 t3 t4 rc newpid="" err="" bytes=0 n s
 	local v="-v$LOG_LEVEL"
+	local -a dump_x=() rst_x=()
+	if [ "$variant" = safe ]; then
+		dump_x=(--leave-stopped)
+		rst_x=(--leave-stopped)
+	fi
 	SEQ=$((SEQ + 1))
 	n=$SEQ
 	GAP=""
@@ -497,7 +510,7 @@ criu_move() {
 	fi
 	now_us; t1=$NOW
 	if [ -z "$err" ]; then
-		"$CRIU" dump -t "$WPID" -D "$d/d1" -W "$d/w1" -o dump.log "$v" \
+		"$CRIU" dump -t "$WPID" -D "$d/d1" -W "$d/w1" -o dump.log "$v" "${dump_x[@]}" \
 			--page-server --address 127.0.0.1 --port "$port" </dev/null >"$d/w1/dump.out" 2>&1
 		rc=$?
 		[ $rc = 0 ] || err="criu dump exited $rc: $(grep -m1 'Error' "$d/w1/dump.log" 2>/dev/null)"
@@ -513,9 +526,19 @@ criu_move() {
 	now_us; t3=$NOW
 	if [ -z "$err" ]; then
 		"$CRIU" restore -D "$d/d2" -W "$d/w2" -o restore.log "$v" -d --pidfile "$d/w2/restore.pid" \
-			</dev/null >"$d/w2/restore.out" 2>&1
+			"${rst_x[@]}" </dev/null >"$d/w2/restore.out" 2>&1
 		rc=$?
 		[ $rc = 0 ] || err="criu restore exited $rc: $(grep -m1 'Error' "$d/w2/restore.log" 2>/dev/null)"
+		if [ "$variant" = safe ]; then
+			read -r newpid 2>/dev/null <"$d/w2/restore.pid"
+			if [ -z "$err" ]; then
+				# The workload is its namespace's pid 1 and its session leader.
+				kill -KILL "$WPID" 2>/dev/null
+				kill -CONT -- "-$newpid" 2>/dev/null
+			else
+				kill -CONT "$WPID" 2>/dev/null
+			fi
+		fi
 	fi
 	now_us; t4=$NOW
 	for s in $(stat -c %s "$d/d2/"* 2>/dev/null); do bytes=$((bytes + s)); done
@@ -534,7 +557,7 @@ criu_move() {
 		fi
 	fi
 	rm -rf "$d"
-	rec_s section "$section"; rec_s tool criu; rec_s mode ""; rec_s spec "$spec"
+	rec_s section "$section"; rec_s tool criu; rec_s mode "$variant"; rec_s spec "$spec"
 	rec_n mib "$mib"; rec_n run "$run"
 	rec_b ok "$([ -z "$err" ] && echo true || echo false)"; rec_s error "$err"
 	rec_n gap_ms "$GAP"
@@ -547,11 +570,11 @@ criu_move() {
 	rec_flush
 	if [ -z "$err" ]; then
 		say "$(printf '%-22s %-12s        seen %5s ms  dump->run %5s  total %5s  ok' \
-			"$section $spec #$run" "CRIU CLI" "$GAP" $(((t4 - t1) / 1000)) $(((t4 - t0) / 1000)))"
+			"$section $spec #$run" "CRIU CLI $variant" "$GAP" $(((t4 - t1) / 1000)) $(((t4 - t0) / 1000)))"
 		return 0
 	fi
 	FAILS=$((FAILS + 1))
-	say "$(printf '%-22s %-12s        FAILED: %s' "$section $spec #$run" "CRIU CLI" "$err")"
+	say "$(printf '%-22s %-12s        FAILED: %s' "$section $spec #$run" "CRIU CLI $variant" "$err")"
 	return 1
 }
 
@@ -700,23 +723,29 @@ for spec in $SIZES $DIRTY; do
 	WPID=""
 	ensure_workload "$name" "$mib" "$rate"
 	say "workload $spec: pid $WPID, checksum $want"
+	# One unmeasured move first: filling the workload took fresh memory, which on a
+	# VM whose balloon reports free pages leaves less recently used memory for the
+	# next migration; without this, whichever tool went first would pay for it.
+	criu_move warmup "$spec" "$mib" 0 "$want"
+	ensure_workload "$name" "$mib" "$rate"
+	movers=()
+	for mode in $MODES; do movers+=("hauld:$mode"); done
+	movers+=("criu:")
+	[ "$SAFE" = 1 ] && movers+=("criu:safe")
 	for ((run = 1; run <= RUNS; run++)); do
-		# Alternate which tool goes first, so that neither always follows the other.
-		if [ $((run % 2)) = 1 ]; then
-			for mode in $MODES; do
-				ensure_workload "$name" "$mib" "$rate"
-				hauld_move main "$spec" "$mib" "$run" "$mode" A B "$want"
-			done
-			ensure_workload "$name" "$mib" "$rate"
-			criu_move main "$spec" "$mib" "$run" "$want"
-		else
-			ensure_workload "$name" "$mib" "$rate"
-			criu_move main "$spec" "$mib" "$run" "$want"
-			for mode in $MODES; do
-				ensure_workload "$name" "$mib" "$rate"
-				hauld_move main "$spec" "$mib" "$run" "$mode" A B "$want"
-			done
+		# Reverse the order every other run, so that no tool always follows another.
+		order=("${movers[@]}")
+		if [ $((run % 2)) = 0 ]; then
+			order=()
+			for ((i = ${#movers[@]} - 1; i >= 0; i--)); do order+=("${movers[$i]}"); done
 		fi
+		for mover in "${order[@]}"; do
+			ensure_workload "$name" "$mib" "$rate"
+			case "$mover" in
+			hauld:*) hauld_move main "$spec" "$mib" "$run" "${mover#hauld:}" A B "$want" ;;
+			criu:*) criu_move main "$spec" "$mib" "$run" "$want" "${mover#criu:}" ;;
+			esac
+		done
 	done
 	stop_workload
 done
