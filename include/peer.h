@@ -40,8 +40,17 @@ void peer_conn_init(struct peer_conn *c, int fd, int timeout_ms);
 /* Close the fd (when >= 0). */
 void peer_conn_release(struct peer_conn *c);
 
-/* Connect over TCP to "HOST:PORT" within timeout_ms; returns an fd or -errno. */
+/* Connect over TCP to "HOST:PORT" within timeout_ms; returns an fd or -errno. The
+ * socket is tuned as peer_sock_tune does. */
 int peer_connect(const char *hostport, int timeout_ms);
+
+/* Tune a peer connection (either end): no Nagle delay; keepalive probes, so that a
+ * peer host that vanishes while we wait on a long dump or restore is noticed; and
+ * a user timeout, so that data the peer neither acknowledges nor makes room for
+ * (a host gone mid-stream, a page server that stopped reading) fails the
+ * connection instead of blocking CRIU. Both limits are PEER_DEAD_S seconds. */
+#define PEER_DEAD_S 30
+int peer_sock_tune(int fd);
 
 int peer_send_frame(struct peer_conn *c, uint8_t type, const void *buf, size_t len);
 /* Receive one frame into buf (cap bytes); -EMSGSIZE when it does not fit. */

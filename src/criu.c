@@ -170,7 +170,7 @@ int run_capture(char *const argv[], char *out, size_t outlen, int timeout_ms)
 /* The last line of CRIU's log that reports an error, to tell the operator why. */
 void log_last_error(int dirfd, const char *name, char *err, size_t errlen)
 {
-	char *buf = NULL, *line, *best = NULL, *save = NULL;
+	char *buf = NULL, *line, *best = NULL, *summary = NULL, *save = NULL;
 	char path[64];
 	size_t len;
 
@@ -179,9 +179,19 @@ void log_last_error(int dirfd, const char *name, char *err, size_t errlen)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
 	if (file_read_all(path, 16 << 20, &buf, &len) < 0)
 		return;
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		if (strstr(line, "Error (") && !strstr(line, "RLIMIT_NOFILE"))
-			best = line;
+	/* The last error, but not the closing "Dumping FAILED." when a cause precedes
+	 * it, nor the harmless RLIMIT_NOFILE one of CRIU's start. */
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strstr(line, "Error (") || strstr(line, "RLIMIT_NOFILE"))
+			continue;
+		if (strstr(line, " FAILED.")) {
+			summary = line;
+			continue;
+		}
+		best = line;
+	}
+	if (!best)
+		best = summary;
 	if (best) {
 		char *msg = strstr(best, "): ");
 
@@ -328,8 +338,11 @@ static void resp_error(CriuResp *resp, int ret, int work_fd, const char *what, c
 {
 	char detail[256] = "";
 
+	/* The log's last error is the one that ended the run; cr_errmsg holds CRIU's
+	 * first, which may be a harmless one from its start (RLIMIT_NOFILE). */
 	log_last_error(work_fd, log, detail, sizeof(detail));
-	if (resp && resp->cr_errmsg && *resp->cr_errmsg)
+	if (!detail[0] && resp && resp->cr_errmsg && *resp->cr_errmsg &&
+	    !strstr(resp->cr_errmsg, "RLIMIT_NOFILE"))
 		snprintf(detail, sizeof(detail), "%s", resp->cr_errmsg);
 	if (!detail[0] && resp && resp->has_cr_errno && resp->cr_errno)
 		snprintf(detail, sizeof(detail), "%s", strerror(resp->cr_errno));

@@ -200,7 +200,7 @@ static void *worker_main(void *arg)
 
 	for (;;) {
 		char id[JOB_ID_LEN];
-		struct src_active act = { 0 };
+		struct src_active act = { .abort_fd = -1 };
 		struct job j;
 
 		pthread_mutex_lock(&e->lock);
@@ -278,6 +278,14 @@ int engine_submit(struct engine *e, struct job *j)
 	return 0;
 }
 
+/* Under e->lock. */
+static void active_cancel(struct src_active *a)
+{
+	a->cancel = true;
+	if (a->abort_fd >= 0)
+		shutdown(a->abort_fd, SHUT_RDWR);
+}
+
 int engine_cancel(struct engine *e, const char *id, char *why, size_t whylen)
 {
 	struct src_active *a;
@@ -308,7 +316,7 @@ int engine_cancel(struct engine *e, const char *id, char *why, size_t whylen)
 			 "migration can no longer be undone");
 		ret = -EBUSY;
 	} else if (a) {
-		a->cancel = true;
+		active_cancel(a);
 		ret = 0;
 	} else if (j.state == JOB_QUEUED) {
 		/* The worker skips jobs that are no longer queued. */
@@ -357,19 +365,6 @@ static void *peer_conn_main(void *arg)
 	return NULL;
 }
 
-static void sock_keepalive(int fd)
-{
-	int one = 1, idle = 10, intvl = 5, cnt = 3;
-
-	/* A peer host that vanishes is noticed within about 25 s even while we wait
-	 * on a long dump or restore. */
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
 static void *listener_main(void *arg)
 {
 	struct engine *e = arg;
@@ -392,7 +387,7 @@ static void *listener_main(void *arg)
 		fd = accept4(e->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		sock_keepalive(fd);
+		peer_sock_tune(fd);
 		pthread_mutex_lock(&e->lock);
 		full = e->peer_conns >= ENGINE_MAX_PEER_CONN || e->stopping;
 		if (!full)
@@ -552,7 +547,7 @@ void engine_free(struct engine *e)
 	e->stopping = true;
 	for (struct src_active *a = e->active; a; a = a->next)
 		if (!a->committed)
-			a->cancel = true;
+			active_cancel(a);
 	pthread_cond_broadcast(&e->cond);
 	pthread_mutex_unlock(&e->lock);
 	for (int i = 0; i < e->n_workers; i++)

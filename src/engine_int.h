@@ -40,6 +40,10 @@ struct src_active {
 	char id[JOB_ID_LEN];
 	volatile bool cancel;
 	volatile bool committed;     /* the destination runs the process: no way back */
+	/* The memory connection while CRIU streams pages over it, else -1: a cancel
+	 * shuts it down, so that a dump stuck on a peer that stopped reading fails
+	 * (and CRIU resumes the tree) instead of waiting for it. */
+	int abort_fd;
 	struct src_active *next;
 };
 

@@ -68,6 +68,8 @@ static const char *peer_err(int ret)
 	case -EACCES: return "authentication with the peer failed (check the shared secret)";
 	case -ETIMEDOUT: return "the peer did not answer in time";
 	case -EPIPE: case -ECONNRESET: return "the peer closed the connection";
+	case -EHOSTUNREACH: case -ENETUNREACH:
+		return "the peer's host is unreachable";
 	case -EPROTO: case -EMSGSIZE: return "the peer broke the protocol";
 	default: return strerror(-ret);
 	}
@@ -103,7 +105,7 @@ static int expect_ok(struct src_run *r, struct peer_conn *c, int timeout_ms, con
 	ret = peer_recv_json(c, &reply);
 	c->timeout_ms = saved;
 	if (ret < 0) {
-		fail(r, code, "%s", peer_err(ret));
+		fail(r, code, "waiting for the destination: %s", peer_err(ret));
 		return ret;
 	}
 	if (!json_is_true(json_object_get(reply, "ok"))) {
@@ -186,6 +188,14 @@ static int preflight(struct src_run *r)
 	return expect_ok(r, &r->ctl, LONG_WAIT_MS, "preflight_failed", NULL);
 }
 
+/* Let a cancel cut the memory connection (on), or no longer (off). */
+static void abortable(struct src_run *r, bool on)
+{
+	pthread_mutex_lock(&r->e->lock);
+	r->act->abort_fd = on ? r->mem.fd : -1;
+	pthread_mutex_unlock(&r->e->lock);
+}
+
 /* CRIU's post-dump notification: the tree is frozen and its images complete. Move
  * the images, have the destination restore, and answer whether CRIU may release
  * (kill) the source copy. */
@@ -197,6 +207,9 @@ static int hold(struct mig_src *m)
 	int64_t bytes = 0;
 
 	fault_point(r->e, "pause:frozen");
+	/* CRIU's page stream has ended: the images and the answers follow on the same
+	 * connection, and a cancel from here on is answered by resuming the tree. */
+	abortable(r, false);
 	if (r->act->cancel) {
 		fail(r, "cancelled", "cancelled during the dump");
 		return 1;
@@ -378,6 +391,8 @@ static int precopy(struct src_run *r, char *last, size_t lastlen)
 		if (ret == 0)
 			ret = pages_to(r, dir, prev[0] ? prev : NULL);
 		if (ret < 0) {
+			if (r->act->cancel)
+				fail(r, "cancelled", "cancelled during pre-copy");
 			fail(r, "transfer_failed", "pre-dump %zu: %s", n, strerror(-ret));
 			return ret;
 		}
@@ -389,6 +404,8 @@ static int precopy(struct src_run *r, char *last, size_t lastlen)
 			close(r->m.iter_fd);
 		r->m.iter_fd = -1;
 		if (ret < 0) {
+			if (r->act->cancel)
+				fail(r, "cancelled", "cancelled during pre-copy");
 			fail(r, "predump_failed", "%s", r->m.err);
 			return ret;
 		}
@@ -629,6 +646,7 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		goto out;
 	}
 	r.m.mem_fd = r.mem.fd;
+	abortable(&r, !r.m.lazy);
 	if (r.strategy == STRATEGY_PRECOPY) {
 		job_phase(e, j, PH_PRECOPY);
 		if (precopy(&r, last, sizeof(last)) < 0)
@@ -645,7 +663,11 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 	r.dump_bytes0 = bytes_sent(&r);
 	ret = r.ops->src_checkpoint(&r.m);
 	r.t_dump_end = time_mono_ms();
+	abortable(&r, false);
 	read_dump_stats(&r);
+	if (ret < 0 && !r.restored && act->cancel)
+		fail(&r, "cancelled", "cancelled during the dump: its page stream was cut and "
+		     "CRIU stopped (%s)", r.m.err);
 	if (ret < 0 && !r.restored)
 		fail(&r, "dump_failed", "%s", r.m.err);
 	if (!r.m.lazy && r.restored && ret < 0 && proc_same(j->pid, r.m.pid_start)) {

@@ -564,12 +564,27 @@ out:
 	return r < 0 ? r : fd;
 }
 
+int peer_sock_tune(int fd)
+{
+	int one = 1, idle = 10, intvl = 5, cnt = (PEER_DEAD_S - 10) / 5;
+	unsigned int user_ms = PEER_DEAD_S * 1000;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof(user_ms)) < 0)
+		return -errno;
+	return 0;
+}
+
 int peer_connect(const char *hostport, int timeout_ms)
 {
 	char host[256], portstr[8];
 	struct addrinfo hints, *res = NULL, *ai;
 	int64_t deadline;
-	int port = 0, fd = -1, r, one = 1, fl, err;
+	int port = 0, fd = -1, r, fl, err;
 
 	if (timeout_ms <= 0)
 		timeout_ms = PEER_DEFAULT_TIMEOUT;
@@ -612,10 +627,9 @@ int peer_connect(const char *hostport, int timeout_ms)
 	}
 	if (fd < 0)
 		goto out;
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
-		r = -errno;
+	r = peer_sock_tune(fd);
+	if (r < 0)
 		goto out;
-	}
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
 		r = -errno;

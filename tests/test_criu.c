@@ -14,6 +14,7 @@
 
 #include "criu.h"
 #include "util.h"
+#include "../src/criu_int.h"
 
 #define IMG_SERVICE_MAGIC 0x55105940u
 #define STATS_MAGIC       0x57093306u
@@ -526,6 +527,51 @@ START_TEST(test_stats_read)
 }
 END_TEST
 
+/* ---- log_last_error ---- */
+
+static void log_case(const char *dir, const char *text, const char *want)
+{
+	char path[128], err[256] = "";
+	int fd, dfd;
+
+	snprintf(path, sizeof(path), "%s/dump.log", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write_full(fd, text, strlen(text)), 0);
+	close(fd);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(dfd, 0);
+	log_last_error(dfd, "dump.log", err, sizeof(err));
+	close(dfd);
+	ck_assert_str_eq(err, want);
+}
+
+START_TEST(test_log_last_error)
+{
+	char dir[64], path[128];
+
+	strcpy(dir, "/tmp/hauld-test-criu-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	/* The cause, not CRIU's start-up noise nor its closing summary. */
+	log_case(dir,
+		 "(00.000100) Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE for self\n"
+		 "(00.100000) Dumping path for 3 fd via self 9 [/dev/null]\n"
+		 "(00.200000) Error (criu/page-xfer.c:100): Can't write to socket: Broken pipe\n"
+		 "(00.300000) Error (criu/mem.c:200): Can't dump page with parasite\n"
+		 "(00.400000) Error (criu/cr-dump.c:2100): Dumping FAILED.\n",
+		 "Can't dump page with parasite");
+	/* Only the summary: better than nothing. */
+	log_case(dir, "(00.000100) Error (criu/cr-dump.c:2100): Dumping FAILED.\n",
+		 "Dumping FAILED.");
+	/* Nothing but the noise: nothing. */
+	log_case(dir, "(00.000100) Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE\n"
+		 "(00.000200) Warn (criu/kerndat.c:1): something\n", "");
+	snprintf(path, sizeof(path), "%s/dump.log", dir);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 /* ---- child_wait ---- */
 
 static pid_t spawn_cmd(char *const argv[])
@@ -647,6 +693,7 @@ static Suite *criu_suite(void)
 	tcase_add_test(tc, test_stats_bad_wire);
 	tcase_add_test(tc, test_stats_null);
 	tcase_add_test(tc, test_stats_read);
+	tcase_add_test(tc, test_log_last_error);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("child");

@@ -5,7 +5,9 @@
 # frozen and its images complete, pause:restored with the destination holding a
 # restored, stopped copy) and the job is cancelled there: it must end "cancelled" with
 # the workload running on at the source as the same pid with its memory intact, no
-# second copy anywhere, and no job left at the destination. Then: a queued job is
+# second copy anywhere, and no job left at the destination. A dump stuck on a page
+# server that stopped reading (SIGSTOP) is cancelled too: the cancel cuts the memory
+# connection, CRIU's dump fails and resumes the tree. Then: a queued job is
 # cancelled at once while the running one still succeeds; DELETE of a finished job,
 # of a cancelled one and of an unknown id are refused (409, 409, 404).
 # shellcheck source-path=SCRIPTDIR
@@ -144,6 +146,56 @@ cancel_in attached preflight
 cancel_in frozen dumping
 cancel_in restored restoring
 
+# B's criu page-server for job ID (it names the job's directory), or nothing.
+page_server_of() {
+	local p
+	for p in $(pgrep -f "page-server" 2>/dev/null); do
+		case "$(pid_cmdline "$p")" in
+		*"$B_DATA/jobs/$1/"*) echo "$p"; return 0 ;;
+		esac
+	done
+	return 1
+}
+
+echo "(stuck dump) cancel while CRIU's page stream is stuck on a page server that stopped reading"
+L="cancel a stuck dump"
+HAULD_FAULT=pause:attached start_hauld A --secret-file "$T/secret" ||
+	die "$L: daemon A starts" "see $T/A.log"
+# Big enough that the stream fills every socket and pipe buffer on the way.
+S=$(start_workload stuck 256) || die "$L: workload starts" "no workload"
+ID=$(migrate "$A_API" "$S" "$B_PEER") || die "$L: migration accepted" "POST refused"
+wait_for 30 _log_has "$T/A.log" "fault injection: pausing [0-9]+ ms at pause:attached\$" ||
+	die "$L: reached pause:attached" "no pause logged"
+PS=$(wait_for 5 page_server_of "$ID" >/dev/null && page_server_of "$ID") ||
+	die "$L: B's page server for job $ID" "not found"
+kill -STOP "$PS"
+pass "$L: B's page server (pid $PS) stopped"
+expect_true "$L: job reaches phase dumping" wait_for 10 _phase_is "$A_API" "$ID" dumping
+# CRIU has frozen the tree and is blocked writing pages nobody reads.
+sleep 2
+api GET "$A_API/migrations/$ID" >/dev/null
+expect_eq "$L: still dumping 2 s later" "$(jget "$HTTP_BODY" .phase)" dumping
+t0=$(now_ms)
+api DELETE "$A_API/migrations/$ID" >/dev/null
+expect_eq "$L: DELETE answers 202" "$HTTP_STATUS" 202
+# Well within the 30 s after which TCP's user timeout would fail the stream anyway.
+JSON=$(wait_job "$A_API" "$ID" 20) || fail "$L: job ends within 20 s of the cancel" "$JSON"
+note "$L: $(job_summary "$JSON") after $(($(now_ms) - t0)) ms"
+expect_eq "$L: state cancelled" "$(jget "$JSON" .state)" cancelled
+expect_eq "$L: error.process_at source" "$(jget "$JSON" .error.process_at)" source
+kill -CONT "$PS" 2>/dev/null
+if pid_alive "$S" && is_workload "$S" "$T/stuck.status"; then
+	pass "$L: workload still runs as pid $S"
+else
+	fail "$L: workload still runs as pid $S" "cmdline '$(pid_cmdline "$S")'"
+fi
+check_workload_intact "$T/stuck.status" 256 "$(status_field "$T/stuck.status" counter)" \
+	"$L: workload counts on, memory intact"
+check_single_copy "$L: exactly one workload writes stuck.status" "$T/stuck.status" "$S"
+check_dest_clean "$L" "$ID"
+expect_true "$L: B's page server is gone" wait_for 10 pid_gone "$PS"
+stop_hauld A || fail "$L: daemon A stops on SIGTERM" "it had to be killed"
+
 echo "(queued) cancel a job that waits for a worker"
 HAULD_FAULT=pause:preflight start_hauld A --secret-file "$T/secret" --workers 1 ||
 	die "(queued) daemon A starts" "see $T/A.log"
@@ -225,8 +277,8 @@ expect_eq "(refused) DELETE of an unknown id answers 404" "$HTTP_STATUS" 404
 expect_eq "(refused) DELETE of an unknown id: code not_found" "$(jget "$HTTP_BODY" .error.code)" not_found
 
 api GET "$A_API/migrations" >/dev/null
-expect_eq "A lists the five cancelled jobs" \
-	"$(jget "$HTTP_BODY" '[.migrations[] | select(.state == "cancelled")] | length')" 5
+expect_eq "A lists the six cancelled jobs" \
+	"$(jget "$HTTP_BODY" '[.migrations[] | select(.state == "cancelled")] | length')" 6
 expect_true "daemon A still running" pid_alive "$A_PID"
 expect_true "daemon B still running" pid_alive "$B_PID"
 expect_eq "no zombie under daemon A" "$(zombies_of "$A_PID")" ""
