@@ -316,6 +316,17 @@ _checked_past() {
 	[ "$c" -gt "$2" ] && [ "$s" -gt "$2" ]
 }
 
+# expect_workload LABEL PID STATUS: pass when PID runs and is the workload writing
+# STATUS; returns 1 otherwise.
+expect_workload() {
+	if pid_alive "$2" && is_workload "$2" "$3"; then
+		pass "$1"
+		return 0
+	fi
+	fail "$1" "pid $2: cmdline '$(pid_cmdline "$2")'"
+	return 1
+}
+
 # check_workload_intact FILE MIB PRE_COUNTER [LABEL] [SEED]
 # Waits (bounded) until the workload counted past PRE_COUNTER and finished a checksum
 # pass that began after it, then checks that checksum against both the workload's own
@@ -654,12 +665,7 @@ check_failed_at_source() {
 		expect_match "$label: error says why" \
 			"$(jget "$json" '.error.code + " " + .error.message')" "$re"
 	fi
-	if pid_alive "$pid" && is_workload "$pid" "$status"; then
-		pass "$label: workload still runs as pid $pid"
-	else
-		fail "$label: workload still runs as pid $pid" "cmdline '$(pid_cmdline "$pid")'"
-		return 1
-	fi
+	expect_workload "$label: workload still runs as pid $pid" "$pid" "$status" || return 1
 	after=$(status_field "$status" counter)
 	check_workload_intact "$status" "$mib" "$after" "$label: workload counts on, memory intact"
 }

@@ -126,11 +126,7 @@ expect_eq "GET /healthz answers" "$HTTP_STATUS" 200
 expect_eq "healthz status" "$(jget "$HTTP_BODY" .status)" ok
 expect_match "healthz names the CRIU version" "$(jget "$HTTP_BODY" .criu.version)" '[0-9]'
 expect_true "daemon still running" pid_alive "$A_PID"
-if pid_alive "$W" && is_workload "$W" "$T/w.status"; then
-	pass "workload untouched"
-else
-	fail "workload untouched" "pid $W: '$(pid_cmdline "$W")'"
-fi
+expect_workload "workload untouched" "$W" "$T/w.status"
 check_workload_intact "$T/w.status" 1 "$(status_field "$T/w.status" counter)"
 
 finish

@@ -124,11 +124,7 @@ cancel_in() {
 	else
 		fail "$label: no copy runs as result.pid" "pid $rp is a workload writing $status"
 	fi
-	if pid_alive "$w" && is_workload "$w" "$status"; then
-		pass "$label: workload still runs as pid $w"
-	else
-		fail "$label: workload still runs as pid $w" "cmdline '$(pid_cmdline "$w")'"
-	fi
+	expect_workload "$label: workload still runs as pid $w" "$w" "$status"
 	# Counted on past the value read after the job ended: it runs after the cancel.
 	after=$(status_field "$status" counter)
 	check_workload_intact "$status" $MIB "$after" "$label: workload counts on past $after (>= $pre before the cancel), memory intact"
@@ -184,11 +180,7 @@ note "$L: $(job_summary "$JSON") after $(($(now_ms) - t0)) ms"
 expect_eq "$L: state cancelled" "$(jget "$JSON" .state)" cancelled
 expect_eq "$L: error.process_at source" "$(jget "$JSON" .error.process_at)" source
 kill -CONT "$PS" 2>/dev/null
-if pid_alive "$S" && is_workload "$S" "$T/stuck.status"; then
-	pass "$L: workload still runs as pid $S"
-else
-	fail "$L: workload still runs as pid $S" "cmdline '$(pid_cmdline "$S")'"
-fi
+expect_workload "$L: workload still runs as pid $S" "$S" "$T/stuck.status"
 check_workload_intact "$T/stuck.status" 256 "$(status_field "$T/stuck.status" counter)" \
 	"$L: workload counts on, memory intact"
 check_single_copy "$L: exactly one workload writes stuck.status" "$T/stuck.status" "$S"
@@ -228,11 +220,7 @@ expect_eq "(queued) first job succeeded" "$(jget "$J1" .state)" succeeded
 P1=$(jget "$J1" .result.pid)
 if [[ "$P1" =~ ^[0-9]+$ ]]; then
 	track_pid "$P1"
-	if pid_alive "$P1" && is_workload "$P1" "$T/q1.status"; then
-		pass "(queued) q1 runs at B as pid $P1"
-	else
-		fail "(queued) q1 runs at B as pid $P1" "cmdline '$(pid_cmdline "$P1")'"
-	fi
+	expect_workload "(queued) q1 runs at B as pid $P1" "$P1" "$T/q1.status"
 	expect_true "(queued) q1's source pid $Q1 gone" wait_for 10 pid_gone "$Q1"
 	check_single_copy "(queued) exactly one workload writes q1.status" "$T/q1.status" "$P1"
 	check_workload_intact "$T/q1.status" $MIB "$(status_field "$T/q1.status" counter)" \
@@ -246,11 +234,7 @@ api GET "$A_API/migrations/$ID2" >/dev/null
 expect_eq "(queued) second job stays cancelled" "$(jget "$HTTP_BODY" .state)" cancelled
 api GET "$B_API/migrations/$ID2" >/dev/null
 expect_eq "(queued) B never heard of the second job" "$HTTP_STATUS" 404
-if pid_alive "$Q2" && is_workload "$Q2" "$T/q2.status"; then
-	pass "(queued) q2 still runs as pid $Q2"
-else
-	fail "(queued) q2 still runs as pid $Q2" "cmdline '$(pid_cmdline "$Q2")'"
-fi
+expect_workload "(queued) q2 still runs as pid $Q2" "$Q2" "$T/q2.status"
 check_workload_intact "$T/q2.status" $MIB "$(status_field "$T/q2.status" counter)" \
 	"(queued) q2 counts on, memory intact"
 check_single_copy "(queued) exactly one workload writes q2.status" "$T/q2.status" "$Q2"

@@ -41,11 +41,7 @@ note "A: $(job_summary "$JSON") after $waited ms"
 expect_eq "A: job failed" "$(jget "$JSON" .state)" failed
 expect_eq "A: error.process_at source" "$(jget "$JSON" .error.process_at)" source
 expect_match "A: the error names the peer" "$(jget "$JSON" .error.message)" 'peer|connection|timed out'
-if pid_alive "$W" && is_workload "$W" "$T/w.status"; then
-	pass "the workload still runs as pid $W"
-else
-	fail "the workload still runs as pid $W" "cmdline '$(pid_cmdline "$W")'"
-fi
+expect_workload "the workload still runs as pid $W" "$W" "$T/w.status"
 check_workload_intact "$T/w.status" $MIB "$(status_field "$T/w.status" counter)" \
 	"the workload counts on at the source, memory intact"
 expect_true "exactly one workload writes w.status" wait_for 5 _only_workload_is "$T/w.status" "$W"
