@@ -17,6 +17,7 @@ struct engine_config {
 	size_t secret_len;
 	const char *peer_listen;     /* "ADDR:PORT" to accept peers on (port 0: any) */
 	int peer_timeout_ms;         /* every wait on a peer */
+	int retain_jobs;             /* finished jobs kept in the store (0: all) */
 	const struct criu_info *criu;
 	const char *self_exe;        /* this binary: CRIU's action script in lazy mode */
 };

@@ -44,6 +44,10 @@ int store_job_list_unfinished(struct store *s, struct job **out, size_t *n);
 void store_jobs_free(struct job *jobs, size_t n);
 /* 1 when a job of role source and state queued/running exists for pid, else 0. */
 int store_pid_busy(struct store *s, int pid);
+/* Delete the finished jobs (succeeded, failed, cancelled) beyond the keep newest of
+ * them, with their iterations and events; jobs in flight are never touched. Returns
+ * how many were deleted, or -errno. */
+int store_prune(struct store *s, int keep);
 
 int store_iter_add(struct store *s, const char *job_id, const struct job_iter *it);
 int store_iter_list(struct store *s, const char *job_id, struct job_iter **out, size_t *n);

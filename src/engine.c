@@ -45,6 +45,20 @@ void job_phase(struct engine *e, struct job *j, const char *phase)
 	ev(e, j, "info", "phase %s", phase);
 }
 
+/* Keep the store bounded: the newest cfg.retain_jobs finished jobs stay. Cheap
+ * enough to run at every job's end (an index walk of retain_jobs entries). */
+static void jobs_prune(struct engine *e)
+{
+	int n;
+
+	if (e->cfg.retain_jobs <= 0)
+		return;
+	n = store_prune(e->store, e->cfg.retain_jobs);
+	if (n > 0)
+		log_info("store: removed %d finished jobs beyond the newest %d", n,
+			 e->cfg.retain_jobs);
+}
+
 void job_finish(struct engine *e, struct job *j, enum job_state st, const char *code,
 		const char *where, const char *fmt, ...)
 {
@@ -67,6 +81,7 @@ void job_finish(struct engine *e, struct job *j, enum job_state st, const char *
 	snprintf(j->phase, sizeof(j->phase), "%s", PH_DONE);
 	store_job_update(e->store, j);
 	ev(e, j, st == JOB_SUCCEEDED ? "info" : "error", "%s: %s", job_state_name(st), msg);
+	jobs_prune(e);
 }
 
 void fault_point(struct engine *e, const char *point)
@@ -525,6 +540,7 @@ int engine_start(struct engine *e, int *peer_port)
 		return ret;
 	e->listen_fd = ret;
 	e->peer_port = *peer_port;
+	jobs_prune(e);
 	if (pthread_create(&e->listener, NULL, listener_main, e) != 0)
 		return -EAGAIN;
 	e->listener_started = true;

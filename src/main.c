@@ -25,7 +25,7 @@
 
 struct config {
 	const char *listen, *peer_listen, *data_dir, *secret_file, *www_dir;
-	long workers, criu_log_level;
+	long workers, criu_log_level, retain_jobs;
 	int verbose;
 };
 
@@ -43,6 +43,8 @@ static void usage(FILE *f)
 		"  --www DIR                 dashboard files (default: www/ beside the binary's\n"
 		"                            parent directory, when present)\n"
 		"  --criu-log-level N        CRIU's log level 0-4 (default 2)\n"
+		"  --retain-jobs N           finished jobs kept with their events; older ones\n"
+		"                            are deleted (default 10000, 0: keep all)\n"
 		"  -v, --verbose             debug logging\n"
 		"  -h, --help                this text\n"
 		"  -V, --version             print the version\n");
@@ -58,6 +60,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "www", required_argument, NULL, 'W' },
 		{ "criu-log-level", required_argument, NULL, 'c' },
+		{ "retain-jobs", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -83,6 +86,12 @@ static int parse_args(int argc, char **argv, struct config *c)
 		case 'c':
 			if (parse_long(optarg, 0, 4, &c->criu_log_level) < 0) {
 				fprintf(stderr, "hauld: --criu-log-level must be 0..4\n");
+				return -1;
+			}
+			break;
+		case 'r':
+			if (parse_long(optarg, 0, 100000000, &c->retain_jobs) < 0) {
+				fprintf(stderr, "hauld: --retain-jobs must be 0..100000000\n");
 				return -1;
 			}
 			break;
@@ -167,7 +176,7 @@ int main(int argc, char **argv)
 {
 	struct config cfg = {
 		.listen = "127.0.0.1:8420", .peer_listen = "0.0.0.0:8421", .data_dir = "./var",
-		.workers = 2, .criu_log_level = 2,
+		.workers = 2, .criu_log_level = 2, .retain_jobs = 10000,
 	};
 	struct engine_config ecfg = { 0 };
 	struct criu_info ci;
@@ -225,6 +234,7 @@ int main(int argc, char **argv)
 
 	ecfg.data_dir = cfg.data_dir;
 	ecfg.workers = (int)cfg.workers;
+	ecfg.retain_jobs = (int)cfg.retain_jobs;
 	ecfg.secret = secret;
 	ecfg.secret_len = secret_len;
 	ecfg.peer_listen = cfg.peer_listen;

@@ -38,6 +38,7 @@ enum stmt {
 	ST_ITER_LIST,
 	ST_EVENT_ADD,
 	ST_EVENT_LIST,
+	ST_JOB_PRUNE,
 	ST__COUNT
 };
 
@@ -95,6 +96,12 @@ static const char *const stmt_sql[ST__COUNT] = {
 			 " VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_EVENT_LIST] = "SELECT id, job_id, ts, level, phase, message FROM events"
 			  " WHERE job_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+	/* Finished jobs older than the ?1-th newest finished one; their iterations and
+	 * events go with them (ON DELETE CASCADE). Both scans use jobs_state_seq. */
+	[ST_JOB_PRUNE] = "DELETE FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled')"
+			 " AND seq < (SELECT seq FROM jobs"
+			 " WHERE state IN ('succeeded', 'failed', 'cancelled')"
+			 " ORDER BY seq DESC LIMIT 1 OFFSET ?1 - 1)",
 };
 
 /* Run outside any transaction: SQLite ignores these pragmas inside one. The
@@ -643,6 +650,24 @@ int store_pid_busy(struct store *s, int pid)
 		rc = store_err(s, "pid busy");
 		break;
 	}
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int store_prune(struct store *s, int keep)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!s || keep < 1)
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_JOB_PRUNE];
+	sqlite3_bind_int(st, 1, keep);
+	rc = store_run(s, st, "prune jobs");
+	if (rc == 0)
+		rc = sqlite3_changes(s->db);
 	stmt_done(st);
 	pthread_mutex_unlock(&s->mu);
 	return rc;

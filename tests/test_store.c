@@ -441,6 +441,53 @@ START_TEST(test_iterations)
 }
 END_TEST
 
+START_TEST(test_prune)
+{
+	static const enum job_state states[] = {
+		JOB_SUCCEEDED, JOB_FAILED, JOB_RUNNING, JOB_CANCELLED, JOB_QUEUED,
+		JOB_SUCCEEDED, JOB_FAILED,
+	};
+	struct store *s = open_store();
+	struct job_event ev;
+	struct job_iter it;
+	struct job j;
+	size_t i;
+
+	ck_assert_int_eq(store_prune(s, 0), -EINVAL);
+	ck_assert_int_eq(store_prune(NULL, 3), -EINVAL);
+	ck_assert_int_eq(store_prune(s, 3), 0);             /* an empty store */
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		make_job(&j, (int)i + 1, states[i], 100 + (int)i);
+		ck_assert_int_eq(store_job_insert(s, &j), 0);
+		memset(&ev, 0, sizeof(ev));
+		snprintf(ev.job_id, sizeof(ev.job_id), "%s", j.id);
+		strcpy(ev.level, "info");
+		strcpy(ev.message, "hello");
+		ck_assert_int_eq(store_event_add(s, &ev), 0);
+		memset(&it, 0, sizeof(it));
+		strcpy(it.kind, "dump");
+		ck_assert_int_eq(store_iter_add(s, j.id, &it), 0);
+	}
+	/* Five finished (1, 2, 4, 6, 7), two in flight (3, 5). Keeping 10 or 5 removes
+	 * nothing; keeping 3 removes the two oldest finished, 1 and 2. */
+	ck_assert_int_eq(store_prune(s, 10), 0);
+	ck_assert_int_eq(store_prune(s, 5), 0);
+	ck_assert_int_eq(store_prune(s, 3), 2);
+	ck_assert_int_eq(store_job_get(s, "00000000-0000-4000-8000-000000000001", &j), -ENOENT);
+	ck_assert_int_eq(store_job_get(s, "00000000-0000-4000-8000-000000000002", &j), -ENOENT);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM jobs"), 5);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM events WHERE job_id LIKE '%00001'"
+				   " OR job_id LIKE '%00002'"), 0);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM job_iterations"), 5);
+	/* Keeping 1 leaves the newest finished and every job in flight. */
+	ck_assert_int_eq(store_prune(s, 1), 2);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM jobs WHERE pid IN (102, 104, 106)"), 3);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM jobs"), 3);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM events"), 3);
+	store_free(s);
+}
+END_TEST
+
 START_TEST(test_events)
 {
 	struct store *s = open_store();
@@ -611,6 +658,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_list_paging);
 	tcase_add_test(tc, test_unfinished_and_busy);
 	tcase_add_test(tc, test_iterations);
+	tcase_add_test(tc, test_prune);
 	tcase_add_test(tc, test_events);
 	tcase_add_test(tc, test_long_text_cut_safely);
 	tcase_add_test(tc, test_threads);

@@ -4,6 +4,7 @@
 # destination, (c) the destination exits as it begins to receive images (fault hook
 # HAULD_FAULT=dest_exit:receive_images), (d) the destination is SIGKILLed while the
 # source dumps. After (c) and (d) the restarted destination has no images left.
+# Then (e): the source restarted with --retain-jobs 3 forgets its oldest jobs.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -92,5 +93,24 @@ expect_eq "A lists the failed jobs" \
 	"$(jget "$HTTP_BODY" '[.migrations[] | select(.state == "failed")] | length')" 4
 expect_true "daemon A still running" pid_alive "$A_PID"
 expect_eq "no zombie under daemon A" "$(zombies_of "$A_PID")" ""
+
+# The store stays bounded: restarted with --retain-jobs 3, A keeps the 3 newest
+# finished jobs (with their events) and forgets the oldest, now and after each job.
+echo "(e) --retain-jobs"
+FIRST=$(jget "$HTTP_BODY" '.migrations[-1].id')
+stop_hauld A
+start_hauld A --secret-file "$T/secret" --retain-jobs 3 || die "(e) daemon A restarts" "see $T/A.log"
+api GET "$A_API/migrations" >/dev/null
+expect_eq "(e) at start A keeps 3 of its 4 finished jobs" "$(jget "$HTTP_BODY" '.migrations | length')" 3
+api GET "$A_API/migrations/$FIRST" >/dev/null
+expect_eq "(e) the oldest job is gone (404)" "$HTTP_STATUS" 404
+J=$(fail_job "(e)" "127.0.0.1:$(closed_port)") || fail "(e) job finished" "$J"
+NEWEST=$(jget "$J" .id)
+api GET "$A_API/migrations" >/dev/null
+expect_eq "(e) after one more job A still keeps 3" "$(jget "$HTTP_BODY" '.migrations | length')" 3
+expect_eq "(e) the newest is listed first" "$(jget "$HTTP_BODY" '.migrations[0].id')" "$NEWEST"
+api GET "$A_API/migrations/$NEWEST/events" >/dev/null
+expect_match "(e) the newest job's events are there" "$(jget "$HTTP_BODY" '.events | length')" '^[1-9]'
+expect_true "(e) workload w kept pid $W" is_workload "$W" "$T/w.status"
 
 finish
