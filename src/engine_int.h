@@ -40,9 +40,11 @@ struct src_active {
 	char id[JOB_ID_LEN];
 	volatile bool cancel;
 	volatile bool committed;     /* the destination runs the process: no way back */
-	/* The memory connection while CRIU streams pages over it, else -1: a cancel
-	 * shuts it down, so that a dump stuck on a peer that stopped reading fails
-	 * (and CRIU resumes the tree) instead of waiting for it. */
+	/* The connection the worker waits on while a cancel may still win, else -1:
+	 * the memory connection while CRIU streams pages over it, the control one while
+	 * the destination restores. A cancel shuts it down, so that a dump stuck on a
+	 * peer that stopped reading, or a restore that takes long, ends at once (and
+	 * CRIU resumes the tree). */
 	int abort_fd;
 	struct src_active *next;
 };

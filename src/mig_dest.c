@@ -400,6 +400,7 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 	}
 	job_phase(e, &dj->job, PH_RESTORING);
 	fault_point(e, "dest_exit:restore");
+	fault_point(e, "pause:dest_restore");
 	ret = dj->ops->dst_restore(&dj->d);
 	if (ret < 0)
 		return reply_error("restore_failed", "%s", dj->d.err);

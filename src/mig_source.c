@@ -105,6 +105,9 @@ static int expect_ok(struct src_run *r, struct peer_conn *c, int timeout_ms, con
 	ret = peer_recv_json(c, &reply);
 	c->timeout_ms = saved;
 	if (ret < 0) {
+		/* A cancel may have cut the connection (abortable()). */
+		if (r->act->cancel)
+			fail(r, "cancelled", "cancelled while waiting for the destination");
 		fail(r, code, "waiting for the destination: %s", peer_err(ret));
 		return ret;
 	}
@@ -188,11 +191,11 @@ static int preflight(struct src_run *r)
 	return expect_ok(r, &r->ctl, LONG_WAIT_MS, "preflight_failed", NULL);
 }
 
-/* Let a cancel cut the memory connection (on), or no longer (off). */
-static void abortable(struct src_run *r, bool on)
+/* Let a cancel cut this connection while we wait on it (fd), or nothing (-1). */
+static void abortable(struct src_run *r, int fd)
 {
 	pthread_mutex_lock(&r->e->lock);
-	r->act->abort_fd = on ? r->mem.fd : -1;
+	r->act->abort_fd = fd;
 	pthread_mutex_unlock(&r->e->lock);
 }
 
@@ -209,7 +212,7 @@ static int hold(struct mig_src *m)
 	fault_point(r->e, "pause:frozen");
 	/* CRIU's page stream has ended: the images and the answers follow on the same
 	 * connection, and a cancel from here on is answered by resuming the tree. */
-	abortable(r, false);
+	abortable(r, -1);
 	if (r->act->cancel) {
 		fail(r, "cancelled", "cancelled during the dump");
 		return 1;
@@ -233,7 +236,13 @@ static int hold(struct mig_src *m)
 		return r->act->cancel ? 1 : 0;
 	}
 	job_phase(r->e, r->job, PH_RESTORING);
-	if (expect_ok(r, &r->ctl, LONG_WAIT_MS, "restore_failed", &reply) < 0)
+	/* A cancel stops the wait for a restore that may take long, or hang: the tree
+	 * resumes here, and a copy the destination still restores is removed there on
+	 * the verdict it asks for (its answer finds the connection gone). */
+	abortable(r, r->ctl.fd);
+	ret = expect_ok(r, &r->ctl, LONG_WAIT_MS, "restore_failed", &reply);
+	abortable(r, -1);
+	if (ret < 0)
 		return 1;
 	r->restored = true;
 	r->job->result_pid = (int)json_integer_value(json_object_get(reply, "pid"));
@@ -646,7 +655,7 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		goto out;
 	}
 	r.m.mem_fd = r.mem.fd;
-	abortable(&r, !r.m.lazy);
+	abortable(&r, r.m.lazy ? -1 : r.mem.fd);
 	if (r.strategy == STRATEGY_PRECOPY) {
 		job_phase(e, j, PH_PRECOPY);
 		if (precopy(&r, last, sizeof(last)) < 0)
@@ -663,7 +672,7 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 	r.dump_bytes0 = bytes_sent(&r);
 	ret = r.ops->src_checkpoint(&r.m);
 	r.t_dump_end = time_mono_ms();
-	abortable(&r, false);
+	abortable(&r, -1);
 	read_dump_stats(&r);
 	if (ret < 0 && !r.restored && act->cancel)
 		fail(&r, "cancelled", "cancelled during the dump: its page stream was cut and "

@@ -7,7 +7,10 @@
 # the workload running on at the source as the same pid with its memory intact, no
 # second copy anywhere, and no job left at the destination. A dump stuck on a page
 # server that stopped reading (SIGSTOP) is cancelled too: the cancel cuts the memory
-# connection, CRIU's dump fails and resumes the tree. Then: a queued job is
+# connection, CRIU's dump fails and resumes the tree. So is a restore that the
+# destination holds (pause:dest_restore): the source resumes at once, and the copy
+# the destination finishes restoring is removed on the verdict it asks for. Then: a
+# queued job is
 # cancelled at once while the running one still succeeds; DELETE of a finished job,
 # of a cancelled one and of an unknown id are refused (409, 409, 404).
 # shellcheck source-path=SCRIPTDIR
@@ -188,6 +191,35 @@ check_dest_clean "$L" "$ID"
 expect_true "$L: B's page server is gone" wait_for 10 pid_gone "$PS"
 stop_hauld A || fail "$L: daemon A stops on SIGTERM" "it had to be killed"
 
+echo "(slow restore) cancel while the destination restores"
+L="cancel during the restore"
+stop_hauld B
+HAULD_FAULT=pause:dest_restore start_hauld B --secret-file "$T/secret" ||
+	die "$L: daemon B starts" "see $T/B.log"
+start_hauld A --secret-file "$T/secret" || die "$L: daemon A starts" "see $T/A.log"
+R=$(start_workload slow $MIB) || die "$L: workload starts" "no workload"
+ID=$(migrate "$A_API" "$R" "$B_PEER") || die "$L: migration accepted" "POST refused"
+wait_for 30 _log_has "$T/B.log" "fault injection: pausing [0-9]+ ms at pause:dest_restore\$" ||
+	die "$L: B reached pause:dest_restore" "no pause logged"
+api DELETE "$A_API/migrations/$ID" >/dev/null
+expect_eq "$L: DELETE answers 202" "$HTTP_STATUS" 202
+JSON=$(wait_job "$A_API" "$ID" 20) || fail "$L: job ends" "$JSON"
+# B holds its restore for 3 s: A must not have waited for it.
+api GET "$B_API/migrations/$ID" >/dev/null
+expect_eq "$L: A ended while B was still restoring" "$(jget "$HTTP_BODY" .phase)" restoring
+note "$L: $(job_summary "$JSON")"
+expect_eq "$L: state cancelled" "$(jget "$JSON" .state)" cancelled
+expect_eq "$L: error.process_at source" "$(jget "$JSON" .error.process_at)" source
+expect_workload "$L: workload still runs as pid $R" "$R" "$T/slow.status"
+check_workload_intact "$T/slow.status" $MIB "$(status_field "$T/slow.status" counter)" \
+	"$L: workload counts on, memory intact"
+# B finishes its restore, finds the source gone, asks for a verdict: abort.
+check_dest_clean "$L" "$ID"
+check_single_copy "$L: exactly one workload writes slow.status" "$T/slow.status" "$R"
+stop_hauld A || fail "$L: daemon A stops on SIGTERM" "it had to be killed"
+stop_hauld B
+start_hauld B --secret-file "$T/secret" || die "daemon B restarts" "see $T/B.log"
+
 echo "(queued) cancel a job that waits for a worker"
 HAULD_FAULT=pause:preflight start_hauld A --secret-file "$T/secret" --workers 1 ||
 	die "(queued) daemon A starts" "see $T/A.log"
@@ -261,8 +293,8 @@ expect_eq "(refused) DELETE of an unknown id answers 404" "$HTTP_STATUS" 404
 expect_eq "(refused) DELETE of an unknown id: code not_found" "$(jget "$HTTP_BODY" .error.code)" not_found
 
 api GET "$A_API/migrations" >/dev/null
-expect_eq "A lists the six cancelled jobs" \
-	"$(jget "$HTTP_BODY" '[.migrations[] | select(.state == "cancelled")] | length')" 6
+expect_eq "A lists the seven cancelled jobs" \
+	"$(jget "$HTTP_BODY" '[.migrations[] | select(.state == "cancelled")] | length')" 7
 expect_true "daemon A still running" pid_alive "$A_PID"
 expect_true "daemon B still running" pid_alive "$B_PID"
 expect_eq "no zombie under daemon A" "$(zombies_of "$A_PID")" ""
