@@ -438,13 +438,23 @@ static json_t *restore_lazy(struct engine *e, struct dst_job *dj, struct peer_co
 		/* Without its lazy-pages daemon the copy would read zeroes where its
 		 * missing pages were: it must not run on. */
 		dj->ops->dst_discard(&dj->d);
+		reply = reply_error("lazy_failed", "not all pages arrived (%s); the copy "
+				    "restored there (pid %d) was killed", dj->d.err,
+				    dj->d.restored);
 		dj->job.result_pid = 0;
 		job_finish(e, &dj->job, JOB_FAILED, "lazy_failed", "unknown",
 			   "not all pages arrived (%s); the copy restored here (pid %d) was "
 			   "killed", dj->d.err, dj->d.restored);
-	} else
+	} else {
+		reply = json_pack("{s:b, s:i}", "ok", 1, "pid", dj->d.restored);
 		job_finish(e, &dj->job, JOB_SUCCEEDED, NULL, NULL, "runs here as pid %d, every "
 			   "page arrived", dj->d.restored);
+	}
+	/* The second answer to restore_lazy: how the lazy phase ended. The source
+	 * cannot tell from its CRIU, whose page server takes the lazy-pages daemon's
+	 * end of connection for a finished transfer, crash or not. */
+	peer_send_json(c, reply);
+	json_decref(reply);
 	dj->finished = true;
 	job_dirs_remove(e, &dj->job);
 	return NULL;

@@ -156,6 +156,12 @@ static int pid_src_checkpoint_lazy(struct mig_src *m)
 					ret = -ECANCELED;
 					break;
 				}
+				/* The copy runs at the destination now: end the frozen
+				 * source copy at once. CRIU serves the pages from its page
+				 * pipes, which hold their own references to them; left
+				 * alive, the tree would be resumed by CRIU if the lazy
+				 * phase failed, beside the copy that runs. */
+				proc_tree_signal(m->job->pid, SIGKILL);
 			}
 		}
 		if (released)

@@ -497,13 +497,26 @@ static void lazy_progress(struct mig_src *m, int64_t left, int64_t total)
 static void end_lazy(struct src_run *r, int ret)
 {
 	struct job *j = r->job;
+	int rep = -1;
 
+	/* The destination's word decides: it knows whether every page arrived. CRIU's
+	 * exit status does not (a lazy-pages daemon that dies mid-transfer may look
+	 * like one that finished). */
+	if (r->committed)
+		rep = expect_ok(r, &r->ctl, r->e->cfg.peer_timeout_ms, "lazy_failed", NULL);
 	j->stats.bytes = bytes_sent(r);
-	if (ret == 0)
+	if (rep == 0) {
 		j->stats.lazy_pages_left = 0;
-	if (ret == 0 && r->committed)
+		if (ret != 0)
+			ev(r->e, j, "warn", "CRIU at the source reported a failure (%s), but the "
+			   "destination has every page", r->m.err);
 		job_finish(r->e, j, JOB_SUCCEEDED, NULL, NULL, "runs at %s as pid %d, every "
-			   "page sent", j->to, j->result_pid);
+			   "page arrived", j->to, j->result_pid);
+	} else if (r->committed)
+		job_finish(r->e, j, JOB_FAILED, "lazy_failed", "unknown", "the lazy phase "
+			   "failed: %s (CRIU at the source: %s). The source copy ended when the "
+			   "destination's began to run: the process is lost", r->fail_msg,
+			   ret == 0 ? "no error" : r->m.err);
 	else if (proc_same(j->pid, r->m.pid_start))
 		job_finish(r->e, j, JOB_FAILED, "lazy_failed", "source", "the lazy phase "
 			   "failed (%s) and CRIU resumed the source (pid %d); the copy at %s "
