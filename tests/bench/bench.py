@@ -402,8 +402,11 @@ def report(d, out_path=None, readme_path=None):
   gone, the counter goes on from where it was, and a checksum pass begun after the move
   equals the expected checksum. A failed check counts as a failure and is left out of
   the figures.
-- The same workload is moved alternately by hauld (A→B) and by the CRIU CLI, the order
-  switching every run, after one unmeasured move by the CLI (filling a new workload
+- The same workload is moved in turn by hauld (A→B, each mode) and by the CRIU CLI
+  scripts, in an order that changes every run after a Williams design: over as many
+  runs as there are tools (twice as many when odd), each takes every place and
+  follows every other tool equally often, since on this VM a run depends on what ran
+  just before it. All this after one unmeasured move by the CLI (filling a new workload
   uses up recently used memory, which on this VM is the fast kind: see the probe).
   hauld's CPU time is `utime+stime` of each daemon's own threads
   (CRIU's processes are not included) across the migration; peak RSS is `VmHWM` after
@@ -582,8 +585,8 @@ def report(d, out_path=None, readme_path=None):
 
     parts.append("""## Running it
 
-    make bench                                       # everything, about 2-4 minutes
-    BENCH_RUNS=5 make bench                          # more runs per figure
+    make bench                                       # everything, about 5-7 minutes
+    BENCH_RUNS=8 make bench                          # more runs (multiples of the tools balance the order)
     BENCH_SIZES="64 256" BENCH_DIRTY="" make bench   # fewer workloads
     BENCH_MODES="live" BENCH_WRK=0 make bench        # one mode only; no API load test
 
@@ -620,17 +623,20 @@ def readme_table(specs, modes, sel):
                  for k in ("gap_ms", "frozen_ms", "total_ms")]
             c = [med([r.get(k) for r in sel(spec, "criu", "")])
                  for k in ("gap_ms", "frozen_ms", "total_ms")]
+            k = med([r.get("gap_ms") for r in sel(spec, "criu", "safe")])
             rows.append([spec_label(spec) + ("" if len(modes) == 1 else " (%s)" % mode)] +
                         ["%s / %s" % (fnum(a), fnum(b)) for a, b in zip(h, c)] +
-                        [fratio(h[0], c[0])])
+                        [fratio(h[0], c[0]), fratio(h[0], k) if k else "–"])
     return table(["workload", "downtime seen (ms)", "frozen (ms)", "total (ms)",
-                  "downtime ratio"], rows)
+                  "downtime ratio", "ratio to the CLI keeping its source"], rows)
 
 
 def readme_notes(machine):
     notes = ["Each cell is hauld / CRIU CLI; the CLI is stop-and-copy in every row. In "
              "lazy (post-copy) rows, frozen is not downtime: the source stays frozen while "
-             "the pages follow a copy that already runs."]
+             "the pages follow a copy that already runs. The last column compares hauld's "
+             "downtime with a CLI script that keeps hauld's promise (the source stays "
+             "stopped until the restore succeeded)."]
     probe = machine.get("probe") or {}
     if probe.get("after_free_ms") and probe.get("beside_ms", 0) > 1.5 * probe["after_free_ms"]:
         notes.append("On one machine hauld's restore runs beside its frozen source, and this "

@@ -9,7 +9,8 @@
 # bench markers in README.md, and prints the tables.
 #
 # Environment (defaults in brackets):
-#   BENCH_RUNS            runs per figure [3]
+#   BENCH_RUNS            runs per figure; a multiple of the number of tools balances
+#                         the order (see williams_order) [4]
 #   BENCH_SIZES           plain workload sizes in MiB ["64 256 1024"]
 #   BENCH_DIRTY           MIB@RATE workloads that dirty RATE MiB/s ["256@64"]; "" for none
 #   BENCH_MODES / MODES   hauld modes to measure, or "auto": every mode daemon A's
@@ -50,7 +51,7 @@ if [ "${_HAULD_BENCH_SUBREAPER:-}" != 1 ]; then
 fi
 unset _HAULD_BENCH_SUBREAPER
 
-RUNS=${BENCH_RUNS:-3}
+RUNS=${BENCH_RUNS:-4}
 SIZES=${BENCH_SIZES-64 256 1024}
 DIRTY=${BENCH_DIRTY-256@64}
 MODES=${BENCH_MODES:-${MODES:-auto}}
@@ -578,6 +579,32 @@ criu_move() {
 	return 1
 }
 
+# williams_order ROW N: sets ORDER to the ROW-th sequence (cyclically) of a Williams
+# design for N tools: over N runs (2N when N is odd) every tool takes every place and
+# follows every other tool equally often. On this VM a run depends on what ran just
+# before it (how much memory that freed), so a fixed or merely rotated order biases
+# the comparison.
+williams_order() {
+	local row=$1 n=$2 rows j k lo=1 hi=$(($2 - 1))
+	local -a base=(0)
+	for ((j = 1; j < n; j++)); do
+		if [ $((j % 2)) = 1 ]; then base+=("$lo"); lo=$((lo + 1)); else base+=("$hi"); hi=$((hi - 1)); fi
+	done
+	rows=$n
+	[ $((n % 2)) = 1 ] && rows=$((2 * n))
+	row=$((row % rows))
+	ORDER=()
+	for ((j = 0; j < n; j++)); do
+		k=$(((base[j] + row) % n))
+		ORDER+=("$k")
+	done
+	if [ "$row" -ge "$n" ]; then
+		local -a rev=()
+		for ((j = n - 1; j >= 0; j--)); do rev+=("$(((base[j] + row) % n))"); done
+		ORDER=("${rev[@]}")
+	fi
+}
+
 # ensure_workload NAME MIB RATE: a running workload in WPID (a failed migration can
 # lose it: start another).
 ensure_workload() {
@@ -733,12 +760,9 @@ for spec in $SIZES $DIRTY; do
 	movers+=("criu:")
 	[ "$SAFE" = 1 ] && movers+=("criu:safe")
 	for ((run = 1; run <= RUNS; run++)); do
-		# Reverse the order every other run, so that no tool always follows another.
-		order=("${movers[@]}")
-		if [ $((run % 2)) = 0 ]; then
-			order=()
-			for ((i = ${#movers[@]} - 1; i >= 0; i--)); do order+=("${movers[$i]}"); done
-		fi
+		williams_order $((run - 1)) ${#movers[@]}
+		order=()
+		for i in "${ORDER[@]}"; do order+=("${movers[$i]}"); done
 		for mover in "${order[@]}"; do
 			ensure_workload "$name" "$mib" "$rate"
 			case "$mover" in
