@@ -316,6 +316,19 @@ _checked_past() {
 	[ "$c" -gt "$2" ] && [ "$s" -gt "$2" ]
 }
 
+# criu_of DATA_DIR ID COMMAND: the pid of the `criu COMMAND` (page-server,
+# lazy-pages, ...) that the daemon with DATA_DIR runs for job ID (its command line
+# names the job's directory); returns 1 when there is none. For $(...).
+criu_of() {
+	local p
+	for p in $(pgrep -f -- "$3" 2>/dev/null); do
+		case "$(pid_cmdline "$p")" in
+		*" $3 "*"$1/jobs/$2/"*) echo "$p"; return 0 ;;
+		esac
+	done
+	return 1
+}
+
 # expect_workload LABEL PID STATUS: pass when PID runs and is the workload writing
 # STATUS; returns 1 otherwise.
 expect_workload() {

@@ -145,17 +145,6 @@ cancel_in attached preflight
 cancel_in frozen dumping
 cancel_in restored restoring
 
-# B's criu page-server for job ID (it names the job's directory), or nothing.
-page_server_of() {
-	local p
-	for p in $(pgrep -f "page-server" 2>/dev/null); do
-		case "$(pid_cmdline "$p")" in
-		*"$B_DATA/jobs/$1/"*) echo "$p"; return 0 ;;
-		esac
-	done
-	return 1
-}
-
 echo "(stuck dump) cancel while CRIU's page stream is stuck on a page server that stopped reading"
 L="cancel a stuck dump"
 HAULD_FAULT=pause:attached start_hauld A --secret-file "$T/secret" ||
@@ -165,7 +154,8 @@ S=$(start_workload stuck 256) || die "$L: workload starts" "no workload"
 ID=$(migrate "$A_API" "$S" "$B_PEER") || die "$L: migration accepted" "POST refused"
 wait_for 30 _log_has "$T/A.log" "fault injection: pausing [0-9]+ ms at pause:attached\$" ||
 	die "$L: reached pause:attached" "no pause logged"
-PS=$(wait_for 5 page_server_of "$ID" >/dev/null && page_server_of "$ID") ||
+PS=$(wait_for 5 criu_of "$B_DATA" "$ID" page-server >/dev/null &&
+	criu_of "$B_DATA" "$ID" page-server) ||
 	die "$L: B's page server for job $ID" "not found"
 kill -STOP "$PS"
 pass "$L: B's page server (pid $PS) stopped"

@@ -19,17 +19,6 @@ start_hauld B --secret-file "$T/secret" || die "daemon B starts" "see $T/B.log"
 W=$(start_workload w $MIB) || die "workload starts" "no workload"
 note "workload pid $W, A at $A_API, B at $B_API"
 
-# B's criu lazy-pages for job ID (it names the job's directory), or nothing.
-lazy_pages_of() {
-	local p
-	for p in $(pgrep -f "lazy-pages" 2>/dev/null); do
-		case "$(pid_cmdline "$p")" in
-		*"$B_DATA/jobs/$1/"*) echo "$p"; return 0 ;;
-		esac
-	done
-	return 1
-}
-
 ID=$(migrate "$A_API" "$W" "$B_PEER" lazy) || die "lazy migration accepted" "POST refused"
 pass "lazy migration accepted as job $ID"
 # The moment B's copy runs, stop its pages: B logs its phase lazy then.
@@ -37,7 +26,7 @@ LP=""
 end=$(($(now_ms) + 60000))
 while [ "$(now_ms)" -lt "$end" ]; do
 	if grep -q "job ${ID:0:8} (destination): phase lazy" "$T/B.log"; then
-		LP=$(lazy_pages_of "$ID") && kill -STOP "$LP"
+		LP=$(criu_of "$B_DATA" "$ID" lazy-pages) && kill -STOP "$LP"
 		break
 	fi
 	sleep 0.01
