@@ -512,12 +512,21 @@ static void end_lazy(struct src_run *r, int ret)
 			   "destination has every page", r->m.err);
 		job_finish(r->e, j, JOB_SUCCEEDED, NULL, NULL, "runs at %s as pid %d, every "
 			   "page arrived", j->to, j->result_pid);
-	} else if (r->committed)
+	} else if (rep == -ECANCELED) {
+		/* The destination said so, and killed a copy whose pages did not all
+		 * arrive. */
+		j->result_pid = 0;
 		job_finish(r->e, j, JOB_FAILED, "lazy_failed", "unknown", "the lazy phase "
 			   "failed: %s (CRIU at the source: %s). The source copy ended when the "
 			   "destination's began to run: the process is lost", r->fail_msg,
 			   ret == 0 ? "no error" : r->m.err);
-	else if (proc_same(j->pid, r->m.pid_start))
+	} else if (r->committed) {
+		job_finish(r->e, j, JOB_FAILED, "lazy_failed", "unknown", "the destination did "
+			   "not report the end of the lazy phase (%s; CRIU at the source: %s); "
+			   "its job at %s tells whether every page arrived and the copy (pid %d) "
+			   "runs", r->fail_msg, ret == 0 ? "no error" : r->m.err, j->to,
+			   j->result_pid);
+	} else if (proc_same(j->pid, r->m.pid_start))
 		job_finish(r->e, j, JOB_FAILED, "lazy_failed", "source", "the lazy phase "
 			   "failed (%s) and CRIU resumed the source (pid %d); the copy at %s "
 			   "cannot complete", r->m.err, j->pid, j->to);

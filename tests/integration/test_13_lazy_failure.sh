@@ -53,6 +53,8 @@ JSON=$(wait_job "$A_API" "$ID" 90) || fail "A's job ends" "$JSON"
 note "A: $(job_summary "$JSON")"
 expect_eq "A: job failed" "$(jget "$JSON" .state)" failed
 expect_eq "A: error.code lazy_failed" "$(jget "$JSON" .error.code)" lazy_failed
+expect_eq "A: error.process_at unknown" "$(jget "$JSON" .error.process_at)" unknown
+expect_eq "A: no result.pid (B's copy was killed)" "$(jget "$JSON" .result.pid)" ""
 JB=$(wait_job "$B_API" "$ID" 90) || fail "B's job ends" "$JB"
 note "B: $(job_summary "$JB")"
 expect_eq "B: job failed" "$(jget "$JB" .state)" failed
