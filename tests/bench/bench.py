@@ -415,7 +415,7 @@ def report(d, out_path=None, readme_path=None):
   against the same CLI baseline, which is stop-and-copy. In `lazy` (post-copy) the
   process runs at the destination before its memory has arrived: hauld's downtime ends
   there, its total when the last page has arrived, and CRIU's frozen time covers the
-  whole page transfer (the source stays frozen meanwhile), so it is not downtime. The
+  whole page transfer (CRIU holds the source tree, killed once the copy runs), so it is not downtime. The
   workload's own gap counts whatever it waited for pages. (A post-copy CLI baseline,
   `dump --lazy-pages` + `lazy-pages` + `restore --lazy-pages`, is not part of this run.)
 - Note that the two frozen times do not measure the same span: the CRIU CLI's dump kills
@@ -633,8 +633,9 @@ def readme_table(specs, modes, sel):
 
 def readme_notes(machine):
     notes = ["Each cell is hauld / CRIU CLI; the CLI is stop-and-copy in every row. In "
-             "lazy (post-copy) rows, frozen is not downtime: the source stays frozen while "
-             "the pages follow a copy that already runs. The last column compares hauld's "
+             "lazy (post-copy) rows, frozen is not downtime: it is CRIU's hold on the "
+             "source tree (killed once the copy runs) while the pages follow. The last "
+             "column compares hauld's "
              "downtime with a CLI script that keeps hauld's promise (the source stays "
              "stopped until the restore succeeded)."]
     probe = machine.get("probe") or {}
@@ -806,7 +807,7 @@ def prose(specs, modes, sel, api, failures, total_runs, machine):
                 s.append("**Post-copy (%s).** hauld reports a downtime of %s: the copy runs at "
                          "the destination that soon. The workload itself stood still for up "
                          "to %s.%s The last page arrived after %s (total). CRIU's frozen time "
-                         "(%s) runs until then: the source stays frozen while the copy runs, "
+                         "(%s) runs until then: CRIU holds the source tree (killed once the copy runs) while it serves the pages, "
                          "so it is not downtime." % (
                              mode, mlist([(r[0], r[1]) for r in rows]),
                              mlist([(r[0], r[2]) for r in rows]),
