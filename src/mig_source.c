@@ -689,6 +689,11 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 	/* In lazy mode the pages stay at the source until asked for. */
 	if (!r.m.lazy && pages_to(&r, "images", last[0] ? last : NULL) < 0)
 		goto out;
+	if (act->cancel) {
+		/* Do not freeze the tree only to find the memory connection cut. */
+		fail(&r, "cancelled", "cancelled before the dump");
+		goto out;
+	}
 	job_phase(e, j, PH_DUMPING);
 	r.t_dump = time_mono_ms();
 	r.dump_bytes0 = bytes_sent(&r);
