@@ -41,7 +41,6 @@ struct src_run {
 	struct precopy_policy policy;
 	enum strategy strategy;
 	int n_iters;             /* pre-dumps done */
-	bool committed;          /* lazy mode: commit sent once CRIU serves the pages */
 	int64_t lazy_sent0;      /* bytes sent on the memory socket when it began */
 	int64_t last_progress;   /* monotonic ms of the last progress update stored */
 	char images_dir[1024], work_dir[1024];
@@ -462,7 +461,7 @@ static int lazy_released(struct mig_src *m)
 		   "restore_failed", &reply);
 	if (ret < 0)
 		return ret;
-	r->restored = r->committed = true;
+	r->restored = true;
 	r->job->result_pid = (int)json_integer_value(json_object_get(reply, "pid"));
 	r->job->stats.restore_ms = json_integer_value(json_object_get(reply, "restore_ms"));
 	r->job->stats.downtime_ms = time_mono_ms() - r->t_dump;
@@ -497,13 +496,13 @@ static void lazy_progress(struct mig_src *m, int64_t left, int64_t total)
 static void end_lazy(struct src_run *r, int ret)
 {
 	struct job *j = r->job;
-	int rep = -1;
+	int rep;
 
-	/* The destination's word decides: it knows whether every page arrived. CRIU's
-	 * exit status does not (a lazy-pages daemon that dies mid-transfer may look
-	 * like one that finished). */
-	if (r->committed)
-		rep = expect_ok(r, &r->ctl, r->e->cfg.peer_timeout_ms, "lazy_failed", NULL);
+	/* Called once the destination runs the copy (lazy_released): the source copy
+	 * is gone, and the destination's word decides, since it knows whether every
+	 * page arrived. CRIU's exit status does not (a lazy-pages daemon that dies
+	 * mid-transfer may look like one that finished). */
+	rep = expect_ok(r, &r->ctl, r->e->cfg.peer_timeout_ms, "lazy_failed", NULL);
 	j->stats.bytes = bytes_sent(r);
 	if (rep == 0) {
 		j->stats.lazy_pages_left = 0;
@@ -520,19 +519,13 @@ static void end_lazy(struct src_run *r, int ret)
 			   "failed: %s (CRIU at the source: %s). The source copy ended when the "
 			   "destination's began to run: the process is lost", r->fail_msg,
 			   ret == 0 ? "no error" : r->m.err);
-	} else if (r->committed) {
+	} else {
 		job_finish(r->e, j, JOB_FAILED, "lazy_failed", "unknown", "the destination did "
 			   "not report the end of the lazy phase (%s; CRIU at the source: %s); "
 			   "its job at %s tells whether every page arrived and the copy (pid %d) "
 			   "runs", r->fail_msg, ret == 0 ? "no error" : r->m.err, j->to,
 			   j->result_pid);
-	} else if (proc_same(j->pid, r->m.pid_start))
-		job_finish(r->e, j, JOB_FAILED, "lazy_failed", "source", "the lazy phase "
-			   "failed (%s) and CRIU resumed the source (pid %d); the copy at %s "
-			   "cannot complete", r->m.err, j->pid, j->to);
-	else
-		job_finish(r->e, j, JOB_FAILED, "lazy_failed", "unknown", "the lazy phase "
-			   "failed (%s): the process lost pages between the hosts", r->m.err);
+	}
 }
 
 /* Live mode: CRIU has killed the source copy; let the destination's run. */

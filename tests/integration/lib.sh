@@ -636,12 +636,8 @@ migrate_and_check() {
 	fi
 	track_pid "$newpid"
 	MIGRATED_PID=$newpid
-	if pid_alive "$newpid" && is_workload "$newpid" "$status"; then
-		pass "$label: result.pid $newpid is the running workload"
-	else
-		fail "$label: result.pid $newpid is the running workload" "cmdline '$(pid_cmdline "$newpid")'"
+	expect_workload "$label: result.pid $newpid is the running workload" "$newpid" "$status" ||
 		return 1
-	fi
 	if [ "$newpid" != "$pid" ]; then
 		expect_true "$label: source pid $pid gone" wait_for 10 pid_gone "$pid"
 	fi

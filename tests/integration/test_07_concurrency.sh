@@ -30,12 +30,8 @@ check_moved() {
 		return 1
 	fi
 	track_pid "$newpid"
-	if pid_alive "$newpid" && is_workload "$newpid" "$status"; then
-		pass "$label: result.pid $newpid is the running workload"
-	else
-		fail "$label: result.pid $newpid is the running workload" "cmdline '$(pid_cmdline "$newpid")'"
+	expect_workload "$label: result.pid $newpid is the running workload" "$newpid" "$status" ||
 		return 1
-	fi
 	expect_true "$label: source pid $src gone" wait_for 10 pid_gone "$src"
 	if wait_for 5 _only_workload_is "$status" "$newpid"; then
 		pass "$label: only pid $newpid writes $4.status"
