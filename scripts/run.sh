@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepare this machine (first run only: packages, CRIU 4.1.1), build hauld and run it
+# Prepare this machine (first run only: packages, CRIU 4.2.1), build hauld and run it
 # in the foreground with a data directory in ./var. Extra arguments go to hauld.
 set -euo pipefail
 cd "$(dirname "$0")/.."

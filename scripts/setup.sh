@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Prepare a Debian 12 machine for hauld: packages, a working CRIU 4.x with libcriu,
+# Prepare a Debian 12 machine for hauld: packages, CRIU 4.2.1 with libcriu,
 # and the kernel settings post-copy needs. Idempotent: a second run only checks.
 #
 #   scripts/setup.sh            install what is missing
 #   scripts/setup.sh --check    exit 1 when something is missing, change nothing
 set -euo pipefail
 
-CRIU_VERSION=4.1.1
+CRIU_VERSION=4.2.1
 PREFIX=/usr/local
 CACHE=${HAULD_CACHE:-/var/cache/hauld}
 check_only=0
@@ -37,26 +37,29 @@ fi
 criu_ok() {
 	local bin=$PREFIX/sbin/criu
 	[ -x "$bin" ] || bin=$(command -v criu 2>/dev/null) || return 1
-	"$bin" --version 2>/dev/null | grep -q "Version: 4\." || return 1
+	# The exact version: 4.1.1 cannot dump a TCP or UDP socket on kernels from 6.16
+	# (it asks every socket for SO_PASSCRED), so an older 4.x is upgraded too.
+	"$bin" --version 2>/dev/null | grep -qx "Version: $CRIU_VERSION" || return 1
 	"$bin" check >/dev/null 2>&1 || return 1
 	PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig:$PREFIX/lib/x86_64-linux-gnu/pkgconfig:${PKG_CONFIG_PATH:-} \
-		pkg-config --atleast-version=4.0 criu 2>/dev/null || return 1
+		pkg-config --exact-version="$CRIU_VERSION" criu 2>/dev/null || return 1
 }
 
 fetch_criu_source() {
-	# Debian 13 ships CRIU 4.1.1. Its source comes through apt from a temporary deb-src
-	# entry derived from this machine's own sources, so no registry host is named here.
+	# Debian unstable ships CRIU 4.2.1. Its source comes through apt from a temporary
+	# deb-src entry derived from this machine's own sources, so no registry host is
+	# named here.
 	local src=/etc/apt/sources.list.d/debian.sources
 	local tmp=/etc/apt/sources.list.d/hauld-criu-src.sources
 	[ -f "$src" ] || { say "no $src to derive a deb-src entry from"; return 1; }
 	awk 'BEGIN{RS="";ORS="\n\n"} /Suites:[^\n]*bookworm([ \n]|$)/ && !/security/ {
-		gsub(/Types:[^\n]*/, "Types: deb-src"); gsub(/Suites:[^\n]*/, "Suites: trixie"); print; exit }' \
+		gsub(/Types:[^\n]*/, "Types: deb-src"); gsub(/Suites:[^\n]*/, "Suites: sid"); print; exit }' \
 		"$src" > "$tmp"
 	[ -s "$tmp" ] || { rm -f "$tmp"; say "could not derive a deb-src entry"; return 1; }
 	apt-get update -qq >/dev/null 2>&1 || true
 	# The .dsc may be refused while the .orig.tar.xz arrives; apt still checks the
 	# tarball's hash against the signed index, so only the tarball is required.
-	mkdir -p "$CACHE" && ( cd "$CACHE" && apt-get source --download-only criu/trixie \
+	mkdir -p "$CACHE" && ( cd "$CACHE" && apt-get source --download-only criu/sid \
 		>/dev/null 2>&1 || true )
 	rm -f "$tmp"
 	apt-get update -qq >/dev/null 2>&1 || true

@@ -1,6 +1,7 @@
-/* criu_images.c: what hauld reads in CRIU's image files, by hand from the protobuf
- * wire format: the stats images (stats-dump, stats-restore) and the lazy pages of the
- * pagemap images. */
+/* criu_images.c: what hauld reads in CRIU's image files: the stats images
+ * (stats-dump, stats-restore) and the lazy pages of the pagemap images. The entries
+ * are decoded by protobuf-c from src/proto/criu_images.proto; the framing around
+ * them (magics, lengths) is CRIU's own and read here. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,88 +11,38 @@
 #include <unistd.h>
 
 #include "criu.h"
+#include "criu_images.pb-c.h"
 #include "util.h"
 
-/* Protocol buffers wire format, just enough for stats and pagemap images. */
-static int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+static int64_t us_to_ms(uint32_t us)
 {
-	uint64_t x = 0;
-
-	for (int shift = 0; shift < 64; shift += 7) {
-		if (*p >= end)
-			return -EPROTO;
-		x |= (uint64_t)(**p & 0x7f) << shift;
-		if (!(*(*p)++ & 0x80)) {
-			*v = x;
-			return 0;
-		}
-	}
-	return -EPROTO;
+	return (int64_t)us / 1000;
 }
 
-/* Walk the fields of one message: which is 0 for stats_entry, 1 for its
- * dump_stats_entry and 2 for its restore_stats_entry. Unknown fields are skipped. */
-static int pb_walk(const uint8_t *p, const uint8_t *end, struct criu_stats *st, int which)
+/* The figures of one stats_entry; only the parts the entry has are set. */
+static void stats_fill(const HauldStats *e, struct criu_stats *st)
 {
-	uint64_t key, v;
+	if (e->dump) {
+		const HauldDumpStats *d = e->dump;
 
-	while (p < end) {
-		if (pb_varint(&p, end, &key) < 0)
-			return -EPROTO;
-		switch (key & 7) {
-		case 0:
-			if (pb_varint(&p, end, &v) < 0)
-				return -EPROTO;
-			break;
-		case 2:
-			if (pb_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p))
-				return -EPROTO;
-			if (which == 0 && (key >> 3) == 1) {
-				st->has_dump = true;
-				if (pb_walk(p, p + v, st, 1) < 0)
-					return -EPROTO;
-			} else if (which == 0 && (key >> 3) == 2) {
-				st->has_restore = true;
-				if (pb_walk(p, p + v, st, 2) < 0)
-					return -EPROTO;
-			}
-			p += v;
-			continue;
-		case 1:
-			if (end - p < 8)
-				return -EPROTO;
-			p += 8;
-			continue;
-		case 5:
-			if (end - p < 4)
-				return -EPROTO;
-			p += 4;
-			continue;
-		default:
-			return -EPROTO;
-		}
-		if (which == 1) {
-			switch (key >> 3) {
-			case 1: st->freezing_ms = (int64_t)v / 1000; break;
-			case 2: st->frozen_ms = (int64_t)v / 1000; break;
-			case 3: st->memdump_ms = (int64_t)v / 1000; break;
-			case 4: st->memwrite_ms = (int64_t)v / 1000; break;
-			case 5: st->pages_scanned = (int64_t)v; break;
-			case 6: st->pages_skipped_parent = (int64_t)v; break;
-			case 7: st->pages_written = (int64_t)v; break;
-			case 9: st->pages_lazy = (int64_t)v; break;
-			default: break;
-			}
-		} else if (which == 2) {
-			switch (key >> 3) {
-			case 3: st->forking_ms = (int64_t)v / 1000; break;
-			case 4: st->restore_ms = (int64_t)v / 1000; break;
-			case 5: st->pages_restored = (int64_t)v; break;
-			default: break;
-			}
-		}
+		st->has_dump = true;
+		st->freezing_ms = us_to_ms(d->freezing_time);
+		st->frozen_ms = us_to_ms(d->frozen_time);
+		st->memdump_ms = us_to_ms(d->memdump_time);
+		st->memwrite_ms = us_to_ms(d->memwrite_time);
+		st->pages_scanned = (int64_t)d->pages_scanned;
+		st->pages_skipped_parent = (int64_t)d->pages_skipped_parent;
+		st->pages_written = (int64_t)d->pages_written;
+		st->pages_lazy = (int64_t)d->pages_lazy;
 	}
-	return 0;
+	if (e->restore) {
+		const HauldRestoreStats *r = e->restore;
+
+		st->has_restore = true;
+		st->forking_ms = us_to_ms(r->forking_time);
+		st->restore_ms = us_to_ms(r->restore_time);
+		st->pages_restored = (int64_t)r->pages_restored;
+	}
 }
 
 #define IMG_SERVICE_MAGIC 0x55105940u
@@ -106,9 +57,16 @@ int criu_stats_parse(const void *buf, size_t len, struct criu_stats *st)
 	if (!buf || len < sizeof(m))
 		return -EPROTO;
 	memcpy(m, p, sizeof(m));
+	HauldStats *e;
+
 	if (m[0] != IMG_SERVICE_MAGIC || m[1] != STATS_MAGIC || m[2] > len - sizeof(m))
 		return -EPROTO;
-	return pb_walk(p + sizeof(m), p + sizeof(m) + m[2], st, 0);
+	e = hauld_stats__unpack(NULL, m[2], p + sizeof(m));
+	if (!e)
+		return -EPROTO;
+	stats_fill(e, st);
+	hauld_stats__free_unpacked(e, NULL);
+	return 0;
 }
 
 int criu_stats_read(const char *path, struct criu_stats *st)
@@ -130,7 +88,9 @@ int criu_stats_read(const char *path, struct criu_stats *st)
 #define PAGEMAP_MAGIC    0x56084025u
 #define PE_LAZY          (1u << 1)
 
-/* Sum the pages of one pagemap image's entries that are flagged lazy. */
+/* Sum the pages of one pagemap image's entries that are flagged lazy. The image is
+ * the two magics, then entries each preceded by its 32-bit length: first a
+ * pagemap_head, then one pagemap_entry per run of pages. */
 static int pagemap_lazy(const uint8_t *p, size_t len, int64_t *pages)
 {
 	const uint8_t *end = p + len;
@@ -144,33 +104,33 @@ static int pagemap_lazy(const uint8_t *p, size_t len, int64_t *pages)
 		return -EPROTO;
 	p += sizeof(m);
 	while (end - p >= 4) {
-		const uint8_t *q, *qend;
-		uint64_t key, v, nr = 0, flags = 0;
+		HauldPagemapEntry *pe;
+		uint64_t nr;
 
 		memcpy(&sz, p, 4);
 		p += 4;
 		if (sz > (size_t)(end - p))
 			return -EPROTO;
-		q = p;
-		qend = p + sz;
-		p = qend;
-		if (head) {      /* pagemap_head */
+		if (head) {
+			HauldPagemapHead *h = hauld_pagemap_head__unpack(NULL, sz, p);
+
+			if (!h)
+				return -EPROTO;
+			hauld_pagemap_head__free_unpacked(h, NULL);
 			head = false;
+			p += sz;
 			continue;
 		}
-		while (q < qend) {
-			if (pb_varint(&q, qend, &key) < 0 || (key & 7) != 0 ||
-			    pb_varint(&q, qend, &v) < 0)
-				return -EPROTO;
-			if ((key >> 3) == 2)
-				nr = v;
-			else if ((key >> 3) == 4)
-				flags = v;
-		}
-		if (flags & PE_LAZY)
+		pe = hauld_pagemap_entry__unpack(NULL, sz, p);
+		if (!pe)
+			return -EPROTO;
+		p += sz;
+		nr = pe->has_nr_pages ? pe->nr_pages : pe->compat_nr_pages;
+		if ((pe->flags & PE_LAZY) && nr <= (uint64_t)INT64_MAX - (uint64_t)*pages)
 			*pages += (int64_t)nr;
+		hauld_pagemap_entry__free_unpacked(pe, NULL);
 	}
-	return 0;
+	return p == end ? 0 : -EPROTO;
 }
 
 int criu_lazy_pages_count(int images_fd, int64_t *pages)

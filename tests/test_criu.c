@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -406,11 +407,6 @@ START_TEST(test_stats_unknown_fields)
 	pb_raw(&d, &f64, 8);
 	pb_key(&d, 17, 5);
 	pb_raw(&d, &f32, 4);
-	pb_key(&d, 2, 1);                 /* frozen_time as fixed64: skipped */
-	pb_raw(&d, &f64, 8);
-	pb_key(&d, 7, 5);                 /* pages_written as fixed32: skipped */
-	pb_raw(&d, &f32, 4);
-	pb_msg(&d, 5, &junk);             /* pages_scanned as bytes: skipped */
 
 	restore_entry(&r);
 	pb_key(&r, 9, 1);
@@ -430,11 +426,19 @@ START_TEST(test_stats_unknown_fields)
 	pb_key(&e, 7, 5);
 	pb_raw(&e, &f32, 4);
 	pb_msg(&e, 2, &r);
-	pb_uint(&e, 1, 5);                /* dump as a varint: skipped */
 	good_image(&img, &e);
 	ck_assert_int_eq(criu_stats_parse(img.b, img.n, &st), 0);
 	check_dump(&st);
 	check_restore(&st);
+
+	/* A known field with another wire type than CRIU's is not CRIU's image. */
+	dump_entry(&d);
+	pb_key(&d, 2, 1);                 /* frozen_time as fixed64 */
+	pb_raw(&d, &f64, 8);
+	memset(&e, 0, sizeof(e));
+	pb_msg(&e, 1, &d);
+	good_image(&img, &e);
+	ck_assert_int_eq(criu_stats_parse(img.b, img.n, &st), -EPROTO);
 }
 END_TEST
 
@@ -523,6 +527,109 @@ START_TEST(test_stats_read)
 	ck_assert_int_eq(criu_stats_read(path, &st), -EPROTO);
 	unlink(path);
 	ck_assert_int_eq(criu_stats_read(path, &st), -ENOENT);
+	rmdir(dir);
+}
+END_TEST
+
+/* ---- pagemap images: the lazy pages ---- */
+
+#define IMG_COMMON_MAGIC 0x54564319u
+#define PAGEMAP_MAGIC    0x56084025u
+
+/* Append one entry, preceded by its 32-bit length, to a pagemap image. */
+static void pm_entry(struct pb *img, const struct pb *entry)
+{
+	uint32_t len = (uint32_t)entry->n;
+
+	pb_raw(img, &len, 4);
+	pb_raw(img, entry->b, entry->n);
+}
+
+/* A run of nr pages with flags; CRIU 4.2 writes nr_pages (field 5), older versions
+ * compat_nr_pages (field 2). */
+static void pm_run(struct pb *img, uint64_t vaddr, uint64_t nr, unsigned flags, bool v42)
+{
+	struct pb e = { .n = 0 };
+
+	pb_uint(&e, 1, vaddr);
+	pb_uint(&e, 2, v42 ? 0 : nr);
+	pb_uint(&e, 4, flags);
+	if (v42)
+		pb_uint(&e, 5, nr);
+	pm_entry(img, &e);
+}
+
+static void pm_write(const char *dir, const char *name, const struct pb *img)
+{
+	char path[160];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write_full(fd, img->b, img->n), 0);
+	close(fd);
+}
+
+static void pm_head(struct pb *img)
+{
+	uint32_t m[2] = { IMG_COMMON_MAGIC, PAGEMAP_MAGIC };
+	struct pb h = { .n = 0 };
+
+	memset(img, 0, sizeof(*img));
+	pb_raw(img, m, sizeof(m));
+	pb_uint(&h, 1, 3);              /* pages_id */
+	pm_entry(img, &h);
+}
+
+static int64_t lazy_count(const char *dir)
+{
+	int64_t pages = -1;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	int ret;
+
+	ck_assert_int_ge(fd, 0);
+	ret = criu_lazy_pages_count(fd, &pages);
+	close(fd);
+	return ret < 0 ? ret : pages;
+}
+
+START_TEST(test_pagemap_lazy)
+{
+	char dir[64], path[160];
+	struct pb img;
+
+	strcpy(dir, "/tmp/hauld-test-criu-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	/* CRIU 4.1: compat_nr_pages; lazy (2) counts, present-only (4) does not. */
+	pm_head(&img);
+	pm_run(&img, 0x1000, 10, 2 | 4, false);
+	pm_run(&img, 0x20000, 5, 4, false);
+	pm_write(dir, "pagemap-1.img", &img);
+	ck_assert_int_eq(lazy_count(dir), 10);
+	/* CRIU 4.2: nr_pages, compat_nr_pages 0, in a second process's image. */
+	pm_head(&img);
+	pm_run(&img, 0x1000, 1ULL << 33, 2, true);
+	pm_run(&img, 0x40000, 7, 2 | 1, true);
+	pm_write(dir, "pagemap-2.img", &img);
+	ck_assert_int_eq(lazy_count(dir), 10 + (1LL << 33) + 7);
+	/* Shared memory's pagemaps are not the tree's private pages. */
+	pm_write(dir, "pagemap-shmem-99.img", &img);
+	ck_assert_int_eq(lazy_count(dir), 10 + (1LL << 33) + 7);
+	/* A truncated entry, and an image of another kind. */
+	img.n -= 2;
+	pm_write(dir, "pagemap-2.img", &img);
+	ck_assert_int_eq(lazy_count(dir), -EPROTO);
+	img.b[0] ^= 1;
+	pm_write(dir, "pagemap-2.img", &img);
+	ck_assert_int_eq(lazy_count(dir), -EPROTO);
+	snprintf(path, sizeof(path), "%s/pagemap-1.img", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/pagemap-2.img", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/pagemap-shmem-99.img", dir);
+	unlink(path);
+	ck_assert_int_eq(lazy_count(dir), 0);
 	rmdir(dir);
 }
 END_TEST
@@ -693,6 +800,7 @@ static Suite *criu_suite(void)
 	tcase_add_test(tc, test_stats_bad_wire);
 	tcase_add_test(tc, test_stats_null);
 	tcase_add_test(tc, test_stats_read);
+	tcase_add_test(tc, test_pagemap_lazy);
 	tcase_add_test(tc, test_log_last_error);
 	suite_add_tcase(s, tc);
 
