@@ -5,6 +5,7 @@
 #ifndef HAULD_ENGINE_H
 #define HAULD_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "criu.h"
 #include "job.h"
@@ -37,6 +38,10 @@ int engine_submit(struct engine *e, struct job *j);
 /* Ask a job to stop; -ENOENT unknown, -EALREADY finished, -EBUSY past the point of
  * no return (the destination runs the process). */
 int engine_cancel(struct engine *e, const char *id, char *why, size_t whylen);
+
+/* true when to ("HOST:PORT", numeric host) is this daemon's own peer listener: a
+ * local address it listens on, and its peer port. */
+bool engine_peer_is_self(struct engine *e, const char *to);
 
 const struct criu_info *engine_criu(const struct engine *e);
 /* Counts for health and metrics. */

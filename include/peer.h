@@ -7,7 +7,9 @@
  * length(4, big endian) } and length bytes of payload, length <= PEER_MAX_FRAME.
  * Every wait has the connection's timeout. Functions return 0 or a negative errno:
  * -ETIMEDOUT, -EPIPE (peer closed), -EPROTO (malformed frame or message),
- * -EACCES (authentication failed), -EMSGSIZE (frame too large). */
+ * -EACCES (authentication failed), -EMSGSIZE (frame too large); the client's
+ * handshake also -ENOMSG (the port is not a hauld peer port: no hauld greeting
+ * within PEER_GREET_MS) and -ELOOP (the peer is this daemon itself). */
 #ifndef HAULD_PEER_H
 #define HAULD_PEER_H
 
@@ -21,6 +23,8 @@
 #define PEER_MAX_FILES     4096           /* files in one transfer */
 #define PEER_MAX_FILE_SIZE (16LL << 30)   /* one image file */
 #define PEER_NAME_MAX      128
+#define PEER_GREET_MS      5000           /* a hauld greets a client at once */
+#define PEER_INSTANCE_LEN  32             /* hex digits of a daemon's instance id */
 
 enum peer_frame_type {
 	PEER_FT_JSON = 1,       /* a JSON object (UTF-8), at most PEER_MAX_JSON */
@@ -61,6 +65,12 @@ int peer_send_json(struct peer_conn *c, json_t *msg);
 /* Receive a JSON frame holding an object; *out is a new reference. Any other frame
  * type is -EPROTO. */
 int peer_recv_json(struct peer_conn *c, json_t **out);
+
+/* This daemon's instance id (PEER_INSTANCE_LEN hex digits, random at start), which
+ * the server's greeting carries so that a client can tell it reached itself. Set
+ * once before any connection; unset (""), nothing is sent and nothing is checked. */
+void peer_instance_set(const char *id);
+const char *peer_instance_get(void);
 
 /* Mutual challenge-response with HMAC-SHA256 over nonces; the secret never crosses
  * the wire. The client names the channel ("control" or "memory") and the server

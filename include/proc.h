@@ -24,8 +24,10 @@ int proc_in_my_pidns(pid_t pid);
 int proc_tree(pid_t pid, pid_t *out, size_t max, size_t *n);
 /* Send sig to every process of the tree rooted at pid. */
 int proc_tree_signal(pid_t pid, int sig);
-/* Why pid must not be migrated by us, or NULL when it may: checks existence,
- * pid 1, the daemon itself and its ancestors, kernel threads. */
-const char *proc_unmovable(pid_t pid);
+/* 0 when the tree rooted at pid may be migrated by us; -1 with a sentence in why
+ * (len bytes) when it must not: pid does not exist, is pid 1 or a kernel thread, or
+ * the tree holds hauld itself, an ancestor of hauld, any other hauld daemon, or a
+ * CRIU process (criu_bin, or any task named "criu"; criu_bin may be NULL). */
+int proc_unmovable(pid_t pid, const char *criu_bin, char *why, size_t len);
 
 #endif

@@ -37,6 +37,7 @@ static const struct option_spec {
 	{ "max_iterations", true, 0, PRECOPY_ITERATIONS_CAP },
 	{ "precopy_min_pages", true, 0, 1L << 30 },
 	{ "precopy_max_growth_pct", true, 0, 1000 },
+	{ "max_frozen_ms", true, 100, 24L * 60 * 60 * 1000 },
 };
 
 static const char *const modes[] = { "live", "lazy" };
@@ -199,6 +200,11 @@ static void post_migration(struct api *a, const struct http_request *req, struct
 		goto out;
 	if (!a->engine) {
 		api_error(reply, AE_UNAVAILABLE, NULL, "the migration engine is not running");
+		goto out;
+	}
+	if (engine_peer_is_self(a->engine, j.to)) {
+		api_error(reply, AE_BAD_VALUE, "to", "\"to\" (%s) is this daemon's own peer address: "
+			  "name the peer port of the destination host's hauld", j.to);
 		goto out;
 	}
 	if (strcmp(j.mode, "lazy") == 0) {

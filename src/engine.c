@@ -215,7 +215,7 @@ static void *worker_main(void *arg)
 
 	for (;;) {
 		char id[JOB_ID_LEN];
-		struct src_active act = { .abort_fd = -1 };
+		struct src_active act = { .abort_fd = -1, .frozen_fds = { -1, -1 } };
 		struct job j;
 
 		pthread_mutex_lock(&e->lock);
@@ -347,6 +347,32 @@ release:
 out:
 	pthread_mutex_unlock(&e->lock);
 	return ret;
+}
+
+/* The frozen-time bound of every running source job: a tree held frozen past its
+ * deadline is let go by cutting the connections its worker waits on. */
+static void *watchdog_main(void *arg)
+{
+	struct engine *e = arg;
+
+	while (!__atomic_load_n(&e->stopping, __ATOMIC_SEQ_CST)) {
+		int64_t now = time_mono_ms();
+
+		pthread_mutex_lock(&e->lock);
+		for (struct src_active *a = e->active; a; a = a->next) {
+			if (!a->frozen_deadline || a->committed || a->frozen_expired ||
+			    now < a->frozen_deadline)
+				continue;
+			a->frozen_expired = true;
+			for (int i = 0; i < 2; i++)
+				if (a->frozen_fds[i] >= 0)
+					shutdown(a->frozen_fds[i], SHUT_RDWR);
+			log_warnx("job %.8s: frozen past its max_frozen_ms, letting it go", a->id);
+		}
+		pthread_mutex_unlock(&e->lock);
+		usleep(WATCHDOG_TICK_MS * 1000);
+	}
+	return NULL;
 }
 
 /* One thread per peer connection: authenticate, then hand it to the destination
@@ -547,6 +573,9 @@ int engine_start(struct engine *e, int *peer_port)
 	if (pthread_create(&e->recovery, NULL, engine_recover, e) != 0)
 		return -EAGAIN;
 	e->recovery_started = true;
+	if (pthread_create(&e->watchdog, NULL, watchdog_main, e) != 0)
+		return -EAGAIN;
+	e->watchdog_started = true;
 	for (int i = 0; i < e->cfg.workers; i++) {
 		if (pthread_create(&e->workers[i], NULL, worker_main, e) != 0)
 			return -EAGAIN;
@@ -570,6 +599,8 @@ void engine_free(struct engine *e)
 		pthread_join(e->workers[i], NULL);
 	if (e->recovery_started)
 		pthread_join(e->recovery, NULL);
+	if (e->watchdog_started)
+		pthread_join(e->watchdog, NULL);
 	if (e->listener_started)
 		pthread_join(e->listener, NULL);
 	if (e->listen_fd >= 0)
@@ -591,6 +622,52 @@ void engine_free(struct engine *e)
 		free(e->cpuinfo_ok[i]);
 	free(e->queue);
 	free(e);
+}
+
+/* 1 when the numeric address ai names this host: a socket can be bound to it. */
+static int addr_is_local(const struct addrinfo *ai)
+{
+	int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int ok;
+
+	if (fd < 0)
+		return 0;
+	ok = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+	close(fd);
+	return ok;
+}
+
+bool engine_peer_is_self(struct engine *e, const char *to)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICHOST };
+	struct addrinfo *res = NULL;
+	char host[256], lhost[256];
+	int port, lport;
+	bool wildcard, self = false;
+
+	if (hostport_parse(to, host, sizeof(host), &port, 0) < 0 || port != e->peer_port ||
+	    hostport_parse(e->cfg.peer_listen, lhost, sizeof(lhost), &lport, 1) < 0)
+		return false;
+	/* A name would need a lookup here; the peer handshake tells such a case apart
+	 * (the greeting carries this daemon's instance id). */
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return false;
+	wildcard = !lhost[0] || strcmp(lhost, "0.0.0.0") == 0 || strcmp(lhost, "::") == 0;
+	for (struct addrinfo *ai = res; ai && !self; ai = ai->ai_next) {
+		char name[64];
+
+		if (!addr_is_local(ai))
+			continue;
+		if (wildcard) {
+			self = true;
+			continue;
+		}
+		self = getnameinfo(ai->ai_addr, ai->ai_addrlen, name, sizeof(name), NULL, 0,
+				   NI_NUMERICHOST) == 0 && strcmp(name, lhost) == 0;
+	}
+	freeaddrinfo(res);
+	return self;
 }
 
 const struct criu_info *engine_criu(const struct engine *e)

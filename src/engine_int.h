@@ -19,6 +19,11 @@
 #define LONG_WAIT_MS         (60 * 60 * 1000)  /* a dump or restore of many GiB */
 #define VERDICT_EVERY_MS     5000              /* a stopped copy asks its source */
 #define VERDICT_FOR_MS       (24 * 60 * 60 * 1000)
+/* options.max_frozen_ms: how long a tree may stay frozen before the migration gives
+ * up and resumes it. The default leaves a dump of several GiB over a slow link the
+ * time it needs (16 GiB at 1 Gbit/s take about 2.5 minutes). */
+#define MAX_FROZEN_DEFAULT_MS (10 * 60 * 1000)
+#define WATCHDOG_TICK_MS      50
 
 /* Phases, as the API shows them. */
 #define PH_QUEUED       "queued"
@@ -46,6 +51,13 @@ struct src_active {
 	 * peer that stopped reading, or a restore that takes long, ends at once (and
 	 * CRIU resumes the tree). */
 	int abort_fd;
+	/* While the tree is frozen and may still resume: when (monotonic ms) the engine's
+	 * watchdog gives up on it (0: not frozen), and the connections it then shuts
+	 * down, so that whatever the worker waits on (CRIU's page stream, the images,
+	 * the destination's restore) fails and CRIU resumes the tree. */
+	int64_t frozen_deadline;
+	int frozen_fds[2];
+	volatile bool frozen_expired;
 	struct src_active *next;
 };
 
@@ -80,6 +92,8 @@ struct engine {
 	bool listener_started;
 	pthread_t recovery;
 	bool recovery_started;
+	pthread_t watchdog;          /* ends frozen holds past their deadline */
+	bool watchdog_started;
 	const char *fault;           /* HAULD_FAULT, for fault-injection tests */
 	/* `criu cpuinfo dump` of this host, made once (source side), and the cpuinfo
 	 * images of sources that `criu cpuinfo check` accepted here (destination). */

@@ -17,6 +17,7 @@
 #include "engine.h"
 #include "http.h"
 #include "log.h"
+#include "peer.h"
 #include "store.h"
 #include "util.h"
 
@@ -217,6 +218,16 @@ int main(int argc, char **argv)
 		fatalx("cannot use the secret file %s: %s (it needs at least %d bytes)",
 		       cfg.secret_file, strerror(-ret), SECRET_MIN);
 
+	/* A fresh id for this run: a peer greeting that carries it is ourselves. */
+	{
+		unsigned char raw[PEER_INSTANCE_LEN / 2];
+		char hex[PEER_INSTANCE_LEN + 1];
+
+		if (random_bytes(raw, sizeof(raw)) < 0)
+			fatalx("no random bytes for the instance id");
+		hex_encode(raw, sizeof(raw), hex);
+		peer_instance_set(hex);
+	}
 	criu_log_level_set((int)cfg.criu_log_level);
 	criu_detect(&ci);
 	if (ci.check_ok)

@@ -21,7 +21,7 @@
 static int pid_validate(const json_t *body, struct job *j, struct mig_problem *p)
 {
 	const json_t *v = json_object_get(body, "pid");
-	const char *why;
+	char why[200];
 
 	if (!v) {
 		p->err = AE_MISSING_FIELD;
@@ -42,11 +42,10 @@ static int pid_validate(const json_t *body, struct job *j, struct mig_problem *p
 		return -1;
 	}
 	j->pid = (int)json_integer_value(v);
-	why = proc_unmovable(j->pid);
-	if (why) {
+	if (proc_unmovable(j->pid, criu_path(), why, sizeof(why)) < 0) {
 		p->err = AE_BAD_PID;
 		snprintf(p->field, sizeof(p->field), "pid");
-		snprintf(p->message, sizeof(p->message), "pid %d: %s", j->pid, why);
+		snprintf(p->message, sizeof(p->message), "%s", why);
 		return -1;
 	}
 	return 0;

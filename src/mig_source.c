@@ -43,6 +43,7 @@ struct src_run {
 	int n_iters;             /* pre-dumps done */
 	int64_t lazy_sent0;      /* bytes sent on the memory socket when it began */
 	int64_t last_progress;   /* monotonic ms of the last progress update stored */
+	int64_t max_frozen_ms;   /* options.max_frozen_ms */
 	char images_dir[1024], work_dir[1024];
 };
 
@@ -59,6 +60,19 @@ static void fail(struct src_run *r, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(r->fail_msg, sizeof(r->fail_msg), fmt, ap);
 	va_end(ap);
+}
+
+/* The watchdog let the frozen tree go (engine.c): say so, before any other reason
+ * the cut connections produce. True when it did. */
+static bool frozen_expired(struct src_run *r)
+{
+	if (!r->act->frozen_expired)
+		return false;
+	fail(r, "frozen_too_long", "the tree stayed frozen for max_frozen_ms (%lld ms) without "
+	     "the destination having restored it, so the migration gave up and let it run on; "
+	     "raise options.max_frozen_ms for a tree this large or a link this slow",
+	     (long long)r->max_frozen_ms);
+	return true;
 }
 
 static const char *peer_err(int ret)
@@ -86,7 +100,15 @@ static int connect_channel(struct src_run *r, struct peer_conn *c, const char *c
 	}
 	peer_conn_init(c, fd, r->e->cfg.peer_timeout_ms);
 	ret = peer_auth_client(c, r->e->cfg.secret, r->e->cfg.secret_len, channel);
-	if (ret < 0)
+	if (ret == -ENOMSG)
+		fail(r, "peer_not_hauld", "%s accepted the connection but did not greet as a hauld "
+		     "peer within %d s: \"to\" must name the destination's peer port "
+		     "(its --peer-listen, 8421 by default), not its API or another service",
+		     r->job->to, PEER_GREET_MS / 1000);
+	else if (ret == -ELOOP)
+		fail(r, "self_migration", "\"to\" (%s) reaches this daemon itself: name the peer "
+		     "port of the destination host's hauld", r->job->to);
+	else if (ret < 0)
 		fail(r, ret == -EACCES ? "peer_auth_failed" : "peer_protocol", "%s channel to %s: %s",
 		     channel, r->job->to, peer_err(ret));
 	return ret;
@@ -104,7 +126,8 @@ static int expect_ok(struct src_run *r, struct peer_conn *c, int timeout_ms, con
 	ret = peer_recv_json(c, &reply);
 	c->timeout_ms = saved;
 	if (ret < 0) {
-		/* A cancel may have cut the connection (abortable()). */
+		/* A cancel may have cut the connection (abortable()), or the watchdog. */
+		frozen_expired(r);
 		if (r->act->cancel)
 			fail(r, "cancelled", "cancelled while waiting for the destination");
 		fail(r, code, "waiting for the destination: %s", peer_err(ret));
@@ -198,6 +221,16 @@ static void abortable(struct src_run *r, int fd)
 	pthread_mutex_unlock(&r->e->lock);
 }
 
+/* Arm the watchdog for a tree frozen until deadline (monotonic ms), or disarm it (0). */
+static void frozen_watch(struct src_run *r, int64_t deadline)
+{
+	pthread_mutex_lock(&r->e->lock);
+	r->act->frozen_deadline = deadline;
+	r->act->frozen_fds[0] = deadline ? r->ctl.fd : -1;
+	r->act->frozen_fds[1] = deadline ? r->mem.fd : -1;
+	pthread_mutex_unlock(&r->e->lock);
+}
+
 /* CRIU's post-dump notification: the tree is frozen and its images complete. Move
  * the images, have the destination restore, and answer whether CRIU may release
  * (kill) the source copy. */
@@ -212,6 +245,8 @@ static int hold(struct mig_src *m)
 	/* CRIU's page stream has ended: the images and the answers follow on the same
 	 * connection, and a cancel from here on is answered by resuming the tree. */
 	abortable(r, -1);
+	if (frozen_expired(r))
+		return 1;
 	if (r->act->cancel) {
 		fail(r, "cancelled", "cancelled during the dump");
 		return 1;
@@ -223,6 +258,7 @@ static int hold(struct mig_src *m)
 	if (ret == 0)
 		ret = peer_send_dir(&r->mem, r->m.images_fd, &files, &bytes);
 	if (ret < 0) {
+		frozen_expired(r);
 		fail(r, "transfer_failed", "sending the images: %s", peer_err(ret));
 		return 1;
 	}
@@ -232,7 +268,7 @@ static int hold(struct mig_src *m)
 		 * does after this answer: the restore comes in lazy_released(). */
 		if (expect_ok(r, &r->ctl, LONG_WAIT_MS, "transfer_failed", NULL) < 0)
 			return 1;
-		return r->act->cancel ? 1 : 0;
+		return r->act->cancel || frozen_expired(r) ? 1 : 0;
 	}
 	job_phase(r->e, r->job, PH_RESTORING);
 	/* A cancel stops the wait for a restore that may take long, or hang: the tree
@@ -252,9 +288,10 @@ static int hold(struct mig_src *m)
 	fault_point(r->e, "pause:restored");
 	/* Once we answer yes, CRIU kills the source copy: no cancel from here on. */
 	pthread_mutex_lock(&r->e->lock);
-	if (r->act->cancel) {
+	if (r->act->cancel || r->act->frozen_expired) {
 		pthread_mutex_unlock(&r->e->lock);
-		fail(r, "cancelled", "cancelled while the destination restored");
+		if (!frozen_expired(r))
+			fail(r, "cancelled", "cancelled while the destination restored");
 		return 1;
 	}
 	r->act->committed = true;
@@ -353,6 +390,9 @@ static void parse_options(struct src_run *r)
 	r->m.copts.shell_job = json_is_true(json_object_get(o, "shell_job"));
 	r->m.copts.file_locks = json_is_true(json_object_get(o, "file_locks"));
 	r->m.copts.ext_unix_sk = json_is_true(json_object_get(o, "ext_unix_sk"));
+	r->max_frozen_ms = MAX_FROZEN_DEFAULT_MS;
+	if (json_is_integer(json_object_get(o, "max_frozen_ms")))
+		r->max_frozen_ms = json_integer_value(json_object_get(o, "max_frozen_ms"));
 	precopy_policy_default(&r->policy);
 	if (json_is_integer(json_object_get(o, "max_iterations")))
 		r->policy.max_iterations = (int)json_integer_value(json_object_get(o, "max_iterations"));
@@ -449,9 +489,10 @@ static int lazy_released(struct mig_src *m)
 	/* A cancel that came before this point still wins: ending CRIU resumes the
 	 * source. From here the destination may run the process. */
 	pthread_mutex_lock(&r->e->lock);
-	if (r->act->cancel) {
+	if (r->act->cancel || r->act->frozen_expired) {
 		pthread_mutex_unlock(&r->e->lock);
-		fail(r, "cancelled", "cancelled before the destination restored");
+		if (!frozen_expired(r))
+			fail(r, "cancelled", "cancelled before the destination restored");
 		return -ECANCELED;
 	}
 	r->act->committed = true;
@@ -586,8 +627,7 @@ static void rollback(struct src_run *r)
 void source_run(struct engine *e, struct job *j, struct src_active *act)
 {
 	struct src_run r = { .e = e, .job = j, .act = act };
-	char images[1024], work[1024], last[16] = "", final_parent[24];
-	const char *why;
+	char images[1024], work[1024], last[16] = "", final_parent[24], why[200];
 	int ret;
 
 	peer_conn_init(&r.ctl, -1, e->cfg.peer_timeout_ms);
@@ -619,13 +659,16 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 	job_phase(e, j, PH_CONNECTING);
 	ev(e, j, "info", "strategy %s: %s", j->strategy, j->strategy_reason);
 
-	why = proc_unmovable(j->pid);
 	if (!r.ops) {
 		fail(&r, "bad_type", "unknown migration type %s", j->type);
 		goto out;
 	}
-	if (why || proc_start_time(j->pid, &r.m.pid_start) < 0) {
-		fail(&r, "process_gone", "pid %d: %s", j->pid, why ? why : "no such process");
+	if (proc_unmovable(j->pid, criu_path(), why, sizeof(why)) < 0) {
+		fail(&r, proc_alive(j->pid) ? "unmovable" : "process_gone", "%s", why);
+		goto out;
+	}
+	if (proc_start_time(j->pid, &r.m.pid_start) < 0) {
+		fail(&r, "process_gone", "pid %d: no such process", j->pid);
 		goto out;
 	}
 	j->pid_start = r.m.pid_start;
@@ -690,10 +733,14 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 	job_phase(e, j, PH_DUMPING);
 	r.t_dump = time_mono_ms();
 	r.dump_bytes0 = bytes_sent(&r);
+	frozen_watch(&r, r.t_dump + r.max_frozen_ms);
 	ret = r.ops->src_checkpoint(&r.m);
+	frozen_watch(&r, 0);
 	r.t_dump_end = time_mono_ms();
 	abortable(&r, -1);
 	read_dump_stats(&r);
+	if (ret < 0 && !r.restored)
+		frozen_expired(&r);
 	if (ret < 0 && !r.restored && act->cancel)
 		fail(&r, "cancelled", "cancelled during the dump: its page stream was cut and "
 		     "CRIU stopped (%s)", r.m.err);

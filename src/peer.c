@@ -37,6 +37,19 @@
 #define PEER_SECRET_MAX     4096
 
 static const char peer_magic[4] = { 'H', 'L', 'D', '1' };
+/* This daemon's instance id (peer_instance_set), "" when none: read-only after
+ * start. */
+static char peer_instance[PEER_INSTANCE_LEN + 1];
+
+void peer_instance_set(const char *id)
+{
+	snprintf(peer_instance, sizeof(peer_instance), "%s", id ? id : "");
+}
+
+const char *peer_instance_get(void)
+{
+	return peer_instance;
+}
 static const char peer_label_client[] = "hauld-peer-v1 client";
 static const char peer_label_server[] = "hauld-peer-v1 server";
 
@@ -382,16 +395,35 @@ int peer_auth_client(struct peer_conn *c, const void *secret, size_t secret_len,
 	unsigned char mac[PEER_MAC_LEN], got[PEER_MAC_LEN];
 	char hex[2 * PEER_MAC_LEN + 1], hexn[2 * PEER_NONCE_LEN + 1];
 	json_t *m = NULL, *ok;
-	int r;
+	const char *inst;
+	int r, saved_timeout;
 
 	if (!c || c->fd < 0 || !peer_secret_ok(secret, secret_len) || !peer_channel_ok(channel))
 		return -EINVAL;
+	/* A hauld greets at once; a port that stays silent, or says something else
+	 * (an HTTP or SSH server), is not a hauld peer port. */
+	saved_timeout = c->timeout_ms;
+	if (c->timeout_ms > PEER_GREET_MS)
+		c->timeout_ms = PEER_GREET_MS;
 	r = peer_recv_json(c, &m);
+	c->timeout_ms = saved_timeout;
+	if (r == -ETIMEDOUT || r == -EPROTO || r == -EMSGSIZE) {
+		r = -ENOMSG;
+		goto out;
+	}
 	if (r < 0)
 		goto out;
 	if (!json_is_string(json_object_get(m, "hello")) ||
-	    strcmp(json_string_value(json_object_get(m, "hello")), "hauld") != 0 ||
-	    !json_is_integer(json_object_get(m, "version")) ||
+	    strcmp(json_string_value(json_object_get(m, "hello")), "hauld") != 0) {
+		r = -ENOMSG;
+		goto out;
+	}
+	inst = json_string_value(json_object_get(m, "instance"));
+	if (peer_instance[0] && inst && strcmp(inst, peer_instance) == 0) {
+		r = -ELOOP;
+		goto out;
+	}
+	if (!json_is_integer(json_object_get(m, "version")) ||
 	    json_integer_value(json_object_get(m, "version")) != PEER_PROTO_VERSION ||
 	    peer_hex_decode(json_string_value(json_object_get(m, "nonce")), ns, sizeof(ns)) < 0) {
 		r = -EPROTO;
@@ -476,8 +508,8 @@ int peer_auth_server(struct peer_conn *c, const void *secret, size_t secret_len,
 	if (r < 0)
 		goto out;
 	hex_encode(ns, sizeof(ns), hex);
-	m = json_pack("{s:s, s:i, s:s}", "hello", "hauld", "version", PEER_PROTO_VERSION,
-		      "nonce", hex);
+	m = json_pack("{s:s, s:i, s:s, s:s?}", "hello", "hauld", "version", PEER_PROTO_VERSION,
+		      "nonce", hex, "instance", peer_instance[0] ? peer_instance : NULL);
 	if (!m) {
 		r = -ENOMEM;
 		goto out;

@@ -214,29 +214,123 @@ int proc_tree_signal(pid_t pid, int sig)
 	return ret;
 }
 
-const char *proc_unmovable(pid_t pid)
+/* 1 when p is the calling process or one of its ancestors. */
+static int is_self_or_ancestor(pid_t p)
 {
-	pid_t self = getpid();
-
-	if (pid <= 0)
-		return "pid must be a positive integer";
-	if (!proc_alive(pid))
-		return "no such process";
-	if (pid == 1)
-		return "pid 1 is the host's init and cannot be migrated";
-	if (proc_is_kthread(pid))
-		return "kernel threads cannot be migrated";
-	/* Neither hauld itself nor any of its ancestors: freezing them would freeze us. */
-	for (pid_t p = self; p > 1;) {
+	for (pid_t a = getpid(); a > 1;) {
 		char buf[1024], *rest;
 		const char *f;
 
-		if (p == pid)
-			return p == self ? "hauld cannot migrate itself" :
-					   "pid is an ancestor of hauld";
-		if (stat_fields(p, buf, sizeof(buf), &rest) < 0 || !(f = field(rest, 1)))
+		if (a == p)
+			return 1;
+		if (stat_fields(a, buf, sizeof(buf), &rest) < 0 || !(f = field(rest, 1)))
 			break;
-		p = (pid_t)atoi(f);
+		a = (pid_t)atoi(f);
 	}
+	return 0;
+}
+
+/* 1 when pid runs the program at path (the same file, wherever it was started
+ * from). */
+static int runs_file(pid_t pid, const struct stat *prog)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	return prog->st_ino && stat(path, &st) == 0 && st.st_dev == prog->st_dev &&
+	       st.st_ino == prog->st_ino;
+}
+
+static int has_comm(pid_t pid, const char *name)
+{
+	char path[64], comm[32] = "";
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, comm, sizeof(comm) - 1);
+	close(fd);
+	comm[n > 0 ? n : 0] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
+	return strcmp(comm, name) == 0;
+}
+
+/* Why one task of the tree rooted at root must not be frozen, or NULL. */
+static const char *member_unmovable(pid_t p, const struct stat *self_exe,
+				    const struct stat *criu_exe)
+{
+	if (p == getpid())
+		return "hauld itself";
+	if (is_self_or_ancestor(p))
+		return "an ancestor of hauld";
+	if (runs_file(p, self_exe) || has_comm(p, "hauld"))
+		return "a hauld daemon";
+	if (runs_file(p, criu_exe) || has_comm(p, "criu"))
+		return "a CRIU process";
 	return NULL;
+}
+
+int proc_unmovable(pid_t pid, const char *criu_bin, char *why, size_t len)
+{
+	struct stat self_exe = { 0 }, criu_exe = { 0 };
+	pid_t *tree = NULL;
+	const char *what;
+	size_t n = 0;
+	int ret;
+
+	if (pid <= 0) {
+		snprintf(why, len, "pid %d: a pid must be a positive integer", (int)pid);
+		return -1;
+	}
+	if (!proc_alive(pid)) {
+		snprintf(why, len, "pid %d: no such process", (int)pid);
+		return -1;
+	}
+	if (pid == 1) {
+		snprintf(why, len, "pid 1 is the host's init and cannot be migrated");
+		return -1;
+	}
+	if (proc_is_kthread(pid)) {
+		snprintf(why, len, "pid %d is a kernel thread; kernel threads cannot be migrated",
+			 (int)pid);
+		return -1;
+	}
+	/* Freezing hauld, its ancestors, another hauld or a CRIU would freeze the
+	 * migration itself, or the daemon that serves others: every task of the tree
+	 * is checked, since CRIU freezes them all. */
+	stat("/proc/self/exe", &self_exe);
+	if (criu_bin)
+		stat(criu_bin, &criu_exe);
+	tree = calloc(PROC_TREE_MAX, sizeof(*tree));
+	if (!tree) {
+		snprintf(why, len, "out of memory");
+		return -1;
+	}
+	ret = proc_tree(pid, tree, PROC_TREE_MAX, &n);
+	if (ret == -E2BIG) {
+		snprintf(why, len, "the tree of pid %d has more than %d tasks", (int)pid,
+			 PROC_TREE_MAX);
+		free(tree);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		what = member_unmovable(tree[i], &self_exe, &criu_exe);
+		if (!what)
+			continue;
+		if (tree[i] == pid)
+			snprintf(why, len, "pid %d is %s, which must never be frozen", (int)pid,
+				 what);
+		else
+			snprintf(why, len, "the tree of pid %d contains pid %d, %s, which must "
+				 "never be frozen (CRIU freezes every task of the tree)", (int)pid,
+				 (int)tree[i], what);
+		free(tree);
+		return -1;
+	}
+	free(tree);
+	return 0;
 }

@@ -632,9 +632,9 @@ START_TEST(test_auth_client_args)
 	/* Nothing was sent for any of them. */
 	ck_assert_uint_eq(c.bytes_sent, 0);
 	ck_assert_uint_eq(c.bytes_received, 0);
-	/* Sixteen letters are allowed; no server answers, so it times out. */
+	/* Sixteen letters are allowed; no server greets, so it is not a hauld. */
 	ck_assert_int_eq(peer_auth_client(&c, SECRET, strlen(SECRET), "abcdefghijklmnop"),
-			 -ETIMEDOUT);
+			 -ENOMSG);
 	close_pair(sv);
 }
 END_TEST
@@ -714,8 +714,9 @@ START_TEST(test_auth_bad_hello)
 
 	snprintf(buf, sizeof(buf), "{\"hello\":\"hauld\",\"version\":2,\"nonce\":\"%s\"}", n);
 	ck_assert_int_eq(client_vs_hello(buf), -EPROTO);
+	/* Not a hauld greeting at all: not a hauld peer port. */
 	snprintf(buf, sizeof(buf), "{\"hello\":\"other\",\"version\":1,\"nonce\":\"%s\"}", n);
-	ck_assert_int_eq(client_vs_hello(buf), -EPROTO);
+	ck_assert_int_eq(client_vs_hello(buf), -ENOMSG);
 	snprintf(buf, sizeof(buf), "{\"hello\":\"hauld\",\"version\":1,\"nonce\":\"%.62s\"}", n);
 	ck_assert_int_eq(client_vs_hello(buf), -EPROTO);
 	snprintf(buf, sizeof(buf), "{\"hello\":\"hauld\",\"version\":1,\"nonce\":\"%.63sG\"}", n);
@@ -723,6 +724,59 @@ START_TEST(test_auth_bad_hello)
 	ck_assert_int_eq(client_vs_hello("{\"hello\":\"hauld\",\"version\":1}"), -EPROTO);
 	ck_assert_int_eq(client_vs_hello("{\"hello\":\"hauld\",\"version\":1,\"nonce\":7}"),
 			 -EPROTO);
+}
+END_TEST
+
+/* A port that is not a hauld peer port: silent (an HTTP server waits for a request),
+ * or talking another protocol (an SSH server greets first). Both are told apart from
+ * a broken hauld, and a silent one within the greeting bound, not the connection's
+ * whole timeout. */
+START_TEST(test_auth_not_hauld)
+{
+	static const char ssh[] = "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n";
+	int sv[2];
+	struct peer_conn c;
+	int64_t t0;
+
+	make_pair(sv);
+	peer_conn_init(&c, sv[0], 60 * 1000);
+	t0 = time_mono_ms();
+	ck_assert_int_eq(peer_auth_client(&c, SECRET, strlen(SECRET), "control"), -ENOMSG);
+	ck_assert_int_lt(time_mono_ms() - t0, 60 * 1000);
+	ck_assert_int_eq(c.timeout_ms, 60 * 1000);
+	close_pair(sv);
+
+	make_pair(sv);
+	ck_assert_int_eq(write_full(sv[1], ssh, sizeof(ssh) - 1), 0);
+	peer_conn_init(&c, sv[0], T_MS);
+	ck_assert_int_eq(peer_auth_client(&c, SECRET, strlen(SECRET), "control"), -ENOMSG);
+	close_pair(sv);
+}
+END_TEST
+
+/* A daemon that connects to its own peer port learns it from the greeting. */
+START_TEST(test_auth_self)
+{
+	int sv[2], rs, rc;
+	struct side s = { .timeout = T_MS, .secret = SECRET };
+	struct peer_conn c;
+	char ch[PEER_NAME_MAX];
+
+	peer_instance_set("0123456789abcdef0123456789abcdef");
+	make_pair(sv);
+	s.fd = sv[1];
+	side_start(&s, th_auth_server);
+	peer_conn_init(&c, sv[0], T_MS);
+	ck_assert_int_eq(peer_auth_client(&c, SECRET, strlen(SECRET), "control"), -ELOOP);
+	shutdown(sv[0], SHUT_RDWR);
+	side_join(&s);
+	ck_assert_int_ne(s.ret, 0);
+	close_pair(sv);
+	/* Another daemon's greeting (none here) is not ours. */
+	peer_instance_set(NULL);
+	auth_run(SECRET, SECRET, "control", &rs, &rc, ch);
+	ck_assert_int_eq(rs, 0);
+	ck_assert_int_eq(rc, 0);
 }
 END_TEST
 
@@ -1374,6 +1428,8 @@ static Suite *peer_suite(void)
 	tcase_add_test(tc, test_auth_client_args);
 	tcase_add_test(tc, test_auth_fake_server);
 	tcase_add_test(tc, test_auth_bad_hello);
+	tcase_add_test(tc, test_auth_not_hauld);
+	tcase_add_test(tc, test_auth_self);
 	tcase_add_test(tc, test_auth_bad_client);
 	tcase_add_test(tc, test_name_ok);
 	tcase_add_test(tc, test_dir_transfer);

@@ -186,13 +186,15 @@ START_TEST(test_child_lifecycle)
 }
 END_TEST
 
+static const char *unmovable(pid_t pid, const char *criu_bin);
+
 START_TEST(test_zombie)
 {
 	pid_t z = quitter();
 
 	wait_zombie(z);
 	ck_assert_int_eq(proc_alive(z), 0);
-	ck_assert_ptr_nonnull(proc_unmovable(z));
+	ck_assert_ptr_nonnull(unmovable(z, NULL));
 	{
 		pid_t out[4];
 		size_t n = 99;
@@ -406,37 +408,115 @@ START_TEST(test_tree_signal_other)
 }
 END_TEST
 
+/* proc_unmovable's verdict and sentence for pid; NULL when it may move. */
+static const char *unmovable(pid_t pid, const char *criu_bin)
+{
+	static char why[256];
+
+	why[0] = '\0';
+	if (proc_unmovable(pid, criu_bin, why, sizeof(why)) == 0) {
+		ck_assert_str_eq(why, "");
+		return NULL;
+	}
+	ck_assert(why[0] != '\0');
+	return why;
+}
+
 START_TEST(test_unmovable)
 {
 	pid_t c = sleeper(), kt = some_kthread();
 	pid_t gone = gone_pid();
 	const char *why;
 
-	why = proc_unmovable(1);
+	why = unmovable(1, NULL);
 	ck_assert_ptr_nonnull(why);
 	ck_assert_ptr_nonnull(strstr(why, "init"));
-	ck_assert_ptr_nonnull(proc_unmovable(2));
+	ck_assert_ptr_nonnull(unmovable(2, NULL));
 	if (kt > 0)
-		ck_assert_ptr_nonnull(proc_unmovable(kt));
-	why = proc_unmovable(getpid());
+		ck_assert_ptr_nonnull(unmovable(kt, NULL));
+	why = unmovable(getpid(), NULL);
 	ck_assert_ptr_nonnull(why);
 	ck_assert_ptr_nonnull(strstr(why, "itself"));
-	why = proc_unmovable(getppid());
+	why = unmovable(getppid(), NULL);
 	ck_assert_ptr_nonnull(why);
 	ck_assert_ptr_nonnull(strstr(why, "ancestor"));
-	why = proc_unmovable(gone);
+	why = unmovable(gone, NULL);
 	ck_assert_ptr_nonnull(why);
 	ck_assert_ptr_nonnull(strstr(why, "no such process"));
-	ck_assert_ptr_nonnull(proc_unmovable(0));
-	ck_assert_ptr_nonnull(proc_unmovable(-5));
-	ck_assert_ptr_nonnull(proc_unmovable(99999999));
+	ck_assert_ptr_nonnull(unmovable(0, NULL));
+	ck_assert_ptr_nonnull(unmovable(-5, NULL));
+	ck_assert_ptr_nonnull(unmovable(99999999, NULL));
 
-	/* A plain child may move. */
-	why = proc_unmovable(c);
-	ck_assert_msg(why == NULL, "child refused: %s", why);
+	/* A fork of this program runs the same file as "hauld" (the test binary
+	 * here), so it must not move: a forked hauld is still hauld. */
+	why = unmovable(c, NULL);
+	ck_assert_ptr_nonnull(why);
+	ck_assert_ptr_nonnull(strstr(why, "a hauld daemon"));
 	kill(c, SIGKILL);
 	reap(c);
-	ck_assert_ptr_nonnull(proc_unmovable(c));
+	ck_assert_ptr_nonnull(unmovable(c, NULL));
+}
+END_TEST
+
+/* /bin/sh -c cmd as a child; returns once its tree has want tasks. */
+static pid_t shell_tree(const char *cmd, size_t want)
+{
+	pid_t out[8], p = fork();
+	size_t n = 0;
+
+	ck_assert_int_ge(p, 0);
+	if (p == 0) {
+		signal(SIGTERM, SIG_DFL);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		if (proc_tree(p, out, 8, &n) == 0 && n >= want)
+			break;
+		usleep(10 * 1000);
+	}
+	ck_assert_uint_ge(n, want);
+	return p;
+}
+
+/* A tree that holds a task that runs a program named like a daemon that must never
+ * be frozen is refused as a whole, and the sentence names the task; a tree of
+ * plain programs may move. */
+START_TEST(test_unmovable_member)
+{
+	static const char *const names[] = { "hauld", "criu", "sleep" };
+	char dir[64] = "/tmp/hauld-test-proc-XXXXXX";
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		char link[128], cmd[256], pidtxt[32];
+		const char *why;
+		pid_t parent;
+
+		snprintf(link, sizeof(link), "%s/%s", dir, names[i]);
+		ck_assert_int_eq(symlink("/bin/sleep", link), 0);
+		snprintf(cmd, sizeof(cmd), "%s 1000 & wait", link);
+		parent = shell_tree(cmd, 2);
+		why = unmovable(parent, NULL);
+		if (i == 2) {
+			ck_assert_msg(why == NULL, "refused: %s", why);
+		} else {
+			ck_assert_ptr_nonnull(why);
+			ck_assert_ptr_nonnull(strstr(why, i == 0 ? "a hauld daemon" :
+						     "a CRIU process"));
+			ck_assert_ptr_nonnull(strstr(why, "contains pid"));
+			snprintf(pidtxt, sizeof(pidtxt), "tree of pid %d", (int)parent);
+			ck_assert_ptr_nonnull(strstr(why, pidtxt));
+		}
+		/* The program named as CRIU's binary is refused by what it runs, whatever
+		 * its name. */
+		if (i == 2)
+			ck_assert_ptr_nonnull(strstr(unmovable(parent, "/bin/sleep"), "CRIU"));
+		proc_tree_signal(parent, SIGKILL);
+		reap(parent);
+		unlink(link);
+	}
+	rmdir(dir);
 }
 END_TEST
 
@@ -455,6 +535,7 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, test_tree_many_children);
 	tcase_add_test(tc, test_tree_signal_other);
 	tcase_add_test(tc, test_unmovable);
+	tcase_add_test(tc, test_unmovable_member);
 	suite_add_tcase(s, tc);
 	return s;
 }
