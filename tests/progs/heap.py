@@ -10,7 +10,7 @@ entries (sha256 over a canonical serialization of each entry); the digest of the
 is the sha256 of the chunk digests in order. The digest computed right after the
 build is the expected one.
 
-Then it loops forever in rounds of about 150-250 ms. Each round it
+Then it loops forever in rounds of about 150-200 ms. Each round it
   - re-hashes the next chunks of a rolling pass over the heap for about 150 ms,
     comparing each chunk with its digest from the start; a completed pass yields a
     new digest of the whole heap;
@@ -146,7 +146,8 @@ class Checker:
         self.counter = {"round": 0, "lcg": 1}
 
     def verify(self, budget_s):
-        """Hash chunks of the current pass for about budget_s seconds."""
+        """Hash chunks of the rolling pass for about budget_s seconds (at least one
+        chunk), going on into the next pass when one completes."""
         end = time.monotonic() + budget_s
         while True:
             d = chunk_digest(chunk_items(self.keys, self.heap, self.cursor))
@@ -161,7 +162,6 @@ class Checker:
                     self.ok = False
                 self.cursor = 0
                 self.pass_hash = hashlib.sha256()
-                return
             if time.monotonic() >= end:
                 return
 
