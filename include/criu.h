@@ -24,6 +24,11 @@ struct criu_info {
 	char path[256];         /* the criu binary */
 };
 
+/* The names of the logs CRIU writes into a job's work directory, one per kind of
+ * call (dump, pre-dump, page server, restore, lazy-pages). */
+#define CRIU_LOG_COUNT 5
+extern const char *const criu_log_names[CRIU_LOG_COUNT];
+
 /* Find CRIU, run `criu check` and the feature checks. Slow (about a second):
  * call once at start. Never fails: what is missing is described in info. */
 void criu_detect(struct criu_info *info);

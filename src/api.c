@@ -363,32 +363,50 @@ static json_t *log_json(const char *path, const char *name)
 	return o;
 }
 
-static void job_logs(struct api *a, const char *id, struct http_reply *reply)
+/* Append the logs found in dir (or, when absent there, in alt; may be NULL) to arr,
+ * each marked with the host that wrote it. */
+static void logs_from(json_t *arr, const char *dir, const char *alt, const char *host)
 {
-	static const char *const names[] = { "dump.log", "pre-dump.log", "page-server.log",
-					     "restore.log", "lazy-pages.log" };
-	json_t *arr;
-	struct job j;
-
-	if (job_load(a, id, &j, reply) < 0)
-		return;
-	job_release(&j);
-	arr = json_array();
-	for (size_t i = 0; a->data_dir && i < ARRAY_SIZE(names); i++) {
+	for (size_t i = 0; i < CRIU_LOG_COUNT; i++) {
 		char path[1200];
 		json_t *o;
 
-		/* Moved to logs/ID when the job's files went; still in jobs/ID/work while
-		 * it runs or when it keeps its images. */
-		snprintf(path, sizeof(path), "%s/logs/%s/%s", a->data_dir, id, names[i]);
-		o = log_json(path, names[i]);
-		if (!o) {
-			snprintf(path, sizeof(path), "%s/jobs/%s/work/%s", a->data_dir, id,
-				 names[i]);
-			o = log_json(path, names[i]);
+		snprintf(path, sizeof(path), "%s/%s", dir, criu_log_names[i]);
+		o = log_json(path, criu_log_names[i]);
+		if (!o && alt) {
+			snprintf(path, sizeof(path), "%s/%s", alt, criu_log_names[i]);
+			o = log_json(path, criu_log_names[i]);
 		}
-		if (o)
-			json_array_append_new(arr, o);
+		if (!o)
+			continue;
+		json_object_set_new(o, "host", json_string(host));
+		json_array_append_new(arr, o);
+	}
+}
+
+static void job_logs(struct api *a, const char *id, struct http_reply *reply)
+{
+	char dir[1100], alt[1100];
+	json_t *arr;
+	struct job j;
+	bool source;
+
+	if (job_load(a, id, &j, reply) < 0)
+		return;
+	source = j.role == JOB_SOURCE;
+	job_release(&j);
+	arr = json_array();
+	if (a->data_dir) {
+		/* This host's logs moved to logs/ID when the job's files went; they are
+		 * still in jobs/ID/work while it runs or when it keeps its images. The
+		 * other host's were fetched over the peer link when the job ended. */
+		snprintf(dir, sizeof(dir), "%s/logs/%s", a->data_dir, id);
+		snprintf(alt, sizeof(alt), "%s/jobs/%s/work", a->data_dir, id);
+		logs_from(arr, dir, alt, source ? "source" : "destination");
+		if (source) {
+			snprintf(dir, sizeof(dir), "%s/logs/%s/destination", a->data_dir, id);
+			logs_from(arr, dir, NULL, "destination");
+		}
 	}
 	reply->status = 200;
 	reply->body = json_pack("{s:o}", "logs", arr);

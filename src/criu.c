@@ -28,6 +28,9 @@
 #define RPC_MAX_MSG      (64 * 1024)
 
 char criu_bin[256] = "/usr/local/sbin/criu";
+const char *const criu_log_names[CRIU_LOG_COUNT] = { "dump.log", "pre-dump.log",
+						     "page-server.log", "restore.log",
+						     "lazy-pages.log" };
 int criu_log_level = 2;
 
 const char *criu_path(void)

@@ -185,8 +185,6 @@ static void logs_prune(const char *dir)
 
 void job_dirs_remove(struct engine *e, const struct job *j)
 {
-	static const char *const logs[] = { "dump.log", "pre-dump.log", "restore.log",
-					    "page-server.log", "lazy-pages.log" };
 	char path[1024], from[1200], to[1200];
 	bool moved = false;
 
@@ -195,9 +193,10 @@ void job_dirs_remove(struct engine *e, const struct job *j)
 	/* The images go; CRIU's logs stay for GET /migrations/ID/logs, since the
 	 * job's errors point at them. */
 	snprintf(path, sizeof(path), "%s/logs/%s", e->cfg.data_dir, j->id);
-	for (size_t i = 0; i < ARRAY_SIZE(logs); i++) {
-		snprintf(from, sizeof(from), "%s/jobs/%s/work/%s", e->cfg.data_dir, j->id, logs[i]);
-		snprintf(to, sizeof(to), "%s/%s", path, logs[i]);
+	for (size_t i = 0; i < CRIU_LOG_COUNT; i++) {
+		snprintf(from, sizeof(from), "%s/jobs/%s/work/%s", e->cfg.data_dir, j->id,
+			 criu_log_names[i]);
+		snprintf(to, sizeof(to), "%s/%s", path, criu_log_names[i]);
 		if (access(from, F_OK) == 0 && mkdir_p(path, 0700) == 0 && rename(from, to) == 0)
 			moved = true;
 	}
@@ -207,6 +206,67 @@ void job_dirs_remove(struct engine *e, const struct job *j)
 	}
 	snprintf(path, sizeof(path), "%s/jobs/%s", e->cfg.data_dir, j->id);
 	rm_rf(path);
+}
+
+int job_log_path(struct engine *e, const char *id, const char *name, char *path, size_t len)
+{
+	/* The work directory first: job_dirs_remove renames from there to logs/, so a
+	 * log being moved is found in one of the two. */
+	snprintf(path, len, "%s/jobs/%s/work/%s", e->cfg.data_dir, id, name);
+	if (access(path, R_OK) == 0)
+		return 0;
+	snprintf(path, len, "%s/logs/%s/%s", e->cfg.data_dir, id, name);
+	return access(path, R_OK) == 0 ? 0 : -ENOENT;
+}
+
+/* Copy the last max bytes of from (whole lines) into a new file to. */
+static int copy_tail(const char *from, const char *to, size_t max)
+{
+	char *buf = NULL;
+	size_t len = 0, skip = 0;
+	int fd, ret;
+
+	ret = file_read_all(from, 64 << 20, &buf, &len);
+	if (ret < 0)
+		return ret;
+	if (len > max) {
+		skip = len - max;
+		while (skip < len && buf[skip - 1] != '\n')
+			skip++;
+	}
+	fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ret = fd < 0 ? -errno : write_full(fd, buf + skip, len - skip);
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ret;
+}
+
+int job_logs_snapshot(struct engine *e, const char *id, size_t max, char *dir, size_t len)
+{
+	char from[1200], to[1400];
+	int ret;
+
+	if (!uuid_valid(id))
+		return -EINVAL;
+	snprintf(dir, len, "%s/tmp/logs-%s-%llx", e->cfg.data_dir, id,
+		 (unsigned long long)time_mono_ms());
+	ret = mkdir_p(dir, 0700);
+	for (size_t i = 0; ret == 0 && i < CRIU_LOG_COUNT; i++) {
+		if (job_log_path(e, id, criu_log_names[i], from, sizeof(from)) < 0)
+			continue;
+		snprintf(to, sizeof(to), "%s/%s", dir, criu_log_names[i]);
+		ret = copy_tail(from, to, max);
+		/* Moved to logs/ between the look and the read. */
+		if (ret == -ENOENT && job_log_path(e, id, criu_log_names[i], from,
+						   sizeof(from)) == 0)
+			ret = copy_tail(from, to, max);
+		if (ret == -ENOENT)
+			ret = 0;
+	}
+	if (ret < 0)
+		rm_rf(dir);
+	return ret;
 }
 
 static void *worker_main(void *arg)
@@ -561,12 +621,16 @@ static void *engine_recover(void *arg)
 int engine_start(struct engine *e, int *peer_port)
 {
 	int ret = listen_on(e->cfg.peer_listen, peer_port);
+	char tmp[1100];
 
 	if (ret < 0)
 		return ret;
 	e->listen_fd = ret;
 	e->peer_port = *peer_port;
 	jobs_prune(e);
+	/* Log snapshots for peers live only while they are sent. */
+	snprintf(tmp, sizeof(tmp), "%s/tmp", e->cfg.data_dir);
+	rm_rf(tmp);
 	if (pthread_create(&e->listener, NULL, listener_main, e) != 0)
 		return -EAGAIN;
 	e->listener_started = true;

@@ -122,6 +122,15 @@ int job_dirs(struct engine *e, const char *id, char *images, char *work, size_t 
 /* Remove them, unless the job's option keep_images is set; CRIU's logs move to
  * <data>/logs/<id>/ (the newest LOGS_KEEP jobs' logs are kept). */
 void job_dirs_remove(struct engine *e, const struct job *j);
+/* Where CRIU's log name of job id is now (its work directory while the job runs,
+ * <data>/logs/<id>/ after it); -ENOENT when there is none. */
+int job_log_path(struct engine *e, const char *id, const char *name, char *path, size_t len);
+/* A fresh directory <data>/tmp/logs-<id>-... (dir, len bytes) holding the last max
+ * bytes of each of the job's CRIU logs, for a peer to fetch; the caller removes it
+ * (rm_rf). */
+int job_logs_snapshot(struct engine *e, const char *id, size_t max, char *dir, size_t len);
+#define PEER_LOG_TAIL   (64 * 1024)   /* bytes of each log a peer is sent */
+#define PEER_LOGS_MS    5000          /* the wait for a peer's logs at a job's end */
 /* A boolean option of the job ("keep_images", ...); false when absent. */
 bool job_option(const struct job *j, const char *key);
 

@@ -594,6 +594,41 @@ static void await_verdict(struct engine *e, const char *id, const char *source)
 	}
 }
 
+/* "logs": the end of each CRIU log of a job this host took part in, for the other
+ * host's GET /migrations/ID/logs. The answer, then the files (at most PEER_LOG_TAIL
+ * bytes each) as a file transfer. Returns the send's result. */
+static int serve_logs(struct engine *e, struct peer_conn *c, const char *id)
+{
+	char dir[1200];
+	json_t *reply;
+	struct job j;
+	int dfd, ret;
+
+	if (!id || !uuid_valid(id) || store_job_get(e->store, id, &j) < 0) {
+		reply = reply_error("unknown_job", "no migration with that id here");
+		ret = peer_send_json(c, reply);
+		json_decref(reply);
+		return ret;
+	}
+	job_release(&j);
+	if (job_logs_snapshot(e, id, PEER_LOG_TAIL, dir, sizeof(dir)) < 0) {
+		reply = reply_error("internal", "cannot read the job's logs");
+		ret = peer_send_json(c, reply);
+		json_decref(reply);
+		return ret;
+	}
+	reply = json_pack("{s:b}", "ok", 1);
+	ret = peer_send_json(c, reply);
+	json_decref(reply);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ret == 0)
+		ret = dfd < 0 ? -errno : peer_send_dir(c, dfd, NULL, NULL);
+	if (dfd >= 0)
+		close(dfd);
+	rm_rf(dir);
+	return ret;
+}
+
 static void serve_control(struct engine *e, struct peer_conn *c, const char *remote)
 {
 	struct dst_job *dj = NULL, *done = NULL;
@@ -635,6 +670,12 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 			reply = resolve(e, op, json_string_value(json_object_get(msg, "job")));
 		} else if (!dj && strcmp(op, "verdict") == 0) {
 			reply = verdict(e, json_string_value(json_object_get(msg, "job")));
+		} else if (!dj && strcmp(op, "logs") == 0) {
+			if (serve_logs(e, c, json_string_value(json_object_get(msg, "job"))) < 0) {
+				json_decref(msg);
+				msg = NULL;
+				break;
+			}
 		} else {
 			reply = reply_error("bad_request", "unexpected operation \"%.32s\"", op);
 		}

@@ -36,6 +36,7 @@ struct src_run {
 	int64_t dump_bytes0;     /* bytes sent before the final dump */
 	int64_t predump_pages;   /* pages written by the pre-dumps */
 	bool restored;           /* the destination holds a restored, stopped copy */
+	bool prepared;           /* the destination has a job of this id: its logs */
 	const char *fail_code;
 	char fail_msg[JOB_MSG_LEN];
 	struct precopy_policy policy;
@@ -201,6 +202,7 @@ static int preflight(struct src_run *r)
 			"facts", facts, "options", opts ? opts : json_object());
 	ret = peer_send_json(&r->ctl, msg);
 	json_decref(msg);
+	r->prepared = ret == 0;
 	dfd = open(cpu_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ret == 0)
 		ret = dfd < 0 ? -errno : peer_send_dir(&r->ctl, dfd, NULL, NULL);
@@ -532,6 +534,56 @@ static void lazy_progress(struct mig_src *m, int64_t left, int64_t total)
 	store_job_update(r->e->store, r->job);
 }
 
+/* The destination's CRIU logs of this job, into <data>/logs/<id>/destination, so
+ * that GET /migrations/ID/logs here answers for both hosts. Best effort and bounded:
+ * the job's outcome does not wait on a destination that is gone. */
+static void fetch_peer_logs(struct src_run *r)
+{
+	struct peer_conn c;
+	char dir[1100];
+	json_t *reply = NULL;
+	int fd, dfd = -1, files = 0, ret;
+
+	if (!r->prepared)
+		return;
+	fd = peer_connect(r->job->to, PEER_LOGS_MS);
+	if (fd < 0) {
+		ev(r->e, r->job, "warn", "the destination's CRIU logs are not here: cannot "
+		   "connect to %s (%s)", r->job->to, strerror(-fd));
+		return;
+	}
+	peer_conn_init(&c, fd, PEER_LOGS_MS);
+	snprintf(dir, sizeof(dir), "%s/logs/%s/destination", r->e->cfg.data_dir, r->job->id);
+	ret = peer_auth_client(&c, r->e->cfg.secret, r->e->cfg.secret_len, "control");
+	if (ret == 0) {
+		json_t *msg = json_pack("{s:s, s:s}", "op", "logs", "job", r->job->id);
+
+		ret = peer_send_json(&c, msg);
+		json_decref(msg);
+	}
+	if (ret == 0)
+		ret = peer_recv_json(&c, &reply);
+	if (ret == 0 && !json_is_true(json_object_get(reply, "ok")))
+		ret = -ENOENT;
+	if (ret == 0) {
+		rm_rf(dir);
+		ret = mkdir_p(dir, 0700);
+	}
+	if (ret == 0) {
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		ret = dfd < 0 ? -errno : peer_recv_dir(&c, dfd, &files, NULL);
+	}
+	if (ret < 0)
+		ev(r->e, r->job, "warn", "the destination's CRIU logs are not here: %s",
+		   peer_err(ret));
+	else if (files > 0)
+		ev(r->e, r->job, "info", "fetched %d CRIU logs of the destination", files);
+	if (dfd >= 0)
+		close(dfd);
+	json_decref(reply);
+	peer_conn_release(&c);
+}
+
 /* Lazy mode after CRIU's end: it served every page (the destination's copy has
  * them all), or it failed during the lazy phase. */
 static void end_lazy(struct src_run *r, int ret)
@@ -545,6 +597,7 @@ static void end_lazy(struct src_run *r, int ret)
 	 * mid-transfer may look like one that finished). */
 	rep = expect_ok(r, &r->ctl, r->e->cfg.peer_timeout_ms, "lazy_failed", NULL);
 	j->stats.bytes = bytes_sent(r);
+	fetch_peer_logs(r);
 	if (rep == 0) {
 		j->stats.lazy_pages_left = 0;
 		if (ret != 0)
@@ -585,6 +638,7 @@ static void end_commit(struct src_run *r)
 		j->stats.frozen_ms + time_mono_ms() - r->t_dump_end :
 		time_mono_ms() - r->t_dump;
 	j->stats.bytes = bytes_sent(r);
+	fetch_peer_logs(r);
 	if (ret < 0)
 		job_finish(r->e, j, JOB_FAILED, "commit_unconfirmed", "destination",
 			   "the destination restored the process (pid %d) and the source copy "
@@ -615,6 +669,7 @@ static void rollback(struct src_run *r)
 	}
 	j->stats.bytes = bytes_sent(r);
 	j->result_pid = 0;       /* a copy the destination restored is gone now */
+	fetch_peer_logs(r);
 	if (proc_same(j->pid, r->m.pid_start) || (!r->m.pid_start && proc_alive(j->pid)))
 		job_finish(r->e, j, strcmp(code, "cancelled") == 0 ? JOB_CANCELLED : JOB_FAILED,
 			   code, "source", "%s; the process keeps running at the source (pid %d)",

@@ -43,12 +43,20 @@ expect_num_ge "A kept job $JOB3's images" "$kept" 1
 
 # CRIU's logs outlive the job's images.
 api GET "$A_API/migrations/$JOB1/logs" >/dev/null
-expect_eq "A keeps CRIU's dump.log of job $JOB1" "$(jget "$HTTP_BODY" '.logs[].name')" dump.log
+expect_eq "A keeps CRIU's dump.log of job $JOB1" \
+	"$(jget "$HTTP_BODY" '[.logs[] | select(.host == "source") | .name] | join(" ")')" dump.log
+# ... and, fetched over the peer link when the job ended, the destination's.
+expect_eq "A also answers with B's logs of job $JOB1" \
+	"$(jget "$HTTP_BODY" '[.logs[] | select(.host == "destination") | .name] | join(" ")')" \
+	"page-server.log restore.log"
+A_COPY=$(jget "$HTTP_BODY" '.logs[] | select(.name == "restore.log") | .text' | md5sum)
 api GET "$B_API/migrations/$JOB1/logs" >/dev/null
 expect_eq "B keeps CRIU's page-server.log and restore.log of job $JOB1" \
 	"$(jget "$HTTP_BODY" '[.logs[].name] | join(" ")')" "page-server.log restore.log"
 expect_match "restore.log is not empty" \
 	"$(jget "$HTTP_BODY" '.logs[] | select(.name == "restore.log") | .text')" '.'
+expect_eq "A's copy of B's restore.log is B's" "$A_COPY" \
+	"$(jget "$HTTP_BODY" '.logs[] | select(.name == "restore.log") | .text' | md5sum)"
 api GET "$A_API/migrations/$JOB1/nope" >/dev/null
 expect_eq "an unknown sub-resource is 404" "$HTTP_STATUS" 404
 
