@@ -30,7 +30,7 @@ PBOBJS  := $(PROTOS:src/proto/%.proto=$(B)/%.pb-c.o)
 OBJS    := $(SRCS:src/%.c=$(B)/%.o) $(B)/schema.o $(PBOBJS)
 LIBOBJS := $(filter-out $(B)/main.o,$(OBJS))
 TESTS   := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
-TOOLS   := $(B)/workload
+TOOLS   := $(B)/workload $(B)/tree $(B)/fds
 
 all: $(B)/hauld $(TOOLS)
 
@@ -64,6 +64,10 @@ $(B)/tests/%: tests/%.c $(LIBOBJS) | $(B)/tests
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
 
 $(B)/workload: tests/workload.c | $(B)
+	$(CC) -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
+
+# The programs the integration tests migrate besides the workload (tests/progs/).
+$(B)/%: tests/progs/%.c | $(B)
 	$(CC) -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
 
 $(B) $(B)/tests:

@@ -271,6 +271,95 @@ start_workload() {
 	echo "$pid"
 }
 
+# start_program NAME COMM [--netns NS] -- CMD...: start CMD as pid 1 of its own PID
+# namespace and session (`unshare -p -f setsid CMD`, inside NS through nsenter --net
+# when given), with stdio on /dev/null and "/" as its working directory, and echo
+# its host pid once a task named COMM (as in /proc/PID/comm) runs there. For $(...).
+start_program() {
+	local name=$1 comm=$2 netns="" wrapper pid
+	local -a pre=()
+	shift 2
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--netns) netns=$2; shift 2 ;;
+		--) shift; break ;;
+		*) echo "start_program: unknown option $1" >&2; return 1 ;;
+		esac
+	done
+	[ -n "$netns" ] && pre=(nsenter "--net=/run/netns/$netns" --)
+	(cd / && exec "${pre[@]}" unshare -p -f setsid "$@") </dev/null >/dev/null 2>&1 &
+	wrapper=$!
+	echo "wrapper $wrapper" >>"$T/pids"
+	if ! wait_for 10 _program_child "$wrapper" "$comm" "$T/.$name.child"; then
+		echo "start_program $name: no $comm under unshare pid $wrapper" >&2
+		return 1
+	fi
+	pid=$(cat "$T/.$name.child")
+	echo "proc $pid" >>"$T/pids"
+	echo "$pid"
+}
+
+_program_child() {
+	local c=""
+	read -r c _ 2>/dev/null <"/proc/$1/task/$1/children"
+	[ -n "$c" ] && [ "$(cat "/proc/$c/comm" 2>/dev/null)" = "$2" ] || return 1
+	echo "$c" >"$3"
+}
+
+# in_netns NS CMD...: run CMD in network namespace NS (nsenter --net only).
+in_netns() {
+	local ns=$1
+	shift
+	nsenter "--net=/run/netns/$ns" -- "$@"
+}
+
+# migrate_program LABEL SRC_API PID TO MODE [TIMEOUT_S]: one migration of any
+# program (not the workload) that must succeed: 202, the job succeeds with the
+# strategy MODE stands for, result.pid runs and the source pid is gone. The caller
+# then checks the program itself. Sets JOB_ID, JOB_JSON and MIGRATED_PID. Not for
+# $(...).
+migrate_program() {
+	local label=$1 src=$2 pid=$3 to=$4 mode=$5 tmo=${6:-120} id json newpid
+	JOB_ID=""
+	JOB_JSON=""
+	MIGRATED_PID=""
+	if ! id=$(migrate "$src" "$pid" "$to" "$mode"); then
+		fail "$label: accepted" "POST /migrations was refused"
+		return 1
+	fi
+	JOB_ID=$id
+	if ! json=$(wait_job "$src" "$id" "$tmo"); then
+		JOB_JSON=$json
+		fail "$label: job finished" "not within $tmo s: $json"
+		return 1
+	fi
+	JOB_JSON=$json
+	note "$label: $(job_summary "$json")"
+	expect_eq "$label: job succeeded" "$(jget "$json" .state)" succeeded || return 1
+	expect_eq "$label: strategy" "$(jget "$json" .strategy)" \
+		"$([ "$mode" = lazy ] && echo post-copy || echo stop-and-copy)"
+	newpid=$(jget "$json" .result.pid)
+	if ! [[ "$newpid" =~ ^[0-9]+$ ]] || ! pid_alive "$newpid"; then
+		fail "$label: result.pid runs" "result.pid '$newpid'"
+		return 1
+	fi
+	track_pid "$newpid"
+	MIGRATED_PID=$newpid
+	pass "$label: result.pid $newpid runs"
+	expect_true "$label: source pid $pid gone" wait_for 10 pid_gone "$pid"
+	return 0
+}
+
+# tree_comms PID: the command names of the tree rooted at PID, one a line, parents
+# before their children. For $(...).
+tree_comms() {
+	local p
+	cat "/proc/$1/comm" 2>/dev/null
+	for p in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		tree_comms "$p"
+	done
+}
+
 # _workload_child WRAPPER STATUS OUT: write the wrapper's workload child's pid to OUT.
 _workload_child() {
 	local c=""

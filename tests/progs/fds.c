@@ -36,7 +36,7 @@
  *           see one last tick and then none. A healthy periodic timer never reads
  *           back it_value 0 from timerfd_gettime (the call forwards an expired one),
  *           so the process checks after every timer read and when epoll waits 1 s
- *           for nothing. Each migration through CRIU 4.2.1 adds about one.
+ *           for nothing. Each restore by CRIU 4.2.1 adds at most one.
  *
  * The process is meant to be pid 1 of its own PID namespace
  * (`unshare -p -f setsid fds ...`), so it reaps every child it inherits. stdio
@@ -376,5 +376,8 @@ int main(int argc, char **argv)
 			;
 		report(&s, status, tmp);
 	}
+	free(status);
+	free(append);
+	free(tmp);
 	return 0;
 }

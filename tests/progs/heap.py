@@ -50,12 +50,12 @@ import json
 import os
 import random
 import signal
+import socketserver
 import struct
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-import socketserver
 
 SEED = 0x6865617073
 MIB = 1024 * 1024

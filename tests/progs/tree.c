@@ -78,7 +78,8 @@ struct worker {
 	int to_fd;            /* parent's write end of the token pipe, -1 when dead */
 	int from_fd;          /* parent's end of the socketpair, -1 when dead */
 	uint64_t counter;     /* last accepted counter */
-	int answered;         /* answered the current round */
+	int done;             /* this round's answer arrived */
+	int good;             /* and passed every check */
 };
 
 struct opts {
@@ -283,7 +284,7 @@ static void reap(struct worker *w, long n, uint64_t *errors)
 static void send_tokens(struct worker *w, long n, uint64_t seq, uint64_t *errors)
 {
 	for (long i = 0; i < n; i++) {
-		w[i].answered = 0;
+		w[i].done = w[i].good = 0;
 		if (w[i].to_fd < 0)
 			continue;
 		if (write(w[i].to_fd, &seq, sizeof(seq)) != (ssize_t)sizeof(seq)) {
@@ -313,15 +314,16 @@ static void take_answer(struct worker *w, long i, const struct region *r, uint64
 		(*errors)++;
 		return;
 	}
-	w[i].answered = 1;
+	w[i].done = 1;
+	w[i].good = 1;
 	if (!a.ok) {
 		*pattern_ok = 0;
 		(*errors)++;
-		w[i].answered = 0;
+		w[i].good = 0;
 	}
 	if (a.counter != w[i].counter + 1 || *slot(r, i) != a.counter) {
 		(*errors)++;
-		w[i].answered = 0;
+		w[i].good = 0;
 	}
 	w[i].counter = a.counter;
 }
@@ -331,7 +333,7 @@ static long build_pollset(const struct worker *w, long n, struct pollfd *pfd, lo
 	long k = 0;
 
 	for (long i = 0; i < n; i++) {
-		if (w[i].from_fd < 0 || w[i].answered)
+		if (w[i].from_fd < 0 || w[i].done)
 			continue;
 		pfd[k] = (struct pollfd){ .fd = w[i].from_fd, .events = POLLIN };
 		idx[k++] = i;
@@ -348,7 +350,7 @@ static long collect(struct worker *w, long n, const struct region *r, uint64_t s
 {
 	struct pollfd pfd[MAX_WORKERS];
 	long idx[MAX_WORKERS], got = 0;
-	int seen[MAX_WORKERS] = { 0 };
+	int seen[MAX_WORKERS] = { 0 };   /* sent anything at all this round */
 
 	for (int step = 0; step < ANSWER_STEPS && !stop_requested; step++) {
 		long k = build_pollset(w, n, pfd, idx);
@@ -365,7 +367,7 @@ static long collect(struct worker *w, long n, const struct region *r, uint64_t s
 		}
 	}
 	for (long i = 0; i < n; i++) {
-		if (w[i].answered)
+		if (w[i].good)
 			got++;
 		else if (w[i].from_fd >= 0 && !seen[i])
 			(*errors)++;   /* alive but silent for the whole wait */
@@ -585,5 +587,7 @@ int main(int argc, char **argv)
 	}
 	while (waitpid(-1, NULL, 0) > 0)
 		;
+	free(status);
+	free(tmp);
 	return 0;
 }
