@@ -8,15 +8,25 @@ set -euo pipefail
 
 CRIU_VERSION=4.2.1
 PREFIX=/usr/local
+HERE=$(cd "$(dirname "$0")" && pwd)
+# Fixes of ours to CRIU, applied before it is built (each says why in its header);
+# the stamp names the version and the patches an installed CRIU was built with.
+PATCHES=("$HERE"/criu-patches/*.patch)
+STAMP=$PREFIX/share/hauld/criu-build
+want_stamp() {
+	printf '%s %s\n' "$CRIU_VERSION" "$(cat "${PATCHES[@]}" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+}
 CACHE=${HAULD_CACHE:-/var/cache/hauld}
 check_only=0
 [ "${1:-}" = "--check" ] && check_only=1
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
-PKGS=(build-essential pkg-config git
+PKGS=(build-essential pkg-config git patch
       libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3 check libssl-dev uuid-dev
       iproute2 iptables curl jq procps util-linux valgrind wrk
+      # programs the integration tests migrate
+      redis-server redis-tools python3
       # CRIU's build and run-time dependencies
       libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
       python3-protobuf libnl-3-dev libcap-dev libnet1-dev libbsd-dev
@@ -41,6 +51,7 @@ criu_ok() {
 	# (it asks every socket for SO_PASSCRED), so an older 4.x is upgraded too.
 	"$bin" --version 2>/dev/null | grep -qx "Version: $CRIU_VERSION" || return 1
 	"$bin" check >/dev/null 2>&1 || return 1
+	[ "$(cat "$STAMP" 2>/dev/null)" = "$(want_stamp)" ] || return 1
 	PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig:$PREFIX/lib/x86_64-linux-gnu/pkgconfig:${PKG_CONFIG_PATH:-} \
 		pkg-config --exact-version="$CRIU_VERSION" criu 2>/dev/null || return 1
 }
@@ -77,11 +88,17 @@ if ! criu_ok; then
 	rm -rf "$build" && mkdir -p "$build"
 	tar -C "$build" -xf "$CACHE"/criu_"$CRIU_VERSION".orig.tar.*
 	dir=$(find "$build" -mindepth 1 -maxdepth 1 -type d | head -n 1)
+	for p in "${PATCHES[@]}"; do
+		[ -f "$p" ] || continue
+		patch -d "$dir" -p1 --forward --quiet <"$p" ||
+			{ say "cannot apply $(basename "$p") to CRIU $CRIU_VERSION"; exit 1; }
+	done
 	make -C "$dir" -j"$(nproc)" criu lib >"$build/build.log" 2>&1 ||
 		{ tail -n 30 "$build/build.log" >&2; exit 1; }
 	make -C "$dir" install-criu install-lib PREFIX=$PREFIX SKIP_PIP_INSTALL=1 \
 		>>"$build/build.log" 2>&1 || { tail -n 30 "$build/build.log" >&2; exit 1; }
 	ldconfig
+	mkdir -p "$(dirname "$STAMP")" && want_stamp >"$STAMP"
 	criu_ok || { say "CRIU $CRIU_VERSION installed but 'criu check' fails"; $PREFIX/sbin/criu check >&2 || true; exit 1; }
 fi
 
