@@ -33,10 +33,12 @@
  *           dumps a periodic timerfd whose expiration is pending (always the case
  *           once the frozen process has missed a tick) with it_value 0, and restores
  *           it with timerfd_settime(it_value 0), which disarms it: the process would
- *           see one last tick and then none. A healthy periodic timer never reads
+ *           see one last tick and then none. hauld's scripts/setup.sh builds CRIU
+ *           with a fix (scripts/criu-patches/), so the tests expect 0 here; a CRIU
+ *           without it shows one per restore. A healthy periodic timer never reads
  *           back it_value 0 from timerfd_gettime (the call forwards an expired one),
  *           so the process checks after every timer read and when epoll waits 1 s
- *           for nothing. Each restore by CRIU 4.2.1 adds at most one.
+ *           for nothing.
  *
  * The process is meant to be pid 1 of its own PID namespace
  * (`unshare -p -f setsid fds ...`), so it reaps every child it inherits. stdio
