@@ -30,7 +30,7 @@ PBOBJS  := $(PROTOS:src/proto/%.proto=$(B)/%.pb-c.o)
 OBJS    := $(SRCS:src/%.c=$(B)/%.o) $(B)/schema.o $(PBOBJS)
 LIBOBJS := $(filter-out $(B)/main.o,$(OBJS))
 TESTS   := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
-TOOLS   := $(B)/workload $(B)/tree $(B)/fds
+TOOLS   := $(B)/workload $(B)/tree $(B)/fds $(B)/oddfd
 
 all: $(B)/hauld $(TOOLS)
 

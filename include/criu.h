@@ -135,6 +135,24 @@ struct criu_stats {
 int criu_stats_parse(const void *buf, size_t len, struct criu_stats *st);
 int criu_stats_read(const char *path, struct criu_stats *st);
 
+/* An inet socket of a dumped tree that holds a local port: listening (TCP) or bound
+ * (UDP), from the images' files.img. */
+struct criu_inet_port {
+	uint32_t id;            /* CRIU's file id ("Can't bind inet socket (id N)") */
+	int family;             /* AF_INET, AF_INET6 */
+	int type;               /* SOCK_STREAM, SOCK_DGRAM */
+	int port;
+	char addr[48];          /* the local address, "0.0.0.0" or "::" for any */
+	bool listening;
+};
+/* The inet sockets of the images in images_fd that hold a local port, at most max
+ * into out; *n gets how many. -ENOENT without files.img, -EPROTO when malformed. */
+int criu_inet_ports(int images_fd, struct criu_inet_port *out, size_t max, size_t *n);
+/* 0 when the local port of p could be taken here now (a probe socket binds it, with
+ * SO_REUSEADDR as CRIU's restore does); -errno of the bind otherwise (-EADDRINUSE,
+ * -EADDRNOTAVAIL). */
+int criu_inet_port_free(const struct criu_inet_port *p);
+
 /* Wait for a child with a deadline; kills it (SIGKILL) when the deadline passes.
  * Returns its wait status, or -errno. timeout_ms < 0: no deadline. */
 int child_wait(pid_t pid, int timeout_ms);

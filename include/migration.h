@@ -47,6 +47,7 @@ struct mig_src {
 	void (*progress)(struct mig_src *m, int64_t pages_left, int64_t pages_total);
 	void *engine_ctx;
 	char err[512];               /* why the type's step failed */
+	const char *err_code;        /* and its code when known (criu_diag.h), else NULL */
 };
 
 /* Destination side of one incoming job. */
@@ -64,7 +65,9 @@ struct mig_dst {
 	pid_t ns_init;               /* new_pidns: that namespace's init, or -1 */
 	pid_t lazy_pages;            /* criu lazy-pages child, or -1 */
 	struct criu_opts copts;
+	bool same_netns;             /* the source's daemon runs in our network namespace */
 	char err[512];
+	const char *err_code;        /* the code of err when known (criu_diag.h), else NULL */
 };
 
 struct mig_ops {

@@ -30,4 +30,9 @@ int proc_tree_signal(pid_t pid, int sig);
  * CRIU process (criu_bin, or any task named "criu"; criu_bin may be NULL). */
 int proc_unmovable(pid_t pid, const char *criu_bin, char *why, size_t len);
 
+/* This host's boot id (/proc/sys/kernel/random/boot_id) and the calling process's
+ * network namespace ("net:[INODE]"); "" for what cannot be read. Two daemons with
+ * the same pair share one network namespace of one machine. */
+void proc_host_ids(char *boot_id, size_t blen, char *netns, size_t nlen);
+
 #endif

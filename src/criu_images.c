@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "criu.h"
 #include "criu_images.pb-c.h"
@@ -161,5 +164,123 @@ int criu_lazy_pages_count(int images_fd, int64_t *pages)
 		free(buf);
 	}
 	closedir(d);
+	return ret;
+}
+
+#define FILES_MAGIC      0x56303138u
+#define FD_TYPE_INETSK   4
+#define TCP_STATE_LISTEN 10
+
+/* One inet socket entry as a criu_inet_port; 0 when it holds a local port. */
+static int inet_port_of(const HauldInetSk *sk, struct criu_inet_port *p)
+{
+	char buf[INET6_ADDRSTRLEN];
+	bool dgram = sk->type == SOCK_DGRAM;
+
+	memset(p, 0, sizeof(*p));
+	if (!sk->src_port || sk->src_port > 65535 ||
+	    (!dgram && sk->state != TCP_STATE_LISTEN))
+		return -ENOENT;
+	p->id = sk->id;
+	p->family = (int)sk->family;
+	p->type = (int)sk->type;
+	p->port = (int)sk->src_port;
+	p->listening = !dgram;
+	if (sk->family == AF_INET && sk->n_src_addr >= 1) {
+		struct in_addr a = { .s_addr = sk->src_addr[0] };
+
+		inet_ntop(AF_INET, &a, buf, sizeof(buf));
+	} else if (sk->family == AF_INET6 && sk->n_src_addr >= 4) {
+		struct in6_addr a;
+
+		memcpy(&a, sk->src_addr, sizeof(a));
+		inet_ntop(AF_INET6, &a, buf, sizeof(buf));
+	} else if (sk->family == AF_INET || sk->family == AF_INET6) {
+		snprintf(buf, sizeof(buf), "%s", sk->family == AF_INET ? "0.0.0.0" : "::");
+	} else {
+		return -ENOENT;
+	}
+	snprintf(p->addr, sizeof(p->addr), "%s", buf);
+	return 0;
+}
+
+int criu_inet_ports(int images_fd, struct criu_inet_port *out, size_t max, size_t *n)
+{
+	char path[64], *buf = NULL;
+	const uint8_t *p, *end;
+	uint32_t m[2], sz;
+	size_t len;
+	int ret;
+
+	*n = 0;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/files.img", images_fd);
+	ret = file_read_all(path, 64 << 20, &buf, &len);
+	if (ret < 0)
+		return ret;
+	p = (const uint8_t *)buf;
+	end = p + len;
+	ret = -EPROTO;
+	if (len < sizeof(m))
+		goto out;
+	memcpy(m, p, sizeof(m));
+	if (m[0] != IMG_COMMON_MAGIC || m[1] != FILES_MAGIC)
+		goto out;
+	p += sizeof(m);
+	while (end - p >= 4) {
+		HauldFileEntry *fe;
+
+		memcpy(&sz, p, 4);
+		p += 4;
+		if (sz > (size_t)(end - p))
+			goto out;
+		fe = hauld_file_entry__unpack(NULL, sz, p);
+		if (!fe)
+			goto out;
+		p += sz;
+		if (fe->type == FD_TYPE_INETSK && fe->isk && *n < max &&
+		    inet_port_of(fe->isk, &out[*n]) == 0)
+			(*n)++;
+		hauld_file_entry__free_unpacked(fe, NULL);
+	}
+	ret = p == end ? 0 : -EPROTO;
+out:
+	free(buf);
+	return ret;
+}
+
+int criu_inet_port_free(const struct criu_inet_port *p)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t sl;
+	int fd, one = 1, ret = 0;
+
+	if (p->family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)p->port);
+		if (inet_pton(AF_INET, p->addr, &a->sin_addr) != 1)
+			return -EINVAL;
+		sl = sizeof(*a);
+	} else if (p->family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)p->port);
+		if (inet_pton(AF_INET6, p->addr, &a->sin6_addr) != 1)
+			return -EINVAL;
+		sl = sizeof(*a);
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	fd = socket(p->family, p->type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (p->family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
+		ret = -errno;
+	close(fd);
 	return ret;
 }

@@ -238,6 +238,16 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 	if (opts)
 		dj->job.options = json_dumps(opts, JSON_COMPACT);
 	dj->d.keep_images = job_option(&dj->job, "keep_images");
+	{
+		json_t *host = json_object_get(msg, "host");
+		const char *boot = json_string_value(json_object_get(host, "boot_id"));
+		const char *net = json_string_value(json_object_get(host, "netns"));
+		char my_boot[64], my_net[64];
+
+		proc_host_ids(my_boot, sizeof(my_boot), my_net, sizeof(my_net));
+		dj->d.same_netns = boot && net && my_boot[0] && my_net[0] &&
+				   strcmp(boot, my_boot) == 0 && strcmp(net, my_net) == 0;
+	}
 	if (store_job_insert(e->store, &dj->job) < 0) {
 		*reply = reply_error("internal", "cannot store the job");
 		dst_free(dj);
@@ -282,7 +292,8 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 	else if (strcmp(mode, "lazy") == 0 && criu_lazy_ready(ci, dj->d.err, sizeof(dj->d.err)) < 0)
 		*reply = reply_error("preflight_failed", "lazy mode: %s", dj->d.err);
 	else if (dj->ops->dst_check(&dj->d, facts) < 0)
-		*reply = reply_error("preflight_failed", "%s", dj->d.err);
+		*reply = reply_error(dj->d.err_code ? dj->d.err_code : "preflight_failed", "%s",
+				     dj->d.err);
 	else
 		*reply = json_pack("{s:b, s:i}", "ok", 1, "criu_version", ci->version);
 	if (!json_is_true(json_object_get(*reply, "ok"))) {
@@ -403,7 +414,8 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 	fault_point(e, "pause:dest_restore");
 	ret = dj->ops->dst_restore(&dj->d);
 	if (ret < 0)
-		return reply_error("restore_failed", "%s", dj->d.err);
+		return reply_error(dj->d.err_code ? dj->d.err_code : "restore_failed", "%s",
+				   dj->d.err);
 	restored(dj, t0);
 	job_phase(e, &dj->job, PH_RESTORED);
 	ev(e, &dj->job, "info", "restored as pid %d, stopped until the source commits",
@@ -422,9 +434,11 @@ static json_t *restore_lazy(struct engine *e, struct dst_job *dj, struct peer_co
 
 	job_phase(e, &dj->job, PH_RESTORING);
 	if (dj->ops->dst_restore(&dj->d) < 0) {
-		reply = reply_error("restore_failed", "%s", dj->d.err);
+		const char *code = dj->d.err_code ? dj->d.err_code : "restore_failed";
+
+		reply = reply_error(code, "%s", dj->d.err);
 		dj->ops->dst_discard(&dj->d);
-		job_finish(e, &dj->job, JOB_FAILED, "restore_failed", "source", "%s", dj->d.err);
+		job_finish(e, &dj->job, JOB_FAILED, code, "source", "%s", dj->d.err);
 		job_dirs_remove(e, &dj->job);
 		return reply;
 	}

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "criu.h"
+#include "criu_diag.h"
 #include "log.h"
 #include "migration.h"
 #include "proc.h"
@@ -85,6 +86,21 @@ out:
 	json_decref(pids);
 	free(tree);
 	return ret;
+}
+
+/* Say a failure of CRIU's in the operator's words when its log tells a known cause. */
+static void src_explain(struct mig_src *m, const char *log)
+{
+	struct criu_diag_ctx ctx = { .images_fd = m->images_fd };
+
+	criu_diag_explain(m->work_fd, log, &ctx, &m->err_code, m->err, sizeof(m->err));
+}
+
+static void dst_explain(struct mig_dst *d, const char *log)
+{
+	struct criu_diag_ctx ctx = { .images_fd = d->images_fd, .same_netns = d->same_netns };
+
+	criu_diag_explain(d->work_fd, log, &ctx, &d->err_code, d->err, sizeof(d->err));
 }
 
 /* CRIU's post-dump callback, handed on to the engine's hold step. */
@@ -173,6 +189,7 @@ static int pid_src_checkpoint_lazy(struct mig_src *m)
 	} else if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		snprintf(m->err, sizeof(m->err), "criu dump --lazy-pages failed (exit status %d; "
 			 "dump.log is in the job's logs)", st);
+		src_explain(m, "dump.log");
 		ret = -ECANCELED;
 	}
 out:
@@ -196,9 +213,14 @@ static int pid_src_checkpoint(struct mig_src *m)
 		.arg = m,
 	};
 
+	int ret;
+
 	if (m->lazy)
 		return pid_src_checkpoint_lazy(m);
-	return criu_rpc_dump(&req, m->err, sizeof(m->err));
+	ret = criu_rpc_dump(&req, m->err, sizeof(m->err));
+	if (ret < 0)
+		src_explain(m, "dump.log");
+	return ret;
 }
 
 static int pid_src_predump(struct mig_src *m)
@@ -213,8 +235,11 @@ static int pid_src_predump(struct mig_src *m)
 		.ps_fd = m->mem_fd,
 		.opts = m->copts,
 	};
+	int ret = criu_rpc_dump(&req, m->err, sizeof(m->err));
 
-	return criu_rpc_dump(&req, m->err, sizeof(m->err));
+	if (ret < 0)
+		src_explain(m, "pre-dump.log");
+	return ret;
 }
 
 static int pid_dst_check(struct mig_dst *d, const json_t *facts)
@@ -238,9 +263,10 @@ static int pid_dst_check(struct mig_dst *d, const json_t *facts)
 		}
 		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
 			snprintf(d->err, sizeof(d->err),
-				 "pid %lld of the tree is in use at the destination (run the "
-				 "workload in its own PID namespace, or set options.new_pidns)",
-				 (long long)pid);
+				 "pid %lld of the tree is in use at the destination: run the "
+				 "program in its own PID namespace (unshare -p -f setsid PROGRAM), "
+				 "or set options.new_pidns", (long long)pid);
+			d->err_code = "pids_in_use";
 			return -EEXIST;
 		}
 	}
@@ -264,7 +290,51 @@ static int pid_dst_received(struct mig_dst *d, int timeout_ms)
 	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		snprintf(d->err, sizeof(d->err), "criu page-server failed (status %d; "
 			 "page-server.log is in the job's logs)", st);
+		dst_explain(d, "page-server.log");
 		return -EIO;
+	}
+	return 0;
+}
+
+/* Every port the tree listens on (or, UDP, is bound to) must be free here, or the
+ * restore fails on it; checked before CRIU runs, to say which port and why. */
+static int ports_free(struct mig_dst *d)
+{
+	struct criu_inet_port ports[256];
+	size_t n = 0;
+
+	if (criu_inet_ports(d->images_fd, ports, ARRAY_SIZE(ports), &n) < 0)
+		return 0;      /* CRIU reads the images itself and says what it finds */
+	for (size_t i = 0; i < n; i++) {
+		const struct criu_inet_port *p = &ports[i];
+		const char *proto = p->type == SOCK_DGRAM ? "UDP" : "TCP";
+		int ret = criu_inet_port_free(p);
+
+		if (ret == -EADDRINUSE && d->same_netns) {
+			snprintf(d->err, sizeof(d->err), "%s port %d (on %s) is taken at the "
+				 "destination, because source and destination are one network "
+				 "namespace: two daemons on one machine are one host to a program "
+				 "that listens on a port (the frozen source still holds it). Run "
+				 "each daemon in its own network namespace, or migrate to another "
+				 "host", proto, p->port, p->addr);
+			d->err_code = "port_in_use";
+			return ret;
+		}
+		if (ret == -EADDRINUSE) {
+			snprintf(d->err, sizeof(d->err), "%s port %d (on %s) is already taken at "
+				 "the destination: stop what listens on it there, or migrate to a "
+				 "host where it is free", proto, p->port, p->addr);
+			d->err_code = "port_in_use";
+			return ret;
+		}
+		if (ret == -EADDRNOTAVAIL) {
+			snprintf(d->err, sizeof(d->err), "the process listens on %s %s port %d, "
+				 "and the destination has no address %s: let the program listen on "
+				 "all addresses (0.0.0.0 or ::), or give the destination that "
+				 "address", p->addr, proto, p->port, p->addr);
+			d->err_code = "address_unavailable";
+			return ret;
+		}
 	}
 	return 0;
 }
@@ -281,6 +351,9 @@ static int pid_dst_restore(struct mig_dst *d)
 	pid_t pid = -1;
 	int ret;
 
+	ret = ports_free(d);
+	if (ret < 0)
+		return ret;
 	/* Post-copy restores only once the source has released the tree and serves its
 	 * pages, so there is nothing to hold stopped. */
 	req.leave_stopped = !d->lazy;
@@ -306,6 +379,8 @@ static int pid_dst_restore(struct mig_dst *d)
 
 	if (ret == 0)
 		d->restored = pid;
+	else
+		dst_explain(d, "restore.log");
 	return ret;
 }
 
@@ -336,6 +411,7 @@ static int pid_dst_lazy_wait(struct mig_dst *d, int timeout_ms)
 	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		snprintf(d->err, sizeof(d->err), "criu lazy-pages failed (status %d; "
 			 "lazy-pages.log is in the job's logs)", st);
+		dst_explain(d, "lazy-pages.log");
 		return -EIO;
 	}
 	return 0;

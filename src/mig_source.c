@@ -18,6 +18,7 @@
 #include <linux/tcp.h>
 #include <sys/socket.h>
 
+#include "criu_diag.h"
 #include "engine_int.h"
 #include "precopy.h"
 #include "log.h"
@@ -136,8 +137,12 @@ static int expect_ok(struct src_run *r, struct peer_conn *c, int timeout_ms, con
 	}
 	if (!json_is_true(json_object_get(reply, "ok"))) {
 		const char *why = json_string_value(json_object_get(reply, "error"));
+		const char *known = criu_diag_known(json_string_value(json_object_get(reply,
+										      "code")));
 
-		fail(r, code, "destination: %s", why ? why : "refused");
+		/* The destination's own diagnosis, when it is one hauld knows: a peer's
+		 * reply never puts a code of its choosing into our job. */
+		fail(r, known ? known : code, "destination: %s", why ? why : "refused");
 		json_decref(reply);
 		return -ECANCELED;
 	}
@@ -160,6 +165,16 @@ static int call(struct src_run *r, struct peer_conn *c, json_t *msg, int timeout
 		return ret;
 	}
 	return expect_ok(r, c, timeout_ms, code, reply_out);
+}
+
+/* Who we are, for the destination to tell whether it runs on this host, in this
+ * network namespace (its diagnoses say so). New reference. */
+static json_t *host_facts(void)
+{
+	char boot[64] = "", netns[64] = "";
+
+	proc_host_ids(boot, sizeof(boot), netns, sizeof(netns));
+	return json_pack("{s:s, s:s}", "boot_id", boot, "netns", netns);
 }
 
 static int preflight(struct src_run *r)
@@ -194,12 +209,13 @@ static int preflight(struct src_run *r)
 	}
 	if (r->job->options)
 		opts = json_loads(r->job->options, 0, NULL);
-	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:i, s:s, s:o, s:o}", "op", "prepare",
-			"job", r->job->id, "type", r->job->type, "mode", r->job->mode,
+	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:i, s:s, s:o, s:o, s:o}", "op",
+			"prepare", "job", r->job->id, "type", r->job->type, "mode", r->job->mode,
 			"pid", r->job->pid, "source_port", r->e->peer_port,
 			"strategy", r->job->strategy,
 			"criu_version", ci->version, "criu_version_text", ci->version_text,
-			"facts", facts, "options", opts ? opts : json_object());
+			"facts", facts, "options", opts ? opts : json_object(),
+			"host", host_facts());
 	ret = peer_send_json(&r->ctl, msg);
 	json_decref(msg);
 	r->prepared = ret == 0;
@@ -456,7 +472,7 @@ static int precopy(struct src_run *r, char *last, size_t lastlen)
 		if (ret < 0) {
 			if (r->act->cancel)
 				fail(r, "cancelled", "cancelled during pre-copy");
-			fail(r, "predump_failed", "%s", r->m.err);
+			fail(r, r->m.err_code ? r->m.err_code : "predump_failed", "%s", r->m.err);
 			return ret;
 		}
 		iter_read_stats(r, &it);
@@ -800,7 +816,7 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		fail(&r, "cancelled", "cancelled during the dump: its page stream was cut and "
 		     "CRIU stopped (%s)", r.m.err);
 	if (ret < 0 && !r.restored)
-		fail(&r, "dump_failed", "%s", r.m.err);
+		fail(&r, r.m.err_code ? r.m.err_code : "dump_failed", "%s", r.m.err);
 	if (!r.m.lazy && r.restored && ret < 0 && proc_same(j->pid, r.m.pid_start)) {
 		/* CRIU failed after the destination restored, and the source copy runs:
 		 * keep that one. */

@@ -334,3 +334,18 @@ int proc_unmovable(pid_t pid, const char *criu_bin, char *why, size_t len)
 	free(tree);
 	return 0;
 }
+
+void proc_host_ids(char *boot_id, size_t blen, char *netns, size_t nlen)
+{
+	char *buf = NULL;
+	size_t len;
+	ssize_t n;
+
+	boot_id[0] = netns[0] = '\0';
+	if (file_read_all("/proc/sys/kernel/random/boot_id", 64, &buf, &len) == 0) {
+		snprintf(boot_id, blen, "%.*s", (int)strcspn(buf, "\n"), buf);
+		free(buf);
+	}
+	n = readlink("/proc/self/ns/net", netns, nlen - 1);
+	netns[n > 0 ? n : 0] = '\0';
+}

@@ -27,7 +27,7 @@ TEST_NAME=$(basename "${0%.sh}")
 
 T=$(mktemp -d "/tmp/hauld-it.${TEST_NAME}.XXXXXX")
 chmod 755 "$T"
-: >"$T/pids"      # "KIND PID" of everything started here, read back by cleanup
+: >"$T/pids"      # "KIND PID START" of everything started here, read back by cleanup
 : >"$T/netns"     # network namespaces created here
 : >"$T/api-ns"    # "ORIGIN NETNS": API origins reachable only inside a netns
 
@@ -165,9 +165,21 @@ pid_cmdline() {
 	tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline"
 }
 
+# pid_start PID: its start time (field 22 of /proc/PID/stat), which tells it apart
+# from a later process with the same pid. For $(...).
+pid_start() {
+	sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20
+}
+
+# remember KIND PID: write down a process this test started (KIND wrapper, proc or
+# daemon) with its start time, so that cleanup kills it, and only it.
+remember() {
+	echo "$1 $2 $(pid_start "$2")" >>"$T/pids"
+}
+
 # Remember PID so cleanup kills it (restored workloads, for instance).
 track_pid() {
-	echo "proc $1" >>"$T/pids"
+	remember proc "$1"
 }
 
 # 0 when PID is a workload writing status file FILE.
@@ -255,7 +267,7 @@ start_workload() {
 	(cd / && exec "${pre[@]}" unshare -p -f setsid "$BUILD/workload" --mib "$mib" \
 		--status "$status" "${args[@]}") </dev/null >/dev/null 2>&1 &
 	wrapper=$!
-	echo "wrapper $wrapper" >>"$T/pids"
+	remember wrapper "$wrapper"
 	# unshare forks the namespace's pid 1, which execs setsid, which execs workload:
 	# one pid throughout.
 	if ! wait_for 5 _workload_child "$wrapper" "$status" "$T/.$name.child"; then
@@ -263,7 +275,7 @@ start_workload() {
 		return 1
 	fi
 	pid=$(cat "$T/.$name.child")
-	echo "proc $pid" >>"$T/pids"
+	remember proc "$pid"
 	if ! wait_for $((10 + mib / 64)) test -s "$status"; then
 		echo "start_workload $name: no status file $status" >&2
 		return 1
@@ -289,13 +301,13 @@ start_program() {
 	[ -n "$netns" ] && pre=(nsenter "--net=/run/netns/$netns" --)
 	(cd / && exec "${pre[@]}" unshare -p -f setsid "$@") </dev/null >/dev/null 2>&1 &
 	wrapper=$!
-	echo "wrapper $wrapper" >>"$T/pids"
+	remember wrapper "$wrapper"
 	if ! wait_for 10 _program_child "$wrapper" "$comm" "$T/.$name.child"; then
 		echo "start_program $name: no $comm under unshare pid $wrapper" >&2
 		return 1
 	fi
 	pid=$(cat "$T/.$name.child")
-	echo "proc $pid" >>"$T/pids"
+	remember proc "$pid"
 	echo "$pid"
 }
 
@@ -501,7 +513,7 @@ start_hauld() {
 	fi
 	"${pre[@]}" "${cmd[@]}" </dev/null >"$log" 2>&1 &
 	pid=$!
-	echo "daemon $pid" >>"$T/pids"
+	remember daemon "$pid"
 	printf -v "${name}_PID" '%s' "$pid"
 	printf -v "${name}_DATA" '%s' "$data"
 	printf -v "${name}_NETNS" '%s' "$netns"
@@ -832,10 +844,14 @@ teardown_netns() {
 # ---------------------------------------------------------------------------
 # Cleanup
 
-# Only processes whose command line names $T (workloads, their wrappers, daemons
-# with their data dir under $T) or this build's hauld are killed: a pid written down
-# earlier may belong to some other process by now.
+# Only processes written down with the start time they still have, or whose command
+# line names $T (workloads, their wrappers, daemons with their data dir under $T) or
+# this build's hauld, are killed: a pid written down earlier may belong to some other
+# process by now. _ours PID [START]
 _ours() {
+	if [ -n "${2:-}" ] && [ "$(pid_start "$1")" = "$2" ]; then
+		return 0
+	fi
 	case "$(pid_cmdline "$1")" in
 	*"$T/"* | "$BUILD/hauld "*) return 0 ;;
 	esac
@@ -848,15 +864,16 @@ _cleanup() {
 	[ "${BASHPID:-$$}" = "$$" ] || return 0
 	trap - EXIT INT TERM
 	# Daemons first, so none restores anything while the rest goes.
-	while read -r kind pid; do
-		[ "$kind" = daemon ] && pid_alive "$pid" && _ours "$pid" && kill -TERM "$pid" 2>/dev/null
+	while read -r kind pid start; do
+		[ "$kind" = daemon ] && pid_alive "$pid" && _ours "$pid" "$start" &&
+			kill -TERM "$pid" 2>/dev/null
 	done <"$T/pids"
-	while read -r kind pid; do
+	while read -r kind pid start; do
 		[ "$kind" = daemon ] || continue
-		wait_for 10 pid_gone "$pid" || { _ours "$pid" && kill -KILL "$pid" 2>/dev/null; }
+		wait_for 10 pid_gone "$pid" || { _ours "$pid" "$start" && kill -KILL "$pid" 2>/dev/null; }
 	done <"$T/pids"
-	while read -r kind pid; do
-		[ "$kind" = daemon ] || { _ours "$pid" && kill -KILL "$pid" 2>/dev/null; }
+	while read -r kind pid start; do
+		[ "$kind" = daemon ] || { _ours "$pid" "$start" && kill -KILL "$pid" 2>/dev/null; }
 	done <"$T/pids"
 	# Restored workloads nobody tracked are found by their command line.
 	for p in /proc/[0-9]*; do

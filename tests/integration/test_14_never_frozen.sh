@@ -49,7 +49,7 @@ mkdir -p "$T/C"
 (cd / && exec setsid sh -c "'$BUILD/hauld' --listen 127.0.0.1:0 --peer-listen 127.0.0.1:0 \
 	--data-dir '$T/C' --secret-file '$T/secret' >'$T/C.log' 2>&1; :") </dev/null &
 WRAP=$!
-echo "wrapper $WRAP" >>"$T/pids"
+remember wrapper "$WRAP"
 wait_for 10 grep -q 'listening: api=' "$T/C.log" || fail "daemon C starts" "$(cat "$T/C.log")"
 refused "a tree holding a hauld daemon" "{\"type\":\"pid\",\"pid\":$WRAP,\"to\":\"$B_PEER\"}" \
 	pid "tree of pid $WRAP contains pid [0-9]+, a hauld daemon"
@@ -61,7 +61,7 @@ mkdir -p "$T/ps"
 (cd / && exec setsid /usr/local/sbin/criu page-server --images-dir "$T/ps" --address 127.0.0.1 \
 	--port "$(closed_port)" -o "$T/ps/ps.log") </dev/null >/dev/null 2>&1 &
 CRIU_PID=$!
-echo "proc $CRIU_PID" >>"$T/pids"
+remember proc "$CRIU_PID"
 wait_for 5 test -s "$T/ps/ps.log"
 refused "a CRIU process" "{\"type\":\"pid\",\"pid\":$CRIU_PID,\"to\":\"$B_PEER\"}" pid \
 	"is a CRIU process"
