@@ -156,5 +156,12 @@ int criu_inet_port_free(const struct criu_inet_port *p);
 /* Wait for a child with a deadline; kills it (SIGKILL) when the deadline passes.
  * Returns its wait status, or -errno. timeout_ms < 0: no deadline. */
 int child_wait(pid_t pid, int timeout_ms);
+/* Children waited for by pid are tracked (spawned ones by the spawn helpers, and
+ * child_wait forgets them); a restored root that hauld reaps itself is tracked by
+ * its reaper. criu_reap_strays reaps every zombie child that is not tracked: the
+ * tasks a failed restore (rst_sibling) leaves. */
+void child_track(pid_t pid);
+void child_untrack(pid_t pid);
+void criu_reap_strays(void);
 
 #endif

@@ -2,10 +2,13 @@
  * detection; also the spawn helpers and child_wait the other criu*.c files share
  * (src/criu_int.h). CRIU's command line is in criu_cli.c, its image files in
  * criu_images.c. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +47,102 @@ void criu_log_level_set(int level)
 		criu_log_level = level;
 }
 
+/* The children hauld waits for by pid: every process spawn_env starts, and the
+ * restored roots the destination reaps. Anything else that ends as our zombie was
+ * left by CRIU (criu_reap_strays). */
+#define KIDS_MAX 1024
+static pthread_mutex_t kids_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t kids[KIDS_MAX];
+static size_t n_kids;
+
+void child_track(pid_t pid)
+{
+	pthread_mutex_lock(&kids_lock);
+	if (n_kids < KIDS_MAX)
+		kids[n_kids++] = pid;
+	else
+		log_warnx("more than %d children to wait for; pid %d is not tracked", KIDS_MAX,
+			  (int)pid);
+	pthread_mutex_unlock(&kids_lock);
+}
+
+void child_untrack(pid_t pid)
+{
+	pthread_mutex_lock(&kids_lock);
+	for (size_t i = 0; i < n_kids; i++) {
+		if (kids[i] == pid) {
+			kids[i] = kids[--n_kids];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&kids_lock);
+}
+
+static bool child_tracked(pid_t pid)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&kids_lock);
+	for (size_t i = 0; i < n_kids && !found; i++)
+		found = kids[i] == pid;
+	pthread_mutex_unlock(&kids_lock);
+	return found;
+}
+
+/* 1 when pid is a zombie. */
+static int is_zombie(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'Z';
+}
+
+void criu_reap_strays(void)
+{
+	char path[64], buf[4096];
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/children", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		for (char *p = buf, *end; *p; p = end) {
+			long pid = strtol(p, &end, 10);
+			int st;
+
+			if (end == p)
+				break;
+			if (pid <= 0 || child_tracked((pid_t)pid) || !is_zombie((pid_t)pid))
+				continue;
+			if (waitpid((pid_t)pid, &st, WNOHANG) == pid)
+				log_info("reaped pid %ld, which a failed restore left", pid);
+		}
+	}
+	closedir(d);
+}
+
 /* fork+exec argv with stdio on /dev/null (stderr to err_fd when >= 0) and the fds in
  * keep inherited. Only async-signal-safe calls between fork and exec. */
 int spawn_env(char *const argv[], char *const envp[], const int *keep, int n_keep,
@@ -74,6 +173,7 @@ int spawn_env(char *const argv[], char *const envp[], const int *keep, int n_kee
 			execv(argv[0], argv);
 		_exit(127);
 	}
+	child_track(p);
 	*pid = p;
 	return 0;
 }
@@ -96,10 +196,15 @@ int child_wait(pid_t pid, int timeout_ms)
 
 		for (;;) {
 			ret = waitpid(pid, &status, WNOHANG);
-			if (ret == pid)
+			if (ret == pid) {
+				child_untrack(pid);
 				return status;
-			if (ret < 0 && errno != EINTR)
-				return -errno;
+			}
+			if (ret < 0 && errno != EINTR) {
+				ret = -errno;
+				child_untrack(pid);
+				return ret;
+			}
 			if (time_mono_ms() >= deadline) {
 				log_warnx("child %d did not finish in %d ms, killing it", pid,
 					  timeout_ms);
@@ -124,6 +229,7 @@ int child_wait(pid_t pid, int timeout_ms)
 		close(pfd);
 	while ((ret = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
+	child_untrack(pid);
 	if (ret < 0)
 		return -errno;
 	return status;
@@ -444,10 +550,13 @@ int criu_rpc_restore(const struct criu_restore_req *req, pid_t *pid, char *err, 
 	ret = swrk_call(&r, -1, NULL, NULL, &resp);
 	if (ret == 0 && (!resp || !resp->success || !resp->restore))
 		ret = -ECANCELED;
-	if (ret == 0)
+	if (ret == 0) {
 		*pid = resp->restore->pid;
-	else
+	} else {
 		resp_error(resp, ret, req->work_fd, "restore", "restore.log", err, errlen);
+		/* The tasks CRIU had created as our children (rst_sibling) and killed. */
+		criu_reap_strays();
+	}
 	if (resp)
 		criu_resp__free_unpacked(resp, NULL);
 	return ret;

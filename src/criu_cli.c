@@ -398,6 +398,7 @@ int criu_restore_new_pidns(const struct criu_restore_ns_req *req, pid_t *pid, pi
 			}
 		}
 	}
+	child_track(child);
 	close(pin[1]);
 	close(pst[1]);
 	pin[1] = pst[1] = -1;

@@ -92,13 +92,19 @@ static struct dst_job *dst_new(void)
 static void *reaper_main(void *arg)
 {
 	pid_t pid = (pid_t)(intptr_t)arg;
-	int st;
+	int st = 0;
 
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+	int ret;
+
+	while ((ret = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
 		;
-	log_info("restored process %d ended (%s %d)", pid,
-		 WIFEXITED(st) ? "exit status" : "signal",
-		 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	child_untrack(pid);
+	if (ret < 0)
+		log_warnx("restored process %d ended: %s", pid, strerror(errno));
+	else
+		log_info("restored process %d ended (%s %d)", pid,
+			 WIFEXITED(st) ? "exit status" : "signal",
+			 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
 	return NULL;
 }
 
@@ -106,10 +112,13 @@ static void reap_later(pid_t pid)
 {
 	pthread_t t;
 
-	if (pthread_create(&t, NULL, reaper_main, (void *)(intptr_t)pid) == 0)
+	child_track(pid);
+	if (pthread_create(&t, NULL, reaper_main, (void *)(intptr_t)pid) == 0) {
 		pthread_detach(t);
-	else
+	} else {
+		child_untrack(pid);
 		log_warnx("cannot start a reaper for pid %d", pid);
+	}
 }
 
 static int parse_opts(const json_t *o, struct criu_opts *co, bool *new_pidns)

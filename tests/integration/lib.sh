@@ -474,14 +474,16 @@ make_secret() {
 }
 
 # start_hauld NAME [--netns NS] [--listen A:P] [--peer-listen A:P] [--secret-file F]
-#             [--data-dir D] [extra hauld args...]
+#             [--data-dir D] [--private-tmpfs DIR] [extra hauld args...]
+# --private-tmpfs runs the daemon in a mount namespace of its own where DIR is an
+# empty tmpfs: a host that does not see the files the others see under DIR.
 # Starts hauld in the background (inside NS with nsenter --net), its output in
 # $T/NAME.log, waits up to 10 s for its "INFO listening: api=" and "peer=" lines and
 # sets NAME_API (http://ADDR:PORT), NAME_PEER (ADDR:PORT), NAME_PID, NAME_DATA,
 # NAME_NETNS and NAME_ARGS (to start it again). Environment variables given on the
 # call (HAULD_FAULT=... start_hauld B) reach the daemon. Not for $(...).
 start_hauld() {
-	local name=$1 netns="" listen=127.0.0.1:0 peer=127.0.0.1:0 secret="" data
+	local name=$1 netns="" listen=127.0.0.1:0 peer=127.0.0.1:0 secret="" data private=""
 	local -a extra=() pre=() cmd=()
 	local pid log n api_addr peer_addr origin
 	shift
@@ -493,11 +495,18 @@ start_hauld() {
 		--peer-listen) peer=$2; shift 2 ;;
 		--secret-file) secret=$2; shift 2 ;;
 		--data-dir) data=$2; shift 2 ;;
+		--private-tmpfs) private=$2; shift 2 ;;
 		*) extra+=("$1"); shift ;;
 		esac
 	done
 	mkdir -p "$data"
 	[ -n "$netns" ] && pre=(nsenter "--net=/run/netns/$netns" --)
+	if [ -n "$private" ]; then
+		mkdir -p "$private"
+		# shellcheck disable=SC2016 # $1 and $@ are the inner shell's
+		pre+=(unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs "$1" && shift &&
+			exec "$@"' sh "$private")
+	fi
 	cmd=("$BUILD/hauld" --listen "$listen" --peer-listen "$peer" --data-dir "$data")
 	[ -n "$secret" ] && cmd+=(--secret-file "$secret")
 	# shellcheck disable=SC2206 # HAULD_ARGS is split on purpose
@@ -521,6 +530,7 @@ start_hauld() {
 	local -a again=(--listen "$listen" --peer-listen "$peer" --data-dir "$data")
 	[ -n "$netns" ] && again+=(--netns "$netns")
 	[ -n "$secret" ] && again+=(--secret-file "$secret")
+	[ -n "$private" ] && again+=(--private-tmpfs "$private")
 	again+=("${extra[@]}")
 	printf -v "${name}_ARGS" '%q ' "${again[@]}"
 
