@@ -20,6 +20,8 @@ enum job_role { JOB_SOURCE, JOB_DESTINATION };
 #define JOB_CODE_LEN    40
 #define JOB_MSG_LEN     512
 #define JOB_STRAT_LEN   24
+#define JOB_TARGET_LEN  80
+#define JOB_CTR_LEN     80      /* a container id (64 hex digits) or name */
 
 struct job_stats {
 	int64_t downtime_ms;   /* source frozen for the final dump -> tree runs at destination */
@@ -45,9 +47,14 @@ struct job_iter {
 struct job {
 	int64_t seq;           /* store row order, assigned by store_job_insert */
 	char id[JOB_ID_LEN];
-	char type[JOB_TYPE_LEN];       /* "pid" */
+	char type[JOB_TYPE_LEN];       /* "pid", "docker", "podman", "runc" */
 	enum job_role role;
-	int pid;                       /* root pid at the source */
+	int pid;                       /* root pid at the source (a container's init) */
+	char target[JOB_TARGET_LEN];   /* what a source job moves, for the busy check: the
+	                                  pid as text, or the container's id */
+	char container_id[JOB_CTR_LEN];    /* the container at the source, "" for pid */
+	char container_name[JOB_CTR_LEN];
+	char result_container[JOB_CTR_LEN]; /* its id at the destination, "" until then */
 	uint64_t pid_start;            /* its start time (proc_start_time), 0 unknown */
 	char to[JOB_TO_LEN];           /* destination "HOST:PORT" (source role) or peer address (destination role) */
 	char mode[JOB_MODE_LEN];       /* "live" */

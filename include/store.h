@@ -42,8 +42,9 @@ int store_job_list(struct store *s, int64_t before, int limit, struct job **out,
 /* Jobs whose state is queued or running, oldest first (for recovery at start). */
 int store_job_list_unfinished(struct store *s, struct job **out, size_t *n);
 void store_jobs_free(struct job *jobs, size_t n);
-/* 1 when a job of role source and state queued/running exists for pid, else 0. */
-int store_pid_busy(struct store *s, int pid);
+/* 1 when a job of role source and state queued/running moves target (struct job's
+ * target) of type, else 0. */
+int store_target_busy(struct store *s, const char *type, const char *target);
 /* Delete the finished jobs (succeeded, failed, cancelled) beyond the keep newest of
  * them, with their iterations and events; jobs in flight are never touched. Returns
  * how many were deleted, or -errno. */

@@ -40,6 +40,9 @@ int file_read_all(const char *path, size_t max, char **out, size_t *len);
 int random_bytes(void *buf, size_t len);
 /* Lower-case hex of len bytes into out (2*len+1 bytes). */
 void hex_encode(const void *buf, size_t len, char *out);
+/* Decode base64 text (padding allowed) into out, at most cap bytes; *n gets the
+ * length. -EINVAL when in is not base64, -E2BIG when it does not fit. */
+int base64_decode(const char *in, unsigned char *out, size_t cap, size_t *n);
 
 /* A new random UUID (v4) as 36 characters + NUL. */
 void uuid_new(char out[37]);

@@ -24,9 +24,12 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 
 PKGS=(build-essential pkg-config git patch
       libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3 check libssl-dev uuid-dev
+      libcurl4-openssl-dev
       iproute2 iptables curl jq procps util-linux valgrind wrk
       # programs the integration tests migrate
       redis-server redis-tools python3
+      # container engines (the tests start their own), and the test image's binaries
+      docker.io podman runc busybox-static
       # CRIU's build and run-time dependencies
       libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
       python3-protobuf libnl-3-dev libcap-dev libnet1-dev libbsd-dev
@@ -100,6 +103,25 @@ if ! criu_ok; then
 	ldconfig
 	mkdir -p "$(dirname "$STAMP")" && want_stamp >"$STAMP"
 	criu_ok || { say "CRIU $CRIU_VERSION installed but 'criu check' fails"; $PREFIX/sbin/criu check >&2 || true; exit 1; }
+fi
+
+# The engines checkpoint with the CRIU above (/usr/local/sbin comes first on their
+# PATH). Docker restores checkpoints only in experimental mode, and Debian's crun,
+# podman's default runtime, has no CRIU: a machine without its own settings gets
+# both. Existing settings are left alone.
+if [ $check_only = 0 ]; then
+	if [ ! -e /etc/docker/daemon.json ]; then
+		mkdir -p /etc/docker
+		printf '{\n  "experimental": true\n}\n' >/etc/docker/daemon.json
+		say "wrote /etc/docker/daemon.json (experimental: Docker checkpoints only so)"
+	fi
+	if [ ! -e /etc/containers/containers.conf.d/50-hauld.conf ] &&
+		! grep -qs '^[[:space:]]*runtime[[:space:]]*=' /etc/containers/containers.conf; then
+		mkdir -p /etc/containers/containers.conf.d
+		printf '# hauld: podman checkpoints through runc (crun here has no CRIU)\n[engine]\nruntime = "runc"\n' \
+			>/etc/containers/containers.conf.d/50-hauld.conf
+		say "wrote /etc/containers/containers.conf.d/50-hauld.conf (podman runs runc)"
+	fi
 fi
 
 # Post-copy: CRIU asks for a 4 MiB pipe, and without CAP_SYS_RESOURCE the kernel

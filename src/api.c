@@ -21,24 +21,71 @@
 
 /* Every option a migration may carry, one row each: CRIU's options of the same
  * names, keep_images (leave the job's directories on both hosts), new_pidns (restore
- * into a fresh PID namespace at the destination, as criu-ns does), and the pre-copy
- * policy (see precopy.h for the defaults). */
+ * into a fresh PID namespace at the destination, as criu-ns does), the pre-copy
+ * policy (see precopy.h for the defaults), the frozen-time bound, and the options of
+ * containers: keep_source (leave the source's stopped container after a success),
+ * transfer_image (send the image when the destination lacks it), shared_paths
+ * (mounts that both hosts see, so they need not travel). */
+enum option_kind { OPT_BOOL, OPT_INT, OPT_PATHS };
+
+#define OPT_PATHS_MAX  64      /* entries of a path list */
+#define OPT_PATH_LEN   255
+
 static const struct option_spec {
 	const char *name;
-	bool integer;            /* else boolean */
+	enum option_kind kind;
 	long min, max;
 } option_table[] = {
-	{ "tcp_established", false, 0, 0 },
-	{ "shell_job", false, 0, 0 },
-	{ "file_locks", false, 0, 0 },
-	{ "ext_unix_sk", false, 0, 0 },
-	{ "keep_images", false, 0, 0 },
-	{ "new_pidns", false, 0, 0 },
-	{ "max_iterations", true, 0, PRECOPY_ITERATIONS_CAP },
-	{ "precopy_min_pages", true, 0, 1L << 30 },
-	{ "precopy_max_growth_pct", true, 0, 1000 },
-	{ "max_frozen_ms", true, 100, 24L * 60 * 60 * 1000 },
+	{ "tcp_established", OPT_BOOL, 0, 0 },
+	{ "shell_job", OPT_BOOL, 0, 0 },
+	{ "file_locks", OPT_BOOL, 0, 0 },
+	{ "ext_unix_sk", OPT_BOOL, 0, 0 },
+	{ "keep_images", OPT_BOOL, 0, 0 },
+	{ "new_pidns", OPT_BOOL, 0, 0 },
+	{ "max_iterations", OPT_INT, 0, PRECOPY_ITERATIONS_CAP },
+	{ "precopy_min_pages", OPT_INT, 0, 1L << 30 },
+	{ "precopy_max_growth_pct", OPT_INT, 0, 1000 },
+	{ "max_frozen_ms", OPT_INT, 100, 24L * 60 * 60 * 1000 },
+	{ "keep_source", OPT_BOOL, 0, 0 },
+	{ "transfer_image", OPT_BOOL, 0, 0 },
+	{ "shared_paths", OPT_PATHS, 0, 0 },
 };
+
+/* A list of paths (or volume names): at most OPT_PATHS_MAX strings, each 1 to
+ * OPT_PATH_LEN bytes of printable ASCII. */
+static int paths_ok(const json_t *v, const char *field, struct http_reply *reply)
+{
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v)) {
+		api_error(reply, AE_BAD_TYPE, field, "\"%s\" must be an array of paths", field);
+		return -1;
+	}
+	if (json_array_size(v) > OPT_PATHS_MAX) {
+		api_error(reply, AE_BAD_VALUE, field, "\"%s\" holds at most %d paths", field,
+			  OPT_PATHS_MAX);
+		return -1;
+	}
+	json_array_foreach(v, i, e) {
+		const char *p = json_string_value(e);
+		size_t n = p ? strlen(p) : 0;
+
+		if (!p) {
+			api_error(reply, AE_BAD_TYPE, field, "\"%s\" must hold strings", field);
+			return -1;
+		}
+		for (size_t k = 0; k < n; k++)
+			if ((unsigned char)p[k] < 0x20 || (unsigned char)p[k] > 0x7e)
+				n = 0;
+		if (n == 0 || n > OPT_PATH_LEN) {
+			api_error(reply, AE_BAD_VALUE, field, "each entry of \"%s\" must be 1 to "
+				  "%d printable ASCII characters", field, OPT_PATH_LEN);
+			return -1;
+		}
+	}
+	return 0;
+}
 
 static const char *const modes[] = { "live", "lazy" };
 
@@ -63,16 +110,21 @@ static int parse_options(const json_t *o, struct job *j, struct http_reply *repl
 			api_error(reply, AE_UNKNOWN_FIELD, field, "unknown option \"%.60s\"", key);
 			return -1;
 		}
-		if (!spec->integer && !json_is_boolean(v)) {
+		if (spec->kind == OPT_PATHS) {
+			if (paths_ok(v, field, reply) < 0)
+				return -1;
+			continue;
+		}
+		if (spec->kind == OPT_BOOL && !json_is_boolean(v)) {
 			api_error(reply, AE_BAD_TYPE, field, "\"%s\" must be true or false", field);
 			return -1;
 		}
-		if (spec->integer && !json_is_integer(v)) {
+		if (spec->kind == OPT_INT && !json_is_integer(v)) {
 			api_error(reply, AE_BAD_TYPE, field, "\"%s\" must be an integer", field);
 			return -1;
 		}
-		if (spec->integer && (json_integer_value(v) < spec->min ||
-				      json_integer_value(v) > spec->max)) {
+		if (spec->kind == OPT_INT && (json_integer_value(v) < spec->min ||
+					      json_integer_value(v) > spec->max)) {
 			api_error(reply, AE_BAD_VALUE, field, "\"%s\" must be from %ld to %ld",
 				  field, spec->min, spec->max);
 			return -1;
@@ -84,7 +136,8 @@ static int parse_options(const json_t *o, struct job *j, struct http_reply *repl
 
 int api_parse_migration(const char *body, size_t len, struct job *j, struct http_reply *reply)
 {
-	static const char *const fields[] = { "type", "pid", "to", "mode", "options" };
+	static const char *const fields[] = { "type", "pid", "container", "to", "mode",
+					      "options" };
 	const struct mig_ops *ops;
 	struct mig_problem prob = { 0 };
 	json_error_t jerr;
@@ -122,7 +175,8 @@ int api_parse_migration(const char *body, size_t len, struct job *j, struct http
 	}
 	v = json_object_get(root, "type");
 	if (!v) {
-		api_error(reply, AE_MISSING_FIELD, "type", "\"type\" is required (\"pid\")");
+		api_error(reply, AE_MISSING_FIELD, "type", "\"type\" is required (%s)",
+			  mig_type_names());
 		goto out;
 	}
 	if (!json_is_string(v)) {
@@ -131,10 +185,22 @@ int api_parse_migration(const char *body, size_t len, struct job *j, struct http
 	}
 	ops = mig_ops_find(json_string_value(v));
 	if (!ops) {
-		api_error(reply, AE_BAD_VALUE, "type", "unknown migration type; known: \"pid\"");
+		api_error(reply, AE_BAD_VALUE, "type", "unknown migration type; known: %s",
+			  mig_type_names());
 		goto out;
 	}
 	snprintf(j->type, sizeof(j->type), "%s", ops->type);
+	/* Each type names what it moves by one field: a pid, or a container. */
+	{
+		const char *other = strcmp(ops->target_field, "pid") == 0 ? "container" : "pid";
+
+		if (json_object_get(root, other)) {
+			api_error(reply, AE_UNKNOWN_FIELD, other, "\"%s\" is not a field of type "
+				  "\"%s\", which takes \"%s\"", other, ops->type,
+				  ops->target_field);
+			goto out;
+		}
+	}
 
 	v = json_object_get(root, "to");
 	if (!v) {
@@ -170,6 +236,11 @@ int api_parse_migration(const char *body, size_t len, struct job *j, struct http
 			goto out;
 		}
 		snprintf(j->mode, sizeof(j->mode), "%s", modes[i]);
+	}
+	if (strcmp(j->mode, "lazy") == 0 && !ops->lazy) {
+		api_error(reply, AE_BAD_VALUE, "mode", "type \"%s\" cannot migrate in mode "
+			  "\"lazy\": its engine has no post-copy restore; use \"live\"", ops->type);
+		goto out;
 	}
 	v = json_object_get(root, "options");
 	if (v && parse_options(v, j, reply) < 0)
@@ -219,6 +290,11 @@ static void post_migration(struct api *a, const struct http_request *req, struct
 	j.role = JOB_SOURCE;
 	uuid_new(j.id);
 	ret = engine_submit(a->engine, &j);
+	if (ret == -EBUSY && j.container_id[0]) {
+		api_error(reply, AE_CONFLICT, "container", "container %s is already being migrated",
+			  j.container_name[0] ? j.container_name : j.container_id);
+		goto out;
+	}
 	if (ret == -EBUSY) {
 		api_error(reply, AE_CONFLICT, "pid", "pid %d is already being migrated", j.pid);
 		goto out;
@@ -474,6 +550,8 @@ static void health(struct api *a, struct http_reply *reply)
 		"strategies", "live", strategy_name(live),
 		"why", why,
 		"jobs", "queued", queued, "running", running, "incoming", incoming);
+	if (reply->body)
+		json_object_set_new(reply->body, "engines", mig_engines_health());
 }
 
 static void static_file(struct api *a, const char *path, struct http_reply *reply)

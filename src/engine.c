@@ -334,7 +334,9 @@ int engine_submit(struct engine *e, struct job *j)
 	/* The check and the insert are one step, so two POSTs for one pid cannot both
 	 * pass it. */
 	pthread_mutex_lock(&submit_lock);
-	if (store_pid_busy(e->store, j->pid)) {
+	if (!j->target[0])
+		snprintf(j->target, sizeof(j->target), "%d", j->pid);
+	if (store_target_busy(e->store, j->type, j->target)) {
 		pthread_mutex_unlock(&submit_lock);
 		return -EBUSY;
 	}

@@ -207,17 +207,33 @@ static json_t *error_to_json(const struct job *j)
 
 json_t *job_to_json(const struct job *j, const struct job_iter *iters, size_t n_iters)
 {
-	json_t *result;
+	json_t *result, *container;
 
 	if (!j)
 		return NULL;
-	result = j->result_pid > 0 ? json_pack("{s:i}", "pid", j->result_pid) : json_null();
-	return json_pack("{s:o, s:o, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:s, s:o,"
+	if (j->result_pid > 0 && j->result_container[0])
+		result = json_pack("{s:i, s:o}", "pid", j->result_pid, "container",
+				   text_json(j->result_container, sizeof(j->result_container)));
+	else if (j->result_pid > 0)
+		result = json_pack("{s:i}", "pid", j->result_pid);
+	else
+		result = json_null();
+	/* A container's id and name at the source; null for a process tree. */
+	if (j->container_id[0] || j->container_name[0])
+		container = json_pack("{s:o, s:o}",
+				      "id", text_json_or_null(j->container_id,
+							     sizeof(j->container_id)),
+				      "name", text_json_or_null(j->container_name,
+							       sizeof(j->container_name)));
+	else
+		container = json_null();
+	return json_pack("{s:o, s:o, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o,"
 			 " s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "id", text_json(j->id, sizeof(j->id)),
 			 "type", text_json(j->type, sizeof(j->type)),
 			 "role", job_role_name(j->role),
 			 "pid", j->pid,
+			 "container", container,
 			 "to", text_json(j->to, sizeof(j->to)),
 			 "mode", text_json(j->mode, sizeof(j->mode)),
 			 "strategy", text_json_or_null(j->strategy, sizeof(j->strategy)),

@@ -14,6 +14,7 @@
 
 #include "api.h"
 #include "criu.h"
+#include "ctr.h"
 #include "engine.h"
 #include "http.h"
 #include "log.h"
@@ -26,6 +27,7 @@
 
 struct config {
 	const char *listen, *peer_listen, *data_dir, *secret_file, *www_dir;
+	const char *docker_host, *podman_host, *runc_root;
 	long workers, criu_log_level, retain_jobs;
 	int verbose;
 };
@@ -44,6 +46,12 @@ static void usage(FILE *f)
 		"  --www DIR                 dashboard files (default: www/ beside the binary's\n"
 		"                            parent directory, when present)\n"
 		"  --criu-log-level N        CRIU's log level 0-4 (default 2)\n"
+		"  --docker-host unix:///PATH  the Docker engine's API socket\n"
+		"                            (default unix:///var/run/docker.sock; \"\": none)\n"
+		"  --podman-host unix:///PATH  the Podman API socket (podman system service)\n"
+		"                            (default unix:///run/podman/podman.sock; \"\": none)\n"
+		"  --runc-root DIR           runc's state directory (runc --root; default\n"
+		"                            /run/runc; \"\": none)\n"
 		"  --retain-jobs N           finished jobs kept with their events; older ones\n"
 		"                            are deleted (default 10000, 0: keep all)\n"
 		"  -v, --verbose             debug logging\n"
@@ -62,6 +70,9 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "www", required_argument, NULL, 'W' },
 		{ "criu-log-level", required_argument, NULL, 'c' },
 		{ "retain-jobs", required_argument, NULL, 'r' },
+		{ "docker-host", required_argument, NULL, 'D' },
+		{ "podman-host", required_argument, NULL, 'P' },
+		{ "runc-root", required_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -77,6 +88,9 @@ static int parse_args(int argc, char **argv, struct config *c)
 		case 'd': c->data_dir = optarg; break;
 		case 's': c->secret_file = optarg; break;
 		case 'W': c->www_dir = optarg; break;
+		case 'D': c->docker_host = optarg; break;
+		case 'P': c->podman_host = optarg; break;
+		case 'R': c->runc_root = optarg; break;
 		case 'v': c->verbose = 1; break;
 		case 'w':
 			if (parse_long(optarg, 1, 64, &c->workers) < 0) {
@@ -104,6 +118,21 @@ static int parse_args(int argc, char **argv, struct config *c)
 	if (optind < argc) {
 		fprintf(stderr, "hauld: unexpected argument %s\n", argv[optind]);
 		return -1;
+	}
+	{
+		char tmp[256];
+
+		if ((c->docker_host[0] && ctr_parse_host(c->docker_host, tmp, sizeof(tmp)) < 0) ||
+		    (c->podman_host[0] && ctr_parse_host(c->podman_host, tmp, sizeof(tmp)) < 0)) {
+			fprintf(stderr, "hauld: --docker-host and --podman-host take "
+				"unix:///PATH (an absolute path, at most %d bytes)\n",
+				CTR_PATH_MAX - 1);
+			return -1;
+		}
+		if (c->runc_root[0] && (c->runc_root[0] != '/' || strlen(c->runc_root) >= 256)) {
+			fprintf(stderr, "hauld: --runc-root takes an absolute path\n");
+			return -1;
+		}
 	}
 	if (hostport_parse(c->listen, host, sizeof(host), &port, 1) < 0 ||
 	    hostport_parse(c->peer_listen, host, sizeof(host), &port, 1) < 0) {
@@ -155,6 +184,30 @@ static int load_secret(const char *path, char **out, size_t *len)
 	return 0;
 }
 
+/* Where the container engines are; libcurl set up before any thread. */
+static void engines_setup(const struct config *c)
+{
+	static const char *const runcs[] = { "/usr/sbin/runc", "/usr/bin/runc",
+					      "/usr/local/sbin/runc", "/usr/local/bin/runc" };
+	struct ctr_config cc = { 0 };
+
+	if (ctr_global_init() < 0)
+		fatalx("cannot set up libcurl");
+	if (c->docker_host[0])
+		ctr_parse_host(c->docker_host, cc.docker_sock, sizeof(cc.docker_sock));
+	if (c->podman_host[0])
+		ctr_parse_host(c->podman_host, cc.podman_sock, sizeof(cc.podman_sock));
+	snprintf(cc.runc_root, sizeof(cc.runc_root), "%s", c->runc_root);
+	snprintf(cc.runc_bin, sizeof(cc.runc_bin), "%s", runcs[0]);
+	for (size_t i = 0; i < sizeof(runcs) / sizeof(runcs[0]); i++) {
+		if (access(runcs[i], X_OK) == 0) {
+			snprintf(cc.runc_bin, sizeof(cc.runc_bin), "%s", runcs[i]);
+			break;
+		}
+	}
+	ctr_configure(&cc);
+}
+
 /* www/ next to the build directory of the binary, when the operator did not say. */
 static const char *find_www(char *buf, size_t len)
 {
@@ -178,6 +231,8 @@ int main(int argc, char **argv)
 	struct config cfg = {
 		.listen = "127.0.0.1:8420", .peer_listen = "0.0.0.0:8421", .data_dir = "./var",
 		.workers = 2, .criu_log_level = 2, .retain_jobs = 10000,
+		.docker_host = "unix:///var/run/docker.sock",
+		.podman_host = "unix:///run/podman/podman.sock", .runc_root = "/run/runc",
 	};
 	struct engine_config ecfg = { 0 };
 	struct criu_info ci;
@@ -228,6 +283,7 @@ int main(int argc, char **argv)
 		hex_encode(raw, sizeof(raw), hex);
 		peer_instance_set(hex);
 	}
+	engines_setup(&cfg);
 	criu_log_level_set((int)cfg.criu_log_level);
 	criu_detect(&ci);
 	if (ci.check_ok)

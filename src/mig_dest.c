@@ -67,6 +67,7 @@ static void dst_free(struct dst_job *dj)
 		close(dj->d.work_fd);
 	if (dj->d.mem_fd >= 0)
 		close(dj->d.mem_fd);
+	json_decref(dj->d.facts);
 	pthread_cond_destroy(&dj->cond);
 	job_release(&dj->job);
 	free(dj);
@@ -247,6 +248,8 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 	if (opts)
 		dj->job.options = json_dumps(opts, JSON_COMPACT);
 	dj->d.keep_images = job_option(&dj->job, "keep_images");
+	snprintf(dj->d.data_dir, sizeof(dj->d.data_dir), "%s", e->cfg.data_dir);
+	dj->d.facts = json_incref(facts);
 	{
 		json_t *host = json_object_get(msg, "host");
 		const char *boot = json_string_value(json_object_get(host, "boot_id"));
@@ -304,7 +307,8 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 		*reply = reply_error(dj->d.err_code ? dj->d.err_code : "preflight_failed", "%s",
 				     dj->d.err);
 	else
-		*reply = json_pack("{s:b, s:i}", "ok", 1, "criu_version", ci->version);
+		*reply = json_pack("{s:b, s:i, s:b}", "ok", 1, "criu_version", ci->version,
+				   "want_image", dj->d.want_image);
 	if (!json_is_true(json_object_get(*reply, "ok"))) {
 		job_finish(e, &dj->job, JOB_FAILED, "preflight_failed", "source", "%s",
 			   json_string_value(json_object_get(*reply, "error")));
@@ -366,6 +370,8 @@ static json_t *pages(struct engine *e, struct dst_job *dj, const json_t *msg)
 	if (!iter_dir_ok(dir) || (parent && (!iter_dir_ok(parent) ||
 					    strcmp(parent, "images") == 0)))
 		return reply_error("bad_request", "pages: malformed directory names");
+	if (!dj->ops->page_stream)
+		return reply_error("bad_request", "pages: type %s has no page stream", dj->job.type);
 	pthread_mutex_lock(&e->lock);
 	if (!dj->mem_attached) {
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -377,7 +383,7 @@ static json_t *pages(struct engine *e, struct dst_job *dj, const json_t *msg)
 	if (ret < 0)
 		return reply_error("transfer_failed", "no memory connection arrived");
 	/* The previous iteration's page server must have finished its directory. */
-	if (dj->ops->dst_received(&dj->d, LONG_WAIT_MS) < 0)
+	if (dj->ops->dst_received && dj->ops->dst_received(&dj->d, LONG_WAIT_MS) < 0)
 		return reply_error("transfer_failed", "%s", dj->d.err);
 	snprintf(path, sizeof(path), "%s/../%s", dj->d.images_dir, dir);
 	ret = mkdir_p(path, 0700);
@@ -396,6 +402,37 @@ static json_t *pages(struct engine *e, struct dst_job *dj, const json_t *msg)
 	return json_pack("{s:b}", "ok", 1);
 }
 
+/* "image": the image the source's engine saved, on this control connection, for
+ * the destination's engine to load (options.transfer_image). */
+static json_t *image(struct engine *e, struct dst_job *dj, struct peer_conn *c)
+{
+	char dir[1100];
+	int dfd, ret;
+
+	if (!dj->d.want_image || !dj->ops->dst_image)
+		return reply_error("bad_request", "image: no image was asked for");
+	snprintf(dir, sizeof(dir), "%s/image", dj->d.work_dir);
+	rm_rf(dir);
+	ret = mkdir_p(dir, 0700);
+	dfd = ret == 0 ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	ret = dfd < 0 ? -errno : peer_recv_dir(c, dfd, NULL, NULL);
+	if (dfd >= 0)
+		close(dfd);
+	if (ret < 0) {
+		rm_rf(dir);
+		return reply_error("transfer_failed", "receiving the image: %s", strerror(-ret));
+	}
+	ev(e, &dj->job, "info", "loading the image the source sent");
+	ret = dj->ops->dst_image(&dj->d, dir);
+	rm_rf(dir);
+	if (ret < 0)
+		return reply_error(dj->d.err_code ? dj->d.err_code : "preflight_failed", "%s",
+				   dj->d.err);
+	dj->d.want_image = false;
+	store_job_update(e->store, &dj->job);
+	return json_pack("{s:b}", "ok", 1);
+}
+
 /* "restore": the page stream has ended; take the image files, restore stopped. */
 static json_t *restore(struct engine *e, struct dst_job *dj)
 {
@@ -405,7 +442,9 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 
 	if (!dj->mem_attached)
 		return reply_error("transfer_failed", "no memory connection attached");
-	if (dj->ops->dst_received(&dj->d, LONG_WAIT_MS) < 0)
+	if (dj->d.want_image)
+		return reply_error("bad_request", "restore: the image has not arrived");
+	if (dj->ops->dst_received && dj->ops->dst_received(&dj->d, LONG_WAIT_MS) < 0)
 		return reply_error("transfer_failed", "%s", dj->d.err);
 	fault_point(e, "dest_exit:receive_images");
 	peer_conn_init(&mem, dj->d.mem_fd, e->cfg.peer_timeout_ms);
@@ -676,6 +715,8 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 				dj->ctl_fd = c->fd;
 		} else if (dj && strcmp(op, "pages") == 0) {
 			reply = pages(e, dj, msg);
+		} else if (dj && strcmp(op, "image") == 0) {
+			reply = image(e, dj, c);
 		} else if (dj && dj->d.lazy && strcmp(op, "restore_lazy") == 0) {
 			/* Listed until every page has arrived: /healthz counts it. */
 			reply = restore_lazy(e, dj, c);
@@ -861,6 +902,7 @@ void dest_recover(struct engine *e, struct job *j)
 		dj = dst_new();
 		if (dj && job_copy(&dj->job, j) == 0) {
 			dj->ops = mig_ops_find(j->type);
+			snprintf(dj->d.data_dir, sizeof(dj->d.data_dir), "%s", e->cfg.data_dir);
 			dj->d.restored = j->result_pid;
 			dj->restored = true;
 			if (dj->ops) {

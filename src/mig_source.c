@@ -46,7 +46,7 @@ struct src_run {
 	int64_t lazy_sent0;      /* bytes sent on the memory socket when it began */
 	int64_t last_progress;   /* monotonic ms of the last progress update stored */
 	int64_t max_frozen_ms;   /* options.max_frozen_ms */
-	char images_dir[1024], work_dir[1024];
+	char images_dir[1024], work_dir[1024], job_dir[1024];
 };
 
 static void fail(struct src_run *r, const char *code, const char *fmt, ...)
@@ -177,11 +177,52 @@ static json_t *host_facts(void)
 	return json_pack("{s:s, s:s}", "boot_id", boot, "netns", netns);
 }
 
+/* options.transfer_image, and the destination lacks the image: the source's engine
+ * saves it, and it goes over the control connection before anything stops. */
+static int ship_image(struct src_run *r)
+{
+	char dir[1100];
+	int64_t bytes = 0;
+	int dfd, files = 0, ret;
+	json_t *msg;
+
+	if (!r->ops->src_image || !job_option(r->job, "transfer_image")) {
+		fail(r, "image_missing", "the destination asked for the image, but this job does "
+		     "not send it");
+		return -EPROTO;
+	}
+	snprintf(dir, sizeof(dir), "%s/image", r->work_dir);
+	rm_rf(dir);
+	ret = mkdir_p(dir, 0700);
+	if (ret == 0)
+		ret = r->ops->src_image(&r->m, dir);
+	if (ret < 0) {
+		fail(r, "image_missing", "saving the image to send it: %s", r->m.err);
+		rm_rf(dir);
+		return ret;
+	}
+	msg = json_pack("{s:s}", "op", "image");
+	ret = peer_send_json(&r->ctl, msg);
+	json_decref(msg);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ret == 0)
+		ret = dfd < 0 ? -errno : peer_send_dir(&r->ctl, dfd, &files, &bytes);
+	if (dfd >= 0)
+		close(dfd);
+	rm_rf(dir);
+	if (ret < 0) {
+		fail(r, "transfer_failed", "sending the image: %s", peer_err(ret));
+		return ret;
+	}
+	ev(r->e, r->job, "info", "sent the image (%lld bytes)", (long long)bytes);
+	return expect_ok(r, &r->ctl, LONG_WAIT_MS, "preflight_failed", NULL);
+}
+
 static int preflight(struct src_run *r)
 {
 	const struct criu_info *ci = r->e->cfg.criu;
 	char cpu_dir[1024];
-	json_t *facts, *msg, *opts = NULL;
+	json_t *facts, *msg, *opts = NULL, *reply = NULL;
 	int dfd, ret;
 
 	if (!ci->check_ok) {
@@ -228,7 +269,11 @@ static int preflight(struct src_run *r)
 		fail(r, "peer_protocol", "sending the preflight facts: %s", peer_err(ret));
 		return ret;
 	}
-	return expect_ok(r, &r->ctl, LONG_WAIT_MS, "preflight_failed", NULL);
+	ret = expect_ok(r, &r->ctl, LONG_WAIT_MS, "preflight_failed", &reply);
+	if (ret == 0 && json_is_true(json_object_get(reply, "want_image")))
+		ret = ship_image(r);
+	json_decref(reply);
+	return ret;
 }
 
 /* Let a cancel cut this connection while we wait on it (fd), or nothing (-1). */
@@ -655,6 +700,9 @@ static void end_commit(struct src_run *r)
 		time_mono_ms() - r->t_dump;
 	j->stats.bytes = bytes_sent(r);
 	fetch_peer_logs(r);
+	if (r->ops->src_release && ret == 0 && r->ops->src_release(&r->m) < 0)
+		ev(r->e, j, "warn", "the destination runs it, but what is left here could not be "
+		   "removed: %s", r->m.err);
 	if (ret < 0)
 		job_finish(r->e, j, JOB_FAILED, "commit_unconfirmed", "destination",
 			   "the destination restored the process (pid %d) and the source copy "
@@ -686,10 +734,18 @@ static void rollback(struct src_run *r)
 	j->stats.bytes = bytes_sent(r);
 	j->result_pid = 0;       /* a copy the destination restored is gone now */
 	fetch_peer_logs(r);
-	if (proc_same(j->pid, r->m.pid_start) || (!r->m.pid_start && proc_alive(j->pid)))
+	if (r->ops && r->ops->src_alive(&r->m) && r->m.job->container_name[0])
+		job_finish(r->e, j, strcmp(code, "cancelled") == 0 ? JOB_CANCELLED : JOB_FAILED,
+			   code, "source", "%s; the container %s keeps running at the source",
+			   r->fail_msg, j->container_name);
+	else if (r->ops && r->ops->src_alive(&r->m))
 		job_finish(r->e, j, strcmp(code, "cancelled") == 0 ? JOB_CANCELLED : JOB_FAILED,
 			   code, "source", "%s; the process keeps running at the source (pid %d)",
 			   r->fail_msg, j->pid);
+	else if (r->m.job->container_name[0])
+		job_finish(r->e, j, JOB_FAILED, code, "unknown", "%s; the container %s does not "
+			   "run at the source (%s)", r->fail_msg, j->container_name,
+			   r->m.err[0] ? r->m.err : "it is gone");
 	else
 		job_finish(r->e, j, JOB_FAILED, code, "unknown",
 			   "%s; the source process (pid %d) is gone", r->fail_msg, j->pid);
@@ -698,7 +754,7 @@ static void rollback(struct src_run *r)
 void source_run(struct engine *e, struct job *j, struct src_active *act)
 {
 	struct src_run r = { .e = e, .job = j, .act = act };
-	char images[1024], work[1024], last[16] = "", final_parent[24], why[200];
+	char images[1024], work[1024], last[16] = "", final_parent[24];
 	int ret;
 
 	peer_conn_init(&r.ctl, -1, e->cfg.peer_timeout_ms);
@@ -734,15 +790,10 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		fail(&r, "bad_type", "unknown migration type %s", j->type);
 		goto out;
 	}
-	if (proc_unmovable(j->pid, criu_path(), why, sizeof(why)) < 0) {
-		fail(&r, proc_alive(j->pid) ? "unmovable" : "process_gone", "%s", why);
+	if (r.ops->src_begin(&r.m) < 0) {
+		fail(&r, r.m.err_code ? r.m.err_code : "process_gone", "%s", r.m.err);
 		goto out;
 	}
-	if (proc_start_time(j->pid, &r.m.pid_start) < 0) {
-		fail(&r, "process_gone", "pid %d: no such process", j->pid);
-		goto out;
-	}
-	j->pid_start = r.m.pid_start;
 	store_job_update(e->store, j);
 	if (r.m.lazy && criu_lazy_ready(e->cfg.criu, r.m.err, sizeof(r.m.err)) < 0) {
 		fail(&r, "lazy_unavailable", "lazy mode: %s", r.m.err);
@@ -753,6 +804,8 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 	snprintf(r.work_dir, sizeof(r.work_dir), "%s", work);
 	r.m.images_dir = r.images_dir;
 	r.m.work_dir = r.work_dir;
+	snprintf(r.job_dir, sizeof(r.job_dir), "%s/jobs/%s", e->cfg.data_dir, j->id);
+	r.m.job_dir = r.job_dir;
 	if (ret < 0) {
 		fail(&r, "internal", "cannot create the job directory: %s", strerror(-ret));
 		goto out;
@@ -793,8 +846,9 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		r.m.parent = last[0] ? final_parent : NULL;
 		r.m.track_mem = true;
 	}
-	/* In lazy mode the pages stay at the source until asked for. */
-	if (!r.m.lazy && pages_to(&r, "images", last[0] ? last : NULL) < 0)
+	/* In lazy mode the pages stay at the source until asked for; a type without a
+	 * page stream sends everything in hold(). */
+	if (r.ops->page_stream && !r.m.lazy && pages_to(&r, "images", last[0] ? last : NULL) < 0)
 		goto out;
 	if (act->cancel) {
 		/* Do not freeze the tree only to find the memory connection cut. */
@@ -846,6 +900,52 @@ cleanup:
 /* After a restart: the dump either never reached the hold (the source runs), or CRIU
  * lost us inside it and resumed the source, or we had released the source and the
  * destination holds the only copy. The source pid tells which. */
+/* After a restart, a container that its engine had stopped for the checkpoint: the
+ * destination runs it if it restored it (commit), else it runs here again from the
+ * job's images. */
+static void container_recover(struct src_run *r)
+{
+	struct job *j = r->job;
+	char images[1024], work[1024];
+	bool dumped = strcmp(j->phase, PH_CONNECTING) != 0 && strcmp(j->phase, PH_QUEUED) != 0 &&
+		      strcmp(j->phase, PH_PREFLIGHT) != 0;
+
+	snprintf(images, sizeof(images), "%s/jobs/%s/images", r->e->cfg.data_dir, j->id);
+	snprintf(work, sizeof(work), "%s/jobs/%s/work", r->e->cfg.data_dir, j->id);
+	r->m.job = j;
+	r->m.images_dir = images;
+	r->m.work_dir = work;
+	r->m.images_fd = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r->m.work_fd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dumped && !r->ops->src_alive(&r->m) && finish_peer(r, "commit") == 0) {
+		if (r->ops->src_release && r->ops->src_release(&r->m) < 0)
+			ev(r->e, j, "warn", "%s", r->m.err);
+		job_finish(r->e, j, JOB_SUCCEEDED, NULL, NULL, "container %s runs at %s "
+			   "(committed after a restart)", j->container_name, j->to);
+	} else {
+		if (dumped)
+			finish_peer(r, "abort");
+		j->result_pid = 0;
+		j->result_container[0] = '\0';
+		if (!r->ops->src_alive(&r->m) && r->ops->src_recover &&
+		    r->ops->src_recover(&r->m) < 0)
+			ev(r->e, j, "error", "%s", r->m.err);
+		if (r->ops->src_alive(&r->m))
+			job_finish(r->e, j, JOB_FAILED, "daemon_restarted", "source", "hauld "
+				   "restarted during phase %s; rolled back, the container %s runs at "
+				   "the source", j->phase, j->container_name);
+		else
+			job_finish(r->e, j, JOB_FAILED, "daemon_restarted", "unknown", "hauld "
+				   "restarted during phase %s, and the container %s runs neither "
+				   "here nor at %s: %s", j->phase, j->container_name, j->to,
+				   r->m.err[0] ? r->m.err : "its checkpoint is gone");
+	}
+	if (r->m.images_fd >= 0)
+		close(r->m.images_fd);
+	if (r->m.work_fd >= 0)
+		close(r->m.work_fd);
+}
+
 void source_recover(struct engine *e, struct job *j)
 {
 	struct src_active act = { 0 };
@@ -858,7 +958,11 @@ void source_recover(struct engine *e, struct job *j)
 	peer_conn_init(&r.ctl, -1, e->cfg.peer_timeout_ms);
 	peer_conn_init(&r.mem, -1, -1);
 	ev(e, j, "warn", "hauld restarted during phase %s; resolving with %s", j->phase, j->to);
-	if (released) {
+	r.ops = mig_ops_find(j->type);
+	r.m.images_fd = r.m.work_fd = -1;
+	if (r.ops && r.ops->src_recover) {
+		container_recover(&r);
+	} else if (released) {
 		ret = finish_peer(&r, "commit");
 		if (ret == 0)
 			job_finish(e, j, JOB_SUCCEEDED, NULL, NULL, "runs at %s as pid %d "

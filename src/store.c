@@ -33,7 +33,7 @@ enum stmt {
 	ST_JOB_GET,
 	ST_JOB_LIST,
 	ST_JOB_UNFINISHED,
-	ST_PID_BUSY,
+	ST_TARGET_BUSY,
 	ST_ITER_ADD,
 	ST_ITER_LIST,
 	ST_EVENT_ADD,
@@ -46,7 +46,8 @@ enum stmt {
 #define JOB_COLS "seq, id, type, role, pid, dest, mode, strategy, options, state, phase," \
 	" created_at, started_at, finished_at, result_pid, err_code, err_msg, err_phase," \
 	" err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes, pages_written," \
-	" pid_start, strategy_reason, lazy_pages, lazy_pages_left"
+	" pid_start, strategy_reason, lazy_pages, lazy_pages_left, target, container_id," \
+	" container_name, result_container"
 
 static const char *const stmt_sql[ST__COUNT] = {
 	/* IMMEDIATE takes the write lock at once, so two daemons starting together
@@ -62,11 +63,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 		"INSERT INTO jobs (id, type, role, pid, dest, mode, strategy, options, state,"
 		" phase, created_at, started_at, finished_at, result_pid, err_code, err_msg,"
 		" err_phase, err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes,"
-		" pages_written, pid_start, strategy_reason, lazy_pages, lazy_pages_left) VALUES (:id, :type, :role, :pid, :dest, :mode, :strategy,"
+		" pages_written, pid_start, strategy_reason, lazy_pages, lazy_pages_left,"
+		" target, container_id, container_name, result_container)"
+		" VALUES (:id, :type, :role, :pid, :dest, :mode, :strategy,"
 		" :options, :state, :phase, :created_at, :started_at, :finished_at,"
 		" :result_pid, :err_code, :err_msg, :err_phase, :err_where, :downtime_ms,"
 		" :frozen_ms, :total_ms, :restore_ms, :bytes, :pages_written, :pid_start,"
-		" :strategy_reason, :lazy_pages, :lazy_pages_left)",
+		" :strategy_reason, :lazy_pages, :lazy_pages_left, :target, :container_id,"
+		" :container_name, :result_container)",
 	[ST_JOB_UPDATE] =
 		"UPDATE jobs SET type = :type, role = :role, pid = :pid, dest = :dest,"
 		" mode = :mode, strategy = :strategy, options = :options, state = :state,"
@@ -76,14 +80,16 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" downtime_ms = :downtime_ms, frozen_ms = :frozen_ms, total_ms = :total_ms,"
 		" restore_ms = :restore_ms, bytes = :bytes, pages_written = :pages_written,"
 		" pid_start = :pid_start, strategy_reason = :strategy_reason,"
-		" lazy_pages = :lazy_pages, lazy_pages_left = :lazy_pages_left"
+		" lazy_pages = :lazy_pages, lazy_pages_left = :lazy_pages_left,"
+		" target = :target, container_id = :container_id,"
+		" container_name = :container_name, result_container = :result_container"
 		" WHERE id = :id",
 	[ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
 	[ST_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
 	[ST_JOB_UNFINISHED] = "SELECT " JOB_COLS " FROM jobs"
 			      " WHERE state IN ('queued', 'running') ORDER BY seq",
-	[ST_PID_BUSY] = "SELECT 1 FROM jobs WHERE pid = ?1 AND role = 'source'"
-			" AND state IN ('queued', 'running') LIMIT 1",
+	[ST_TARGET_BUSY] = "SELECT 1 FROM jobs WHERE type = ?1 AND target = ?2"
+			   " AND role = 'source' AND state IN ('queued', 'running') LIMIT 1",
 	[ST_ITER_ADD] =
 		"INSERT INTO job_iterations (job_id, idx, kind, frozen_ms, memdump_ms,"
 		" memwrite_ms, pages_scanned, pages_skipped, pages_written, bytes, duration_ms)"
@@ -232,6 +238,12 @@ static int bind_job(sqlite3_stmt *st, const struct job *j)
 			     sizeof(j->strategy_reason));
 	e |= bind_named_int(st, ":lazy_pages", j->stats.lazy_pages);
 	e |= bind_named_int(st, ":lazy_pages_left", j->stats.lazy_pages_left);
+	e |= bind_named_text(st, ":target", j->target, sizeof(j->target));
+	e |= bind_named_text(st, ":container_id", j->container_id, sizeof(j->container_id));
+	e |= bind_named_text(st, ":container_name", j->container_name,
+			     sizeof(j->container_name));
+	e |= bind_named_text(st, ":result_container", j->result_container,
+			     sizeof(j->result_container));
 	return e;
 }
 
@@ -301,6 +313,10 @@ static int row_to_job(sqlite3_stmt *st, struct job *j)
 	col_text(st, c++, j->strategy_reason, sizeof(j->strategy_reason));
 	j->stats.lazy_pages = sqlite3_column_int64(st, c++);
 	j->stats.lazy_pages_left = sqlite3_column_int64(st, c++);
+	col_text(st, c++, j->target, sizeof(j->target));
+	col_text(st, c++, j->container_id, sizeof(j->container_id));
+	col_text(st, c++, j->container_name, sizeof(j->container_name));
+	col_text(st, c++, j->result_container, sizeof(j->result_container));
 
 	if (role_parse(role, &j->role) < 0 || job_state_parse(state, &j->state) < 0) {
 		log_warnx("store: job %s has role \"%s\", state \"%s\"", j->id, role, state);
@@ -629,16 +645,17 @@ void store_jobs_free(struct job *jobs, size_t n)
 	free(jobs);
 }
 
-int store_pid_busy(struct store *s, int pid)
+int store_target_busy(struct store *s, const char *type, const char *target)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	if (!s || pid <= 0)
+	if (!s || !type || !target || !target[0])
 		return -EINVAL;
 	pthread_mutex_lock(&s->mu);
-	st = s->st[ST_PID_BUSY];
-	sqlite3_bind_int(st, 1, pid);
+	st = s->st[ST_TARGET_BUSY];
+	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, target, -1, SQLITE_STATIC);
 	switch (sqlite3_step(st)) {
 	case SQLITE_ROW:
 		rc = 1;
@@ -647,7 +664,7 @@ int store_pid_busy(struct store *s, int pid)
 		rc = 0;
 		break;
 	default:
-		rc = store_err(s, "pid busy");
+		rc = store_err(s, "target busy");
 		break;
 	}
 	stmt_done(st);

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 #include <uuid/uuid.h>
 
 /* rm_rf keeps one directory fd open per level; a deeper tree is not ours. */
@@ -398,4 +400,35 @@ int uuid_valid(const char *s)
 		}
 	}
 	return s[36] == '\0';
+}
+
+int base64_decode(const char *in, unsigned char *out, size_t cap, size_t *n)
+{
+	size_t len = strlen(in), pad = 0;
+	unsigned char *tmp;
+	int got;
+
+	if (len % 4 != 0)
+		return -EINVAL;
+	if (len / 4 * 3 > cap + 2)
+		return -E2BIG;
+	tmp = malloc(len / 4 * 3 + 1);
+	if (!tmp)
+		return -ENOMEM;
+	got = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)len);
+	if (got < 0) {
+		free(tmp);
+		return -EINVAL;
+	}
+	/* EVP_DecodeBlock counts the padding as bytes: take it off. */
+	while (pad < 2 && len > pad && in[len - 1 - pad] == '=')
+		pad++;
+	if ((size_t)got - pad > cap) {
+		free(tmp);
+		return -E2BIG;
+	}
+	memcpy(out, tmp, (size_t)got - pad);
+	*n = (size_t)got - pad;
+	free(tmp);
+	return 0;
 }

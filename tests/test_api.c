@@ -267,9 +267,34 @@ END_TEST
 
 START_TEST(test_unknown_type)
 {
-	parse_fails("{\"type\":\"runc\",\"pid\":5,\"to\":\"h:1\"}", 422, "invalid_value", "type");
+	parse_fails("{\"type\":\"lxc\",\"pid\":5,\"to\":\"h:1\"}", 422, "invalid_value", "type");
 	parse_fails("{\"type\":\"\",\"pid\":5,\"to\":\"h:1\"}", 422, "invalid_value", "type");
 	parse_fails("{\"type\":\"PID\",\"pid\":5,\"to\":\"h:1\"}", 422, "invalid_value", "type");
+}
+END_TEST
+
+/* Each type names its target by its own field, and a container type's mode is
+ * checked before its engine is asked anything. */
+START_TEST(test_target_fields)
+{
+	parse_fails("{\"type\":\"runc\",\"pid\":5,\"to\":\"h:1\"}", 400, "unknown_field", "pid");
+	parse_fails("{\"type\":\"pid\",\"container\":\"web1\",\"to\":\"h:1\"}", 400,
+		    "unknown_field", "container");
+	parse_fails("{\"type\":\"docker\",\"to\":\"h:1\"}", 400, "missing_field", "container");
+	parse_fails("{\"type\":\"podman\",\"container\":7,\"to\":\"h:1\"}", 400, "invalid_type",
+		    "container");
+	parse_fails("{\"type\":\"docker\",\"container\":\"-x\",\"to\":\"h:1\"}", 422,
+		    "invalid_value", "container");
+	parse_fails("{\"type\":\"docker\",\"container\":\"a/../b\",\"to\":\"h:1\"}", 422,
+		    "invalid_value", "container");
+	parse_fails("{\"type\":\"docker\",\"container\":\"web1\",\"to\":\"h:1\","
+		    "\"mode\":\"lazy\"}", 422, "invalid_value", "mode");
+	parse_fails("{\"type\":\"docker\",\"container\":\"web1\",\"to\":\"h:1\","
+		    "\"options\":{\"shared_paths\":\"/data\"}}", 400, "invalid_type",
+		    "options.shared_paths");
+	parse_fails("{\"type\":\"docker\",\"container\":\"web1\",\"to\":\"h:1\","
+		    "\"options\":{\"shared_paths\":[\"\"]}}", 422, "invalid_value",
+		    "options.shared_paths");
 }
 END_TEST
 
@@ -885,6 +910,7 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_missing_field);
 	tcase_add_test(tc, test_wrong_types);
 	tcase_add_test(tc, test_unknown_type);
+	tcase_add_test(tc, test_target_fields);
 	tcase_add_test(tc, test_bad_to);
 	tcase_add_test(tc, test_bad_mode);
 	tcase_add_test(tc, test_bad_options);

@@ -48,8 +48,8 @@ static void check_keys(json_t *o, const char *const *keys, size_t n)
 }
 
 static const char *const top_keys[] = {
-	"id", "type", "role", "pid", "to", "mode", "strategy", "strategy_reason", "options",
-	"state", "phase",
+	"id", "type", "role", "pid", "container", "to", "mode", "strategy", "strategy_reason",
+	"options", "state", "phase",
 	"created_at", "started_at", "finished_at", "result", "error", "stats",
 };
 static const char *const stats_keys[] = {

@@ -88,6 +88,7 @@ static void make_job(struct job *j, int n, enum job_state state, int pid)
 	snprintf(j->id, sizeof(j->id), "00000000-0000-4000-8000-%012d", n);
 	strcpy(j->type, "pid");
 	j->pid = pid;
+	snprintf(j->target, sizeof(j->target), "%d", pid);
 	strcpy(j->to, "127.0.0.1:7070");
 	strcpy(j->mode, "live");
 	j->state = state;
@@ -121,7 +122,7 @@ START_TEST(test_bad_args)
 	ck_assert_ptr_null(jobs);
 	ck_assert_uint_eq(n, 0);
 	ck_assert_int_eq(store_job_list_unfinished(NULL, &jobs, &n), -EINVAL);
-	ck_assert_int_eq(store_pid_busy(NULL, 10), -EINVAL);
+	ck_assert_int_eq(store_target_busy(NULL, "pid", "10"), -EINVAL);
 	ck_assert_int_eq(store_iter_add(NULL, j.id, &it), -EINVAL);
 	ck_assert_int_eq(store_iter_list(NULL, j.id, &iters, &n), -EINVAL);
 	ck_assert_ptr_null(iters);
@@ -137,8 +138,9 @@ START_TEST(test_bad_args)
 	ck_assert_int_eq(store_job_list(s, 0, -1, &jobs, &n), -EINVAL);
 	ck_assert_int_eq(store_job_list(s, 0, 1, NULL, &n), -EINVAL);
 	ck_assert_int_eq(store_job_list_unfinished(s, &jobs, NULL), -EINVAL);
-	ck_assert_int_eq(store_pid_busy(s, 0), -EINVAL);
-	ck_assert_int_eq(store_pid_busy(s, -5), -EINVAL);
+	ck_assert_int_eq(store_target_busy(s, "pid", ""), -EINVAL);
+	ck_assert_int_eq(store_target_busy(s, NULL, "5"), -EINVAL);
+	ck_assert_int_eq(store_target_busy(s, "pid", NULL), -EINVAL);
 	ck_assert_int_eq(store_iter_add(s, NULL, &it), -EINVAL);
 	ck_assert_int_eq(store_iter_add(s, "", &it), -EINVAL);
 	ck_assert_int_eq(store_iter_add(s, j.id, NULL), -EINVAL);
@@ -349,6 +351,15 @@ START_TEST(test_list_paging)
 }
 END_TEST
 
+/* store_target_busy for a pid. */
+static int busy(struct store *s, int pid)
+{
+	char t[16];
+
+	snprintf(t, sizeof(t), "%d", pid);
+	return store_target_busy(s, "pid", t);
+}
+
 START_TEST(test_unfinished_and_busy)
 {
 	static const enum job_state states[] = {
@@ -373,22 +384,40 @@ START_TEST(test_unfinished_and_busy)
 	ck_assert_int_eq(jobs[2].seq, 6);
 	store_jobs_free(jobs, n);
 
-	ck_assert_int_eq(store_pid_busy(s, 201), 1);   /* running source */
-	ck_assert_int_eq(store_pid_busy(s, 203), 1);   /* queued source */
-	ck_assert_int_eq(store_pid_busy(s, 200), 0);   /* succeeded */
-	ck_assert_int_eq(store_pid_busy(s, 202), 0);   /* failed */
-	ck_assert_int_eq(store_pid_busy(s, 999), 0);   /* never seen */
+	ck_assert_int_eq(busy(s, 201), 1);   /* running source */
+	ck_assert_int_eq(busy(s, 203), 1);   /* queued source */
+	ck_assert_int_eq(busy(s, 200), 0);   /* succeeded */
+	ck_assert_int_eq(busy(s, 202), 0);   /* failed */
+	ck_assert_int_eq(busy(s, 999), 0);   /* never seen */
 
 	/* A destination job's pid is the source host's pid: it does not busy ours. */
 	make_job(&j, 50, JOB_RUNNING, 500);
 	j.role = JOB_DESTINATION;
 	ck_assert_int_eq(store_job_insert(s, &j), 0);
-	ck_assert_int_eq(store_pid_busy(s, 500), 0);
+	ck_assert_int_eq(busy(s, 500), 0);
 
 	/* Finishing the job frees the pid. */
 	make_job(&j, 2, JOB_SUCCEEDED, 201);
 	ck_assert_int_eq(store_job_update(s, &j), 0);
-	ck_assert_int_eq(store_pid_busy(s, 201), 0);
+	ck_assert_int_eq(busy(s, 201), 0);
+
+	/* A container is busy by type and id; its fields come back as stored. */
+	make_job(&j, 60, JOB_RUNNING, 4242);
+	strcpy(j.type, "docker");
+	strcpy(j.target, "4aa78b8cf00d");
+	strcpy(j.container_id, "4aa78b8cf00d");
+	strcpy(j.container_name, "web1");
+	strcpy(j.result_container, "77bb");
+	ck_assert_int_eq(store_job_insert(s, &j), 0);
+	ck_assert_int_eq(store_target_busy(s, "docker", "4aa78b8cf00d"), 1);
+	ck_assert_int_eq(store_target_busy(s, "podman", "4aa78b8cf00d"), 0);
+	ck_assert_int_eq(busy(s, 4242), 0);
+	job_release(&j);
+	ck_assert_int_eq(store_job_get(s, "00000000-0000-4000-8000-000000000060", &j), 0);
+	ck_assert_str_eq(j.container_id, "4aa78b8cf00d");
+	ck_assert_str_eq(j.container_name, "web1");
+	ck_assert_str_eq(j.result_container, "77bb");
+	job_release(&j);
 	store_free(s);
 }
 END_TEST

@@ -1,4 +1,4 @@
-/* mig_pid.c: migration type "pid", a process tree named by its root pid, moved with
+/* pid.c: migration type "pid", a process tree named by its root pid, moved with
  * CRIU: the destination runs CRIU's page server on the memory connection, the source
  * dumps into it and holds the tree frozen until the destination has restored. */
 #include <errno.h>
@@ -43,6 +43,7 @@ static int pid_validate(const json_t *body, struct job *j, struct mig_problem *p
 		return -1;
 	}
 	j->pid = (int)json_integer_value(v);
+	snprintf(j->target, sizeof(j->target), "%d", j->pid);
 	if (proc_unmovable(j->pid, criu_path(), why, sizeof(why)) < 0) {
 		p->err = AE_BAD_PID;
 		snprintf(p->field, sizeof(p->field), "pid");
@@ -440,9 +441,39 @@ static int pid_dst_discard(struct mig_dst *d)
 	return 0;
 }
 
+/* The tree may move now (it may have changed since the POST), and its root is the
+ * process it was: its start time tells a reused pid apart. */
+static int pid_src_begin(struct mig_src *m)
+{
+	char why[200];
+
+	if (proc_unmovable(m->job->pid, criu_path(), why, sizeof(why)) < 0) {
+		snprintf(m->err, sizeof(m->err), "%s", why);
+		m->err_code = proc_alive(m->job->pid) ? "unmovable" : "process_gone";
+		return -EPERM;
+	}
+	if (proc_start_time(m->job->pid, &m->pid_start) < 0) {
+		snprintf(m->err, sizeof(m->err), "pid %d: no such process", m->job->pid);
+		m->err_code = "process_gone";
+		return -ESRCH;
+	}
+	m->job->pid_start = m->pid_start;
+	return 0;
+}
+
+static bool pid_src_alive(struct mig_src *m)
+{
+	return m->pid_start ? proc_same(m->job->pid, m->pid_start) : proc_alive(m->job->pid);
+}
+
 const struct mig_ops mig_pid_ops = {
 	.type = "pid",
+	.target_field = "pid",
+	.page_stream = true,
+	.lazy = true,
 	.validate = pid_validate,
+	.src_begin = pid_src_begin,
+	.src_alive = pid_src_alive,
 	.src_facts = pid_src_facts,
 	.src_predump = pid_src_predump,
 	.src_checkpoint = pid_src_checkpoint,
@@ -455,13 +486,3 @@ const struct mig_ops mig_pid_ops = {
 	.dst_lazy_wait = pid_dst_lazy_wait,
 	.dst_discard = pid_dst_discard,
 };
-
-static const struct mig_ops *const mig_types[] = { &mig_pid_ops };
-
-const struct mig_ops *mig_ops_find(const char *type)
-{
-	for (size_t i = 0; type && i < ARRAY_SIZE(mig_types); i++)
-		if (strcmp(mig_types[i]->type, type) == 0)
-			return mig_types[i];
-	return NULL;
-}
