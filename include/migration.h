@@ -97,6 +97,9 @@ struct mig_ops {
 	bool page_stream;
 	/* Mode lazy (post-copy) is possible (dst_lazy_start, dst_lazy_wait). */
 	bool lazy;
+	/* A type without a page stream runs stop-and-copy through its engine: why, for
+	 * the job's strategy_reason. */
+	const char *strategy_reason;
 	/* API: check the type's fields of a POST body and fill j (its pid, target and
 	 * container fields); -1 with p set when wrong. May ask the type's engine. */
 	int (*validate)(const json_t *body, struct job *j, struct mig_problem *p);
@@ -159,6 +162,11 @@ extern const struct mig_ops mig_pid_ops, mig_docker_ops, mig_podman_ops, mig_run
 const struct mig_ops *mig_ops_find(const char *type);
 /* The known type names, quoted and comma-separated, for messages. */
 const char *mig_type_names(void);
+/* Destination, before a restore into this host's network namespace: every port the
+ * images' tree listens on (TCP) or is bound to (UDP) can be taken here; else -errno
+ * with d->err naming the port (and whether both daemons share one network
+ * namespace) and d->err_code port_in_use or address_unavailable. */
+int mig_dst_ports_free(struct mig_dst *d);
 /* {"docker": {...}, "podman": {...}, "runc": {...}}: each type's health(). New
  * reference. */
 json_t *mig_engines_health(void);

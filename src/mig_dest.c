@@ -468,8 +468,9 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 	job_phase(e, &dj->job, PH_RESTORED);
 	ev(e, &dj->job, "info", "restored as pid %d, stopped until the source commits",
 	   dj->d.restored);
-	return json_pack("{s:b, s:i, s:I}", "ok", 1, "pid", dj->d.restored,
-			 "restore_ms", (json_int_t)dj->job.stats.restore_ms);
+	return json_pack("{s:b, s:i, s:I, s:s?}", "ok", 1, "pid", dj->d.restored,
+			 "restore_ms", (json_int_t)dj->job.stats.restore_ms, "container",
+			 dj->job.result_container[0] ? dj->job.result_container : NULL);
 }
 
 /* "restore_lazy": the source serves the pages now; restore, running, and stay until

@@ -77,6 +77,22 @@ static bool frozen_expired(struct src_run *r)
 	return true;
 }
 
+/* A destination's error code that may go into our job as it is: one of CRIU's causes
+ * (criu_diag.h), or one of the checks of the destination's preflight and engine; a
+ * static string, NULL for any other (the peer chooses no code of ours). */
+static const char *peer_code_known(const char *code)
+{
+	static const char *const dest_codes[] = {
+		"pids_in_use", "image_missing", "container_exists", "engine_unavailable",
+	};
+	const char *c = criu_diag_known(code);
+
+	for (size_t i = 0; !c && code && i < ARRAY_SIZE(dest_codes); i++)
+		if (strcmp(code, dest_codes[i]) == 0)
+			c = dest_codes[i];
+	return c;
+}
+
 static const char *peer_err(int ret)
 {
 	switch (ret) {
@@ -137,7 +153,7 @@ static int expect_ok(struct src_run *r, struct peer_conn *c, int timeout_ms, con
 	}
 	if (!json_is_true(json_object_get(reply, "ok"))) {
 		const char *why = json_string_value(json_object_get(reply, "error"));
-		const char *known = criu_diag_known(json_string_value(json_object_get(reply,
+		const char *known = peer_code_known(json_string_value(json_object_get(reply,
 										      "code")));
 
 		/* The destination's own diagnosis, when it is one hauld knows: a peer's
@@ -345,6 +361,13 @@ static int hold(struct mig_src *m)
 	r->restored = true;
 	r->job->result_pid = (int)json_integer_value(json_object_get(reply, "pid"));
 	r->job->stats.restore_ms = json_integer_value(json_object_get(reply, "restore_ms"));
+	/* A container's id at the destination, when the engine gave it a new one. */
+	{
+		const char *c = json_string_value(json_object_get(reply, "container"));
+
+		if (c && strlen(c) < sizeof(r->job->result_container) && r->job->container_id[0])
+			snprintf(r->job->result_container, sizeof(r->job->result_container), "%s", c);
+	}
 	json_decref(reply);
 	/* Recovery after a crash from here on needs to know the destination's pid. */
 	store_job_update(r->e->store, r->job);
@@ -778,6 +801,11 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		snprintf(j->strategy_reason, sizeof(j->strategy_reason), "mode lazy: the "
 			 "destination restores at once and pulls the pages through userfaultfd; "
 			 "until the last page has arrived the process needs both hosts");
+	} else if (r.ops && !r.ops->page_stream) {
+		r.strategy = STRATEGY_STOP_AND_COPY;
+		snprintf(j->strategy, sizeof(j->strategy), "%s", strategy_name(r.strategy));
+		snprintf(j->strategy_reason, sizeof(j->strategy_reason), "%s",
+			 r.ops->strategy_reason);
 	} else {
 		r.strategy = strategy_choose(e->cfg.criu->mem_track, &r.policy,
 					     j->strategy_reason, sizeof(j->strategy_reason));

@@ -439,13 +439,14 @@ static int docker_src_checkpoint(struct mig_src *m)
 {
 	struct ctr_opts o;
 	struct ctr_reply r;
-	char path[200], why[600], rb[600];
+	char path[1200], why[600], rb[600];
 	json_t *body;
 	int ret;
 
-	/* Into the job's own directory: jobs/<id>/images, sent as it is. */
+	/* Into the job's own directory (Docker makes jobs/<id>/ckpt, and refuses one that
+	 * exists), then next to the rest of what hold() sends. */
 	ctr_opts_parse(m->job, &o);
-	body = json_pack("{s:s, s:s, s:b}", "CheckpointID", "images", "CheckpointDir", m->job_dir,
+	body = json_pack("{s:s, s:s, s:b}", "CheckpointID", "ckpt", "CheckpointDir", m->job_dir,
 			 "Exit", 1);
 	snprintf(path, sizeof(path), API "/containers/%s/checkpoints", m->job->container_id);
 	ret = ctr_call(sock(), "POST", path, body, CTR_LONG_MS, &r, why, sizeof(why));
@@ -465,7 +466,14 @@ static int docker_src_checkpoint(struct mig_src *m)
 	if (ret < 0)
 		return ret;      /* the container still runs: CRIU resumed it */
 
-	ret = rootfs_collect(m);
+	snprintf(path, sizeof(path), "%s/ckpt", m->job_dir);
+	ret = ctr_files_place(path, m->images_dir, NULL);
+	if (ret < 0)
+		snprintf(m->err, sizeof(m->err), "moving the checkpoint into the job's images: %s",
+			 strerror(-ret));
+	rm_rf(path);
+	if (ret == 0)
+		ret = rootfs_collect(m);
 	if (ret == 0 && m->hold(m) == 0)
 		return 0;
 	/* The engine stopped the container: it runs again from its own checkpoint. */
@@ -599,9 +607,9 @@ static int docker_dst_check(struct mig_dst *d, const json_t *facts)
 	}
 	ctr_reply_release(&r);
 	snprintf(path, sizeof(path), API "/images/%s/json", image);
-	ret = get(path, &r, why, sizeof(why));
+	ret = get(path, &r, why, sizeof(why)) == 0 && r.status == 200 ? 0 : -ENOENT;
 	ctr_reply_release(&r);
-	if (ret == 0 && r.status == 200)
+	if (ret == 0)
 		return create(d);
 	if (ctr_wants_image(d->job)) {
 		/* The source sends it before it stops anything; create() follows. */
@@ -835,6 +843,13 @@ static int docker_dst_restore(struct mig_dst *d)
 		snprintf(d->err, sizeof(d->err), "no container was created for the restore");
 		return -ENOENT;
 	}
+	/* On the host's network the container takes this host's ports. */
+	if (strcmp(json_string_value(json_object_get(json_object_get(d->facts, "host_config"),
+						      "NetworkMode")) ?: "", "host") == 0) {
+		ret = mig_dst_ports_free(d);
+		if (ret < 0)
+			return ret;
+	}
 	ret = rootfs_apply(d);
 	if (ret < 0)
 		return ret;
@@ -913,6 +928,9 @@ static json_t *docker_health(void)
 
 const struct mig_ops mig_docker_ops = {
 	.type = "docker",
+	.strategy_reason = "Docker checkpoints the container into files and stops it; they "
+			   "travel with its file system changes, and the destination's Docker "
+			   "restores it into a container made from the same configuration",
 	.target_field = "container",
 	.page_stream = false,
 	.lazy = false,

@@ -297,49 +297,6 @@ static int pid_dst_received(struct mig_dst *d, int timeout_ms)
 	return 0;
 }
 
-/* Every port the tree listens on (or, UDP, is bound to) must be free here, or the
- * restore fails on it; checked before CRIU runs, to say which port and why. */
-static int ports_free(struct mig_dst *d)
-{
-	struct criu_inet_port ports[256];
-	size_t n = 0;
-
-	if (criu_inet_ports(d->images_fd, ports, ARRAY_SIZE(ports), &n) < 0)
-		return 0;      /* CRIU reads the images itself and says what it finds */
-	for (size_t i = 0; i < n; i++) {
-		const struct criu_inet_port *p = &ports[i];
-		const char *proto = p->type == SOCK_DGRAM ? "UDP" : "TCP";
-		int ret = criu_inet_port_free(p);
-
-		if (ret == -EADDRINUSE && d->same_netns) {
-			snprintf(d->err, sizeof(d->err), "%s port %d (on %s) is taken at the "
-				 "destination, because source and destination are one network "
-				 "namespace: two daemons on one machine are one host to a program "
-				 "that listens on a port (the frozen source still holds it). Run "
-				 "each daemon in its own network namespace, or migrate to another "
-				 "host", proto, p->port, p->addr);
-			d->err_code = "port_in_use";
-			return ret;
-		}
-		if (ret == -EADDRINUSE) {
-			snprintf(d->err, sizeof(d->err), "%s port %d (on %s) is already taken at "
-				 "the destination: stop what listens on it there, or migrate to a "
-				 "host where it is free", proto, p->port, p->addr);
-			d->err_code = "port_in_use";
-			return ret;
-		}
-		if (ret == -EADDRNOTAVAIL) {
-			snprintf(d->err, sizeof(d->err), "the process listens on %s %s port %d, "
-				 "and the destination has no address %s: let the program listen on "
-				 "all addresses (0.0.0.0 or ::), or give the destination that "
-				 "address", p->addr, proto, p->port, p->addr);
-			d->err_code = "address_unavailable";
-			return ret;
-		}
-	}
-	return 0;
-}
-
 static int pid_dst_restore(struct mig_dst *d)
 {
 	struct criu_restore_req req = {
@@ -352,7 +309,7 @@ static int pid_dst_restore(struct mig_dst *d)
 	pid_t pid = -1;
 	int ret;
 
-	ret = ports_free(d);
+	ret = mig_dst_ports_free(d);
 	if (ret < 0)
 		return ret;
 	/* Post-copy restores only once the source has released the tree and serves its

@@ -580,6 +580,9 @@ static json_t *podman_health(void)
 
 const struct mig_ops mig_podman_ops = {
 	.type = "podman",
+	.strategy_reason = "Podman checkpoints the container into one archive (memory, "
+			   "configuration, file system changes, log) and stops it; the archive "
+			   "travels and the destination's Podman restores the container from it",
 	.target_field = "container",
 	.page_stream = false,
 	.lazy = false,

@@ -501,6 +501,9 @@ static json_t *runc_health(void)
 
 const struct mig_ops mig_runc_ops = {
 	.type = "runc",
+	.strategy_reason = "runc checkpoints the container into files with CRIU and removes "
+			   "it; they travel with its bundle, and the destination's runc restores "
+			   "it under the same id",
 	.target_field = "container",
 	.page_stream = false,
 	.lazy = false,
