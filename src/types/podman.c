@@ -300,9 +300,9 @@ static int podman_src_release(struct mig_src *m)
 
 static int podman_src_image(struct mig_src *m, const char *dir)
 {
-	char path[300], file[1200], why[400];
+	char path[600], file[1200], why[400], esc[300];
 	struct ctr_reply r;
-	const char *img;
+	const char *img, *name;
 	int fd, ret;
 
 	snprintf(path, sizeof(path), API "/containers/%s/json", m->job->container_id);
@@ -312,7 +312,13 @@ static int podman_src_image(struct mig_src *m, const char *dir)
 		ctr_reply_release(&r);
 		return -EIO;
 	}
-	snprintf(path, sizeof(path), API "/images/%s/get?format=docker-archive", img);
+	/* By its name, which the archive then carries: the restore looks the image up
+	 * by the name the container was made from. */
+	name = json_string_value(json_object_get(r.json, "ImageName"));
+	if (name && ctr_escape(name, esc, sizeof(esc)) == 0)
+		snprintf(path, sizeof(path), API "/images/%s/get?format=docker-archive", esc);
+	else
+		snprintf(path, sizeof(path), API "/images/%s/get?format=docker-archive", img);
 	ctr_reply_release(&r);
 	snprintf(file, sizeof(file), "%s/image.tar", dir);
 	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
