@@ -718,7 +718,9 @@ static void end_commit(struct src_run *r)
 	/* From CRIU's freeze (its frozen time ends when it killed the source copy) to
 	 * the commit that lets the destination's copy run; without CRIU's figure, from
 	 * the start of the dump. */
-	j->stats.downtime_ms = j->stats.frozen_ms >= 0 ?
+	/* An engine's checkpoint stops the container and hold() runs after it: the
+	 * whole time since the checkpoint began. */
+	j->stats.downtime_ms = j->stats.frozen_ms >= 0 && r->ops->page_stream ?
 		j->stats.frozen_ms + time_mono_ms() - r->t_dump_end :
 		time_mono_ms() - r->t_dump;
 	j->stats.bytes = bytes_sent(r);

@@ -393,6 +393,23 @@ static int runc_dst_check(struct mig_dst *d, const json_t *facts)
 	return 0;
 }
 
+/* true when the bundle's config.json gives the container a network namespace. */
+static bool own_netns(const char *bundle)
+{
+	char path[600];
+	size_t i;
+	json_t *cfg, *ns;
+	bool own = false;
+
+	snprintf(path, sizeof(path), "%s/config.json", bundle);
+	cfg = json_load_file(path, 0, NULL);
+	json_array_foreach(json_object_get(json_object_get(cfg, "linux"), "namespaces"), i, ns)
+		if (strcmp(json_string_value(json_object_get(ns, "type")) ?: "", "network") == 0)
+			own = true;
+	json_decref(cfg);
+	return own;
+}
+
 static int runc_dst_restore(struct mig_dst *d)
 {
 	char tar[1100], out[2048], mine[600];
@@ -413,6 +430,12 @@ static int runc_dst_restore(struct mig_dst *d)
 				 st < 0 ? strerror(-st) : first_line(out));
 			return -EIO;
 		}
+	}
+	/* Without a network namespace of its own, the container takes this host's ports. */
+	if (!own_netns(d->ctr_path)) {
+		ret = mig_dst_ports_free(d);
+		if (ret < 0)
+			return ret;
 	}
 	ctr_opts_parse(d->job, &o);
 	ret = restore(d->job->result_container, d->images_dir, d->work_dir, d->ctr_path, &o,
