@@ -30,6 +30,8 @@ chmod 755 "$T"
 : >"$T/pids"      # "KIND PID START" of everything started here, read back by cleanup
 : >"$T/netns"     # network namespaces created here
 : >"$T/api-ns"    # "ORIGIN NETNS": API origins reachable only inside a netns
+# Functions _cleanup calls once the hauld daemons are stopped (engines.sh adds one).
+CLEANUP_HOOKS=()
 
 PASSED=0
 FAILED=0
@@ -882,6 +884,7 @@ _cleanup() {
 		[ "$kind" = daemon ] || continue
 		wait_for 10 pid_gone "$pid" || { _ours "$pid" "$start" && kill -KILL "$pid" 2>/dev/null; }
 	done <"$T/pids"
+	for h in "${CLEANUP_HOOKS[@]}"; do "$h"; done
 	while read -r kind pid start; do
 		[ "$kind" = daemon ] || { _ours "$pid" "$start" && kill -KILL "$pid" 2>/dev/null; }
 	done <"$T/pids"
