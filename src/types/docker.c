@@ -128,7 +128,15 @@ static int docker_validate(const json_t *body, struct job *j, struct mig_problem
 		return ctr_problem(p, ae, "%s", err);
 	}
 	ctr_opts_parse(j, &o);
-	if (mounts_blocking(r.json, &o, blocking, sizeof(blocking)) > 0)
+	if (o.tcp_established || o.file_locks) {
+		/* Docker's checkpoint API takes neither. */
+		ret = ctr_problem(p, AE_BAD_VALUE, "Docker's checkpoint has no option for %s: "
+				  "let the container's connections close (or its locks go) first, "
+				  "or run it with Podman", o.tcp_established ? "established TCP "
+				  "connections" : "file locks");
+		snprintf(p->field, sizeof(p->field), "options.%s",
+			 o.tcp_established ? "tcp_established" : "file_locks");
+	} else if (mounts_blocking(r.json, &o, blocking, sizeof(blocking)) > 0)
 		ret = ctr_problem(p, AE_BAD_VALUE, "container %s has mounts that do not move with "
 				  "it: %s; when both hosts see them the same, declare them in "
 				  "options.shared_paths (their source paths or volume names)", name,
