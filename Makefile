@@ -3,7 +3,8 @@
 #   make unit        unit tests only
 #   make asan        unit tests under ASan/UBSan
 #   make valgrind    unit tests under valgrind
-#   make bench       benchmarks (see docs/BENCHMARKS.md)
+#   make bench       benchmarks (see docs/BENCHMARKS.md, docs/BENCHMARKS-CONTAINERS.md)
+#   make bench-containers  the container benchmarks alone
 #   make V=1         show the compiler command lines
 CC      ?= cc
 B       ?= build
@@ -97,9 +98,14 @@ valgrind: $(TESTS)
 
 bench: all
 	bash tests/bench/run.sh
+	bash tests/bench/containers.sh
+
+# Containers only: hauld beside each engine's CLI pipeline (docs/BENCHMARKS-CONTAINERS.md).
+bench-containers: all
+	bash tests/bench/containers.sh
 
 clean:
 	rm -rf build build-asan
 
-.PHONY: all unit test asan asan-build valgrind bench clean
+.PHONY: all unit test asan asan-build valgrind bench bench-containers clean
 -include $(OBJS:.o=.d)

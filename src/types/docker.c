@@ -300,6 +300,11 @@ static int rootfs_collect(struct mig_src *m)
 		goto out;
 	}
 	ch = calloc(json_array_size(r.json) + 1, sizeof(*ch));
+	if (!ch || !puts || !dels) {
+		snprintf(m->err, sizeof(m->err), "out of memory");
+		ret = -ENOMEM;
+		goto out;
+	}
 	json_array_foreach(r.json, i, v) {
 		const char *p = json_string_value(json_object_get(v, "Path"));
 
@@ -340,7 +345,7 @@ static int rootfs_collect(struct mig_src *m)
 				   why, sizeof(why));
 		close(fd);
 		if (ret == 0 && r.status != 200) {
-			snprintf(why, sizeof(why), "%s", ctr_reply_error(&r, why, sizeof(why)));
+			ctr_reply_error(&r, why, sizeof(why));
 			ret = -EIO;
 		}
 		if (ret < 0) {
@@ -400,7 +405,9 @@ static int root_dir(char *out, size_t len, char *err, size_t errlen)
 		snprintf(out, len, "%s", dir);
 		ret = 0;
 	} else if (r.status) {
-		snprintf(err, errlen, "GET /info: %s", ctr_reply_error(&r, err, errlen));
+		char why[300];
+
+		snprintf(err, errlen, "GET /info: %s", ctr_reply_error(&r, why, sizeof(why)));
 	}
 	ctr_reply_release(&r);
 	return ret;

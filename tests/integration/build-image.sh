@@ -21,10 +21,15 @@
 #
 # Needs busybox-static, redis-server and redis-tools (scripts/setup.sh installs the
 # latter two; busybox-static comes with the container packages).
+#
+# Environment: IMAGE_TAG, the tag [localhost/hauld-test:1]; EXTRA_BINS, more programs
+# (absolute paths) to put into /usr/bin with their libraries, such as the benchmarks'
+# build/workload [none].
 set -euo pipefail
 
 OUT=${1:?usage: build-image.sh OUTDIR}
-TAG=localhost/hauld-test:1
+TAG=${IMAGE_TAG:-localhost/hauld-test:1}
+read -r -a EXTRA <<<"${EXTRA_BINS:-}"
 BUSYBOX=/bin/busybox
 # Debian's redis-server is a link to redis-check-rdb, which picks its role by argv[0].
 REDIS=/usr/bin/redis-check-rdb
@@ -39,7 +44,8 @@ done
 
 # The inputs are this script and the binaries (their libraries come with their
 # packages' versions, which the binaries' hashes stand for well enough).
-stamp=$(cat "${BASH_SOURCE[0]}" "$BUSYBOX" "$REDIS" "$REDIS_CLI" | sha256sum | cut -d' ' -f1)
+stamp=$( (cat "${BASH_SOURCE[0]}" "$BUSYBOX" "$REDIS" "$REDIS_CLI" "${EXTRA[@]}"; echo "$TAG") |
+	sha256sum | cut -d' ' -f1)
 if [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$stamp" ] && [ -s "$OUT/image.tar" ] &&
 	[ -s "$OUT/image.id" ] && [ -d "$OUT/rootfs" ]; then
 	exit 0
@@ -58,7 +64,7 @@ done
 
 # Each library at the path ldd found it, so the loader's built-in directories find it
 # without an ld.so.cache.
-for b in "$REDIS" "$REDIS_CLI"; do
+for b in "$REDIS" "$REDIS_CLI" "${EXTRA[@]}"; do
 	cp "$b" "$R/usr/bin/"
 	for l in $(ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
 		mkdir -p "$R$(dirname "$l")"

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# containers.sh: hauld's container migrations beside the pipeline a user would script
+# with the engine's own CLI (`make bench-containers`, and part of `make bench`).
+#
+# Two hosts on this machine (network namespaces joined by a veth pair), each with its
+# own dockerd and podman service and a hauld. A container running the checksummed
+# workload (tests/workload.c, BENCH_CONTAINER_MIB of memory) moves back and forth,
+# alternately with hauld and with the CLI pipeline, and after each move the workload
+# itself says how long it stood still (its longest gap between two ticks) and that
+# its memory is intact. The CLI pipelines, prepared as hauld prepares (the
+# destination's container created before anything stops):
+#   docker   docker checkpoint create --checkpoint-dir; cp of the checkpoint into the
+#            destination container's own checkpoint directory (Docker restores from no
+#            other); docker start --checkpoint; docker rm at the source
+#   podman   podman container checkpoint --export; podman container restore --import;
+#            podman rm at the source
+# Writes docs/BENCHMARKS-CONTAINERS.md and prints its table.
+#
+# Environment: BENCH_RUNS moves per tool and engine [4]; BENCH_CONTAINER_MIB [64];
+# BENCH_ENGINES ["docker podman"]; BENCH_WRITE 0 to leave the doc alone [1].
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=../integration/lib.sh
+. "$ROOT/tests/integration/lib.sh"
+# shellcheck source=../integration/engines.sh
+. "$ROOT/tests/integration/engines.sh"
+
+RUNS=${BENCH_RUNS:-4}
+MIB=${BENCH_CONTAINER_MIB:-64}
+ENGINES=${BENCH_ENGINES:-docker podman}
+WRITE=${BENCH_WRITE:-1}
+DOC=$ROOT/docs/BENCHMARKS-CONTAINERS.md
+DOCKER_CLI=$(command -v docker) || die "docker CLI" "not installed"
+PODMAN_CLI=$(command -v podman) || die "podman CLI" "not installed"
+need_root_and_build
+
+ENGINES_IMAGE=localhost/hauld-bench:1
+IMAGE_TAG=$ENGINES_IMAGE EXTRA_BINS=$BUILD/workload "$LIB_DIR/build-image.sh" "$T/image" \
+	>/dev/null || die "bench image" "build-image.sh failed"
+setup_netns || die "network namespaces" "setup_netns failed"
+make_secret "$T/secret"
+for h in A B; do
+	ns=NS_$h
+	addr=ADDR_$h
+	start_dockerd $h "${!ns}" "$T/image/image.tar" || die "dockerd $h" "see $T/$h.dockerd.log"
+	start_podman $h "${!ns}" "$T/image/image.tar" || die "podman $h" "see $T/$h.podman.log"
+	ds=${h}_DOCKER_SOCK
+	ps=${h}_PODMAN_SOCK
+	start_hauld $h --netns "${!ns}" --listen "${!addr}:0" --peer-listen "${!addr}:0" \
+		--secret-file "$T/secret" --docker-host "unix://${!ds}" --podman-host "unix://${!ps}" ||
+		die "daemon $h" "see $T/$h.log"
+done
+
+WORKLOAD=(/usr/bin/workload --mib "$MIB" --status /tmp/w.status --tick-ms 5)
+
+# status ENGINE SOCK NAME: the workload's status line, read through the engine.
+status() {
+	if [ "$1" = docker ]; then dexec "$2" "$3" cat /tmp/w.status; else pexec "$2" "$3" cat /tmp/w.status; fi
+}
+
+sfield() {
+	local kv
+	for kv in $1; do
+		[ "${kv%%=*}" = "$2" ] && { echo "${kv#*=}"; return 0; }
+	done
+	return 1
+}
+
+# signal ENGINE SOCK NAME SIG
+signal() {
+	if [ "$1" = docker ]; then
+		dapi "$2" POST "/containers/$3/kill?signal=$4" >/dev/null
+	else
+		papi "$2" POST "/containers/$3/kill?signal=$4" >/dev/null
+	fi
+}
+
+_counter_past() {
+	local c
+	c=$(sfield "$(status "$1" "$2" "$3")" counter) && [ "$c" -gt "$4" ]
+}
+
+# hauld_move ENGINE NAME FROM TO: one move with hauld; echoes "total_ms" or fails.
+hauld_move() {
+	local api_var=${3}_API peer_var=${4}_PEER id json t0
+	t0=$(now_ms)
+	api POST "${!api_var}/migrations" "$(jq -cn --arg t "$1" --arg c "$2" --arg to "${!peer_var}" \
+		'{type: $t, container: $c, to: $to}')" >/dev/null
+	[ "$HTTP_STATUS" = 202 ] || { echo "hauld: POST $HTTP_STATUS $HTTP_BODY" >&2; return 1; }
+	id=$(jget "$HTTP_BODY" .id)
+	json=$(wait_job "${!api_var}" "$id" 300) || return 1
+	[ "$(jget "$json" .state)" = succeeded ] || { echo "hauld: $(job_summary "$json")" >&2; return 1; }
+	echo $(($(now_ms) - t0))
+}
+
+# cli_move ENGINE NAME FROM TO: the same with the engine's CLI; echoes "total_ms".
+cli_move() {
+	local from=$3 to=$4 s d t0 dir bid root
+	if [ "$1" = docker ]; then
+		s=${from}_DOCKER_SOCK d=${to}_DOCKER_SOCK root=${to}_DOCKER_ROOT
+		dir=$T/cli-checkpoint
+		rm -rf "$dir"
+		# Prepared before the freeze, as hauld does: the same container at the destination.
+		bid=$("$DOCKER_CLI" -H "unix://${!d}" create --name "$2" --network none "$ENGINES_IMAGE" \
+			"${WORKLOAD[@]}") || return 1
+		t0=$(now_ms)
+		"$DOCKER_CLI" -H "unix://${!s}" checkpoint create --checkpoint-dir "$dir" "$2" cp1 \
+			>/dev/null || return 1
+		mkdir -p "${!root}/containers/$bid/checkpoints"
+		cp -a "$dir/cp1" "${!root}/containers/$bid/checkpoints/cp1" || return 1
+		"$DOCKER_CLI" -H "unix://${!d}" start --checkpoint cp1 "$2" >/dev/null || return 1
+		echo $(($(now_ms) - t0))
+		"$DOCKER_CLI" -H "unix://${!s}" rm -f "$2" >/dev/null
+		"$DOCKER_CLI" -H "unix://${!d}" checkpoint rm "$2" cp1 >/dev/null 2>&1
+	else
+		s=${from}_PODMAN_SOCK d=${to}_PODMAN_SOCK
+		rm -f "$T/cli-export.tar"
+		t0=$(now_ms)
+		"$PODMAN_CLI" --remote --url "unix://${!s}" container checkpoint --export "$T/cli-export.tar" \
+			"$2" >/dev/null || return 1
+		"$PODMAN_CLI" --remote --url "unix://${!d}" container restore --import "$T/cli-export.tar" \
+			>/dev/null || return 1
+		echo $(($(now_ms) - t0))
+		"$PODMAN_CLI" --remote --url "unix://${!s}" rm -f "$2" >/dev/null
+	fi
+}
+
+median() {
+	sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+
+results=$T/results
+: >"$results"
+for engine in $ENGINES; do
+	if [ "$engine" = docker ]; then
+		docker_run "$A_DOCKER_SOCK" w1 "${WORKLOAD[@]}" || die "$engine workload" "docker_run"
+	else
+		podman_run "$A_PODMAN_SOCK" w1 "${WORKLOAD[@]}" || die "$engine workload" "podman_run"
+	fi
+	at=A
+	for ((i = 0; i < 2 * RUNS; i++)); do
+		# hauld, cli, cli, hauld, ...: each tool first as often as second.
+		tool=$([ $(((i + i / 2) % 2)) = 0 ] && echo hauld || echo cli)
+		to=$([ $at = A ] && echo B || echo A)
+		sock_var=${at}_${engine^^}_SOCK
+		wait_for 60 _counter_past "$engine" "${!sock_var}" w1 0 || die "$engine run $i" "no workload at $at"
+		signal "$engine" "${!sock_var}" w1 USR1
+		c=$(sfield "$(status "$engine" "${!sock_var}" w1)" counter)
+		wait_for 10 _counter_past "$engine" "${!sock_var}" w1 $((c + 5))
+		total=$("${tool}_move" "$engine" w1 $at $to) || die "$engine run $i" "$tool move $at->$to failed"
+		at=$to
+		sock_var=${at}_${engine^^}_SOCK
+		c=$(sfield "$(status "$engine" "${!sock_var}" w1)" counter)
+		wait_for 30 _counter_past "$engine" "${!sock_var}" w1 $((c + 50)) ||
+			die "$engine run $i" "the workload does not count on at $at"
+		st=$(status "$engine" "${!sock_var}" w1)
+		[ "$(sfield "$st" checksum)" = "$(sfield "$st" expected)" ] ||
+			die "$engine run $i" "memory not intact after the $tool move: $st"
+		gap=$(sfield "$st" max_gap_ms)
+		echo "$engine $tool $gap $total" >>"$results"
+		note "$engine run $((i + 1)): $tool $([ $to = B ] && echo A->B || echo B->A): downtime seen $gap ms, total $total ms"
+	done
+	sock_var=${at}_${engine^^}_SOCK
+	if [ "$engine" = docker ]; then dapi "${!sock_var}" DELETE "/containers/w1?force=1" >/dev/null
+	else papi "${!sock_var}" DELETE "/containers/w1?force=true" >/dev/null; fi
+done
+
+table=$T/table
+{
+	printf '| engine | downtime seen (ms), hauld / CLI | ratio | total (ms), hauld / CLI |\n'
+	printf '|---|---:|---:|---:|\n'
+	for engine in $ENGINES; do
+		hd=$(awk -v e="$engine" '$1 == e && $2 == "hauld" { print $3 }' "$results" | median)
+		cd=$(awk -v e="$engine" '$1 == e && $2 == "cli" { print $3 }' "$results" | median)
+		ht=$(awk -v e="$engine" '$1 == e && $2 == "hauld" { print $4 }' "$results" | median)
+		ct=$(awk -v e="$engine" '$1 == e && $2 == "cli" { print $4 }' "$results" | median)
+		ratio=$(awk -v a="$hd" -v b="$cd" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+		printf '| %s | %s / %s | %s | %s / %s |\n' "$engine" "$hd" "$cd" "$ratio" "$ht" "$ct"
+	done
+} >"$table"
+cat "$table"
+if [ "$WRITE" = 1 ]; then
+	{
+		echo "# Container benchmarks"
+		echo
+		echo "Written by \`make bench-containers\` (tests/bench/containers.sh) on $(date -u +%Y-%m-%d),"
+		echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), kernel $(uname -r),"
+		echo "$(nproc) CPUs, CRIU $(/usr/local/sbin/criu --version | sed -n 's/^Version: //p'),"
+		echo "Docker $(jget "$(dapi "$A_DOCKER_SOCK" GET /version)" .Version),"
+		echo "Podman $(jget "$(papi "$A_PODMAN_SOCK" GET /version)" .Version)."
+		echo
+		echo "A container running the checksummed workload ($MIB MiB) moves between two hosts"
+		echo "(network namespaces on one machine), $RUNS times per tool and engine, alternately"
+		echo "with hauld and with the engine's CLI pipeline (see the script's header). Downtime"
+		echo "is what the workload itself saw: its longest gap between two 5 ms ticks. Medians."
+		echo
+		cat "$table"
+		echo
+		echo "Every move:"
+		echo
+		echo '| engine | tool | downtime seen (ms) | total (ms) |'
+		echo '|---|---|---:|---:|'
+		awk '{ printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }' "$results"
+	} >"$DOC"
+	note "wrote $DOC"
+fi
+finish
