@@ -93,6 +93,16 @@ hauld_move() {
 	json=$(wait_job "${!api_var}" "$id" 300) || return 1
 	[ "$(jget "$json" .state)" = succeeded ] || { echo "hauld: $(job_summary "$json")" >&2; return 1; }
 	echo $(($(now_ms) - t0))
+	# Where the time went, from the job's own events: the engine's checkpoint (with
+	# hauld's collection of the file system changes), the transfer, the destination's
+	# restore (engine), the commit.
+	api GET "${!api_var}/migrations/$id/events" >/dev/null
+	jq -r --arg e "$1" '[.events[] |
+		{m: .message, t: ((.ts | sub("\\.[0-9]+Z$"; "") | strptime("%Y-%m-%dT%H:%M:%S") | mktime) *
+			1000 + (.ts | capture("\\.(?<f>[0-9]+)Z").f | tonumber))}] as $ev |
+		def at(n): ($ev | map(select(.m == "phase " + n)) | .[0].t);
+		"\($e) \(at("transferring") - at("dumping")) \(at("restoring") - at("transferring")) \(at("committing") - at("restoring")) \(($ev | map(select(.m | startswith("succeeded"))) | .[0].t) - at("committing"))"' \
+		<<<"$HTTP_BODY" >>"$T/phases"
 }
 
 # cli_move ENGINE NAME FROM TO: the same with the engine's CLI; echoes "total_ms".
@@ -133,6 +143,7 @@ median() {
 
 results=$T/results
 : >"$results"
+: >"$T/phases"
 for engine in $ENGINES; do
 	if [ "$engine" = docker ]; then
 		docker_run "$A_DOCKER_SOCK" w1 "${WORKLOAD[@]}" || die "$engine workload" "docker_run"
@@ -160,13 +171,25 @@ for engine in $ENGINES; do
 			die "$engine run $i" "memory not intact after the $tool move: $st"
 		gap=$(sfield "$st" max_gap_ms)
 		echo "$engine $tool $gap $total" >>"$results"
-		note "$engine run $((i + 1)): $tool $([ $to = B ] && echo A->B || echo B->A): downtime seen $gap ms, total $total ms"
+		note "$engine run $((i + 1)): $tool $([ "$to" = B ] && echo "A to B" || echo "B to A"): downtime seen $gap ms, total $total ms"
 	done
 	sock_var=${at}_${engine^^}_SOCK
 	if [ "$engine" = docker ]; then dapi "${!sock_var}" DELETE "/containers/w1?force=1" >/dev/null
 	else papi "${!sock_var}" DELETE "/containers/w1?force=true" >/dev/null; fi
 done
 
+phases_table=$T/phases_table
+{
+	printf '| engine | checkpoint at the source | transfer | restore at the destination | commit |\n'
+	printf '|---|---:|---:|---:|---:|\n'
+	for engine in $ENGINES; do
+		printf '| %s' "$engine"
+		for col in 2 3 4 5; do
+			printf ' | %s' "$(awk -v e="$engine" -v c=$col '$1 == e { print $c }' "$T/phases" | median)"
+		done
+		printf ' |\n'
+	done
+} >"$phases_table"
 table=$T/table
 {
 	printf '| engine | downtime seen (ms), hauld / CLI | ratio | total (ms), hauld / CLI |\n'
@@ -181,6 +204,7 @@ table=$T/table
 	done
 } >"$table"
 cat "$table"
+cat "$phases_table"
 if [ "$WRITE" = 1 ]; then
 	{
 		echo "# Container benchmarks"
@@ -197,6 +221,14 @@ if [ "$WRITE" = 1 ]; then
 		echo "is what the workload itself saw: its longest gap between two 5 ms ticks. Medians."
 		echo
 		cat "$table"
+		echo
+		echo "Where hauld's downtime goes (medians in ms, from each job's phase events):"
+		echo "the engine's checkpoint (with, for Docker, hauld's collection of the file system"
+		echo "changes through the archive API), the transfer between the hosts, the"
+		echo "destination engine's restore (with, for Docker, putting those changes into the new"
+		echo "container), and the commit (unpause)."
+		echo
+		cat "$phases_table"
 		echo
 		echo "Every move:"
 		echo
