@@ -13,6 +13,8 @@ enum api_err {
 	AE_BAD_VALUE,        /* 422 invalid_value: right type, value not acceptable */
 	AE_BAD_PID,          /* 422 invalid_pid: no such process, or one that must not move */
 	AE_BAD_QUERY,        /* 400 invalid_query */
+	AE_UNAUTHORIZED,     /* 401 unauthorized: no or a wrong bearer token */
+	AE_FORBIDDEN,        /* 403 forbidden: a cross-origin or foreign-Host request */
 	AE_NOT_FOUND,        /* 404 not_found */
 	AE_METHOD,           /* 405 method_not_allowed */
 	AE_CONFLICT,         /* 409 conflict */

@@ -4,6 +4,7 @@
 #ifndef HAULD_HTTP_H
 #define HAULD_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
 
@@ -23,6 +24,9 @@ struct http_request {
 	const char *body;            /* raw body bytes, NUL-terminated, NULL when empty */
 	size_t body_len;
 	const char *remote;          /* peer address as text */
+	/* Request headers the API's checks read; NULL when absent. */
+	const char *authorization, *content_type, *origin, *host;
+	const char *idempotency_key, *last_event_id;
 };
 
 struct http_reply {
@@ -33,6 +37,7 @@ struct http_reply {
 	 * already checked by the handler) and its content type. */
 	char file[512];
 	const char *content_type;
+	bool www_authenticate;       /* 401: ask for a bearer token */
 };
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
@@ -40,10 +45,16 @@ typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
 
 struct http_server;
 
+/* TLS for the server: the PEM texts of the certificate (chain) and its key. */
+struct http_tls {
+	const char *cert_pem, *key_pem;
+};
+
 /* Listen on addr:port (port 0 picks a free one, *bound_port gets the real port)
- * and serve with a small thread pool. Returns NULL on failure (logged). */
-struct http_server *http_start(const char *addr, int port, http_handler_fn fn, void *ctx,
-			       int *bound_port);
+ * and serve with a small thread pool, over TLS when tls is not NULL. Returns NULL on
+ * failure (logged). */
+struct http_server *http_start(const char *addr, int port, const struct http_tls *tls,
+			       http_handler_fn fn, void *ctx, int *bound_port);
 /* Stop listening, finish requests in flight, free. NULL is harmless. */
 void http_stop(struct http_server *srv);
 

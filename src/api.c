@@ -6,6 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <strings.h>
 
 #include "api.h"
 #include "apierror.h"
@@ -586,11 +589,130 @@ static int method_is(const struct http_request *req, const char *m)
 	return strcmp(req->method, m) == 0;
 }
 
+bool api_hosts_for(struct api *a, const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	bool loop;
+
+	a->n_hosts = 0;
+	loop = strcmp(host, "localhost") == 0 ||
+	       (inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+	       (inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6));
+	if (!loop)
+		return false;
+	snprintf(a->hosts[a->n_hosts++], sizeof(a->hosts[0]), "%s", host);
+	snprintf(a->hosts[a->n_hosts++], sizeof(a->hosts[0]), "localhost");
+	snprintf(a->hosts[a->n_hosts++], sizeof(a->hosts[0]), "127.0.0.1");
+	snprintf(a->hosts[a->n_hosts++], sizeof(a->hosts[0]), "::1");
+	return true;
+}
+
+/* The host part of a Host header or of an origin's authority: "[::1]:8420" is
+ * "::1", "localhost:8420" is "localhost". */
+static void host_part(const char *v, char *out, size_t len)
+{
+	const char *end;
+
+	out[0] = '\0';
+	if (!v)
+		return;
+	if (v[0] == '[') {
+		end = strchr(v, ']');
+		if (end)
+			snprintf(out, len, "%.*s", (int)(end - v - 1), v + 1);
+		return;
+	}
+	end = strchr(v, ':');
+	snprintf(out, len, "%.*s", end ? (int)(end - v) : (int)strlen(v), v);
+}
+
+static bool host_is_ours(const struct api *a, const char *host)
+{
+	char h[300];
+
+	if (a->n_hosts == 0)
+		return true;
+	host_part(host, h, sizeof(h));
+	for (size_t i = 0; h[0] && i < a->n_hosts; i++)
+		if (strcasecmp(h, a->hosts[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Constant time, so that the token cannot be guessed byte by byte from timings. */
+static bool token_ok(const char *want, const char *auth)
+{
+	size_t n = strlen(want), m;
+	unsigned char diff = 0;
+
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+		return false;
+	auth += 7;
+	m = strlen(auth);
+	for (size_t i = 0; i < n; i++)
+		diff |= (unsigned char)(want[i] ^ (i < m ? auth[i] : 0));
+	return diff == 0 && m == n;
+}
+
+/* Who may ask, before anything is routed. A web page in any browser on this host
+ * can reach a loopback port: a Host that is not ours is a DNS rebinding, an Origin
+ * that is not ours a cross-site request, and a state-changing request must be JSON
+ * (which a form cannot send without the browser asking first). Then the token, for
+ * all but /healthz and the dashboard's own files (the page asks for the token). */
+static int guard(struct api *a, const struct http_request *req, struct http_reply *reply)
+{
+	bool changes = !method_is(req, "GET") && !method_is(req, "HEAD");
+	bool open_route = (strcmp(req->path, "/healthz") == 0 && method_is(req, "GET")) ||
+			  (method_is(req, "GET") && strncmp(req->path, "/migrations", 11) != 0 &&
+			   strcmp(req->path, "/events") != 0 && strcmp(req->path, "/metrics") != 0);
+
+	if (!host_is_ours(a, req->host)) {
+		api_error(reply, AE_FORBIDDEN, NULL, "Host \"%.80s\" is not this daemon's: it "
+			  "answers on its own address only", req->host ? req->host : "");
+		return -1;
+	}
+	if (req->origin && changes) {
+		const char *scheme = a->tls ? "https://" : "http://";
+		bool ok = strncasecmp(req->origin, scheme, strlen(scheme)) == 0;
+
+		/* Loopback: one of our names. Otherwise the page's origin is the host it
+		 * was served from, the request's Host. */
+		if (ok && a->n_hosts)
+			ok = host_is_ours(a, req->origin + strlen(scheme));
+		else if (ok)
+			ok = req->host && strcasecmp(req->origin + strlen(scheme), req->host) == 0;
+		if (!ok) {
+			api_error(reply, AE_FORBIDDEN, NULL, "a request from %.80s, another origin, "
+				  "may not change anything here", req->origin);
+			return -1;
+		}
+	}
+	if (changes && req->body_len > 0 &&
+	    (!req->content_type || strncasecmp(req->content_type, "application/json", 16) != 0 ||
+	     (req->content_type[16] && req->content_type[16] != ';' && req->content_type[16] != ' '))) {
+		api_error(reply, AE_UNSUPPORTED_MEDIA, NULL, "a request that changes something must "
+			  "be sent as Content-Type: application/json");
+		return -1;
+	}
+	if (a->token && !open_route && !token_ok(a->token, req->authorization)) {
+		api_error(reply, AE_UNAUTHORIZED, NULL, "%s: send Authorization: Bearer TOKEN, the "
+			  "token of --api-token-file", req->authorization ? "wrong token" :
+			  "this API needs a token");
+		reply->www_authenticate = true;
+		return -1;
+	}
+	return 0;
+}
+
 void api_handle(void *ctx, const struct http_request *req, struct http_reply *reply)
 {
 	struct api *a = ctx;
 	const char *p = req->path;
 	const char *rest;
+
+	if (guard(a, req, reply) < 0)
+		return;
 
 	if (strcmp(p, "/healthz") == 0) {
 		if (method_is(req, "GET"))

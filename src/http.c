@@ -187,6 +187,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct http_reply
 	if (reply->location[0] != '\0' &&
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, reply->location) != MHD_YES)
 		goto fail;
+	if (reply->www_authenticate &&
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				    "Bearer realm=\"hauld\"") != MHD_YES)
+		goto fail;
 
 	ret = MHD_queue_response(conn, (unsigned int)reply->status, resp);
 	MHD_destroy_response(resp);
@@ -311,6 +315,15 @@ static enum MHD_Result call_handler(struct http_server *srv, struct MHD_Connecti
 	remote_text(conn, remote, sizeof(remote));
 
 	memset(&req, 0, sizeof(req));
+	req.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							MHD_HTTP_HEADER_AUTHORIZATION);
+	req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_CONTENT_TYPE);
+	req.origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	req.host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	req.idempotency_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							  "Idempotency-Key");
+	req.last_event_id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
 	req.method = method ? method : "";
 	req.path = url ? url : "/";
 	req.query = st->query;
@@ -395,10 +408,14 @@ static void req_completed(void *cls, struct MHD_Connection *conn, void **con_cls
 }
 
 /* Try to start the daemon on one resolved address. */
-static struct MHD_Daemon *start_on(struct http_server *srv, const struct addrinfo *ai, int port)
+static struct MHD_Daemon *start_on(struct http_server *srv, const struct addrinfo *ai, int port,
+				   const struct http_tls *tls)
 {
 	struct sockaddr_storage ss;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	/* Options after the common ones: TLS's, or none. */
+	enum MHD_OPTION o1 = MHD_OPTION_END, o2 = MHD_OPTION_END;
+	const char *v1 = NULL, *v2 = NULL;
 
 	if (ai->ai_addrlen > sizeof(ss))
 		return NULL;
@@ -412,6 +429,13 @@ static struct MHD_Daemon *start_on(struct http_server *srv, const struct addrinf
 	} else {
 		return NULL;
 	}
+	if (tls) {
+		flags |= MHD_USE_TLS;
+		o1 = MHD_OPTION_HTTPS_MEM_CERT;
+		v1 = tls->cert_pem;
+		o2 = MHD_OPTION_HTTPS_MEM_KEY;
+		v2 = tls->key_pem;
+	}
 
 	return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_access, srv,
 				/* The logger first, or libmicrohttpd prints to stderr
@@ -422,7 +446,7 @@ static struct MHD_Daemon *start_on(struct http_server *srv, const struct addrinf
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_MAX_CONNS,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_IDLE_TIMEOUT,
 				MHD_OPTION_NOTIFY_COMPLETED, req_completed, NULL,
-				MHD_OPTION_END);
+				o1, v1, o2, v2, MHD_OPTION_END);
 }
 
 static int daemon_port(struct MHD_Daemon *d)
@@ -445,8 +469,8 @@ static int daemon_port(struct MHD_Daemon *d)
 	return -1;
 }
 
-struct http_server *http_start(const char *addr, int port, http_handler_fn fn, void *ctx,
-			       int *bound_port)
+struct http_server *http_start(const char *addr, int port, const struct http_tls *tls,
+			       http_handler_fn fn, void *ctx, int *bound_port)
 {
 	struct http_server *srv = NULL;
 	struct addrinfo hints, *res = NULL, *ai;
@@ -502,7 +526,7 @@ struct http_server *http_start(const char *addr, int port, http_handler_fn fn, v
 		for (ai = res; ai != NULL && srv->daemon == NULL; ai = ai->ai_next) {
 			if ((pass == 0) != (ai->ai_family == AF_INET))
 				continue;
-			srv->daemon = start_on(srv, ai, port);
+			srv->daemon = start_on(srv, ai, port, tls);
 		}
 	}
 	if (srv->daemon == NULL) {

@@ -28,6 +28,7 @@
 struct config {
 	const char *listen, *peer_listen, *data_dir, *secret_file, *www_dir;
 	const char *docker_host, *podman_host, *runc_root;
+	const char *api_token_file, *tls_cert, *tls_key;
 	long workers, criu_log_level, retain_jobs;
 	int verbose;
 };
@@ -52,6 +53,9 @@ static void usage(FILE *f)
 		"                            (default unix:///run/podman/podman.sock; \"\": none)\n"
 		"  --runc-root DIR           runc's state directory (runc --root; default\n"
 		"                            /run/runc; \"\": none)\n"
+		"  --api-token-file FILE     a bearer token every API request but GET /healthz\n"
+		"                            must carry; required unless --listen is loopback\n"
+		"  --tls-cert FILE, --tls-key FILE  serve the API over HTTPS (PEM files)\n"
 		"  --retain-jobs N           finished jobs kept with their events; older ones\n"
 		"                            are deleted (default 10000, 0: keep all)\n"
 		"  -v, --verbose             debug logging\n"
@@ -73,6 +77,9 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "docker-host", required_argument, NULL, 'D' },
 		{ "podman-host", required_argument, NULL, 'P' },
 		{ "runc-root", required_argument, NULL, 'R' },
+		{ "api-token-file", required_argument, NULL, 'T' },
+		{ "tls-cert", required_argument, NULL, 'C' },
+		{ "tls-key", required_argument, NULL, 'K' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -91,6 +98,9 @@ static int parse_args(int argc, char **argv, struct config *c)
 		case 'D': c->docker_host = optarg; break;
 		case 'P': c->podman_host = optarg; break;
 		case 'R': c->runc_root = optarg; break;
+		case 'T': c->api_token_file = optarg; break;
+		case 'C': c->tls_cert = optarg; break;
+		case 'K': c->tls_key = optarg; break;
 		case 'v': c->verbose = 1; break;
 		case 'w':
 			if (parse_long(optarg, 1, 64, &c->workers) < 0) {
@@ -131,6 +141,10 @@ static int parse_args(int argc, char **argv, struct config *c)
 		}
 		if (c->runc_root[0] && (c->runc_root[0] != '/' || strlen(c->runc_root) >= 256)) {
 			fprintf(stderr, "hauld: --runc-root takes an absolute path\n");
+			return -1;
+		}
+		if (!c->tls_cert != !c->tls_key) {
+			fprintf(stderr, "hauld: --tls-cert and --tls-key go together\n");
 			return -1;
 		}
 	}
@@ -181,6 +195,27 @@ static int load_secret(const char *path, char **out, size_t *len)
 		return -EINVAL;
 	}
 	*out = buf;
+	return 0;
+}
+
+/* The API token: the file's first line, at least SECRET_MIN bytes. *out is heap. */
+static int load_token(const char *path, char **out)
+{
+	struct stat st;
+	size_t len;
+	int ret;
+
+	if (stat(path, &st) == 0 && (st.st_mode & 077))
+		log_warnx("%s can be read by others; chmod 600 it", path);
+	ret = file_read_all(path, SECRET_MAX, out, &len);
+	if (ret < 0)
+		return ret;
+	(*out)[strcspn(*out, "\r\n")] = '\0';
+	if (strlen(*out) < SECRET_MIN) {
+		free(*out);
+		*out = NULL;
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -242,7 +277,8 @@ int main(int argc, char **argv)
 	struct api api = { 0 };
 	char secret_path[PATH_MAX], db_path[PATH_MAX], www[PATH_MAX], host[256];
 	char self_exe[PATH_MAX];
-	char *secret = NULL;
+	char *secret = NULL, *token = NULL, *tls_cert = NULL, *tls_key = NULL;
+	struct http_tls tls = { 0 };
 	size_t secret_len = 0;
 	sigset_t sigs;
 	int ret, port, peer_port = 0, api_port = 0, sig;
@@ -267,6 +303,23 @@ int main(int argc, char **argv)
 	if (!cfg.secret_file) {
 		snprintf(secret_path, sizeof(secret_path), "%s/peer.secret", cfg.data_dir);
 		cfg.secret_file = secret_path;
+	}
+	/* Whoever reaches the API can migrate any process as root: anything but loopback
+	 * needs a token. */
+	hostport_parse(cfg.listen, host, sizeof(host), &port, 1);
+	if (!api_hosts_for(&api, host) && !cfg.api_token_file)
+		fatalx("the API would listen on %s, which other hosts can reach: give it a token "
+		       "with --api-token-file FILE (or listen on 127.0.0.1)", cfg.listen);
+	if (cfg.api_token_file && (ret = load_token(cfg.api_token_file, &token)) < 0)
+		fatalx("cannot use the token file %s: %s (it needs a line of at least %d bytes)",
+		       cfg.api_token_file, strerror(-ret), SECRET_MIN);
+	if (cfg.tls_cert) {
+		size_t n;
+
+		if (file_read_all(cfg.tls_cert, 1 << 20, &tls_cert, &n) < 0 ||
+		    file_read_all(cfg.tls_key, 1 << 20, &tls_key, &n) < 0)
+			fatalx("cannot read --tls-cert %s or --tls-key %s", cfg.tls_cert,
+			       cfg.tls_key);
 	}
 	ret = load_secret(cfg.secret_file, &secret, &secret_len);
 	if (ret < 0)
@@ -324,11 +377,16 @@ int main(int argc, char **argv)
 	api.engine = eng;
 	api.data_dir = cfg.data_dir;
 	api.www_dir = cfg.www_dir ? cfg.www_dir : find_www(www, sizeof(www));
+	api.token = token;
+	api.tls = tls_cert != NULL;
 	hostport_parse(cfg.listen, host, sizeof(host), &port, 1);
-	http = http_start(host, port, api_handle, &api, &api_port);
+	tls.cert_pem = tls_cert;
+	tls.key_pem = tls_key;
+	http = http_start(host, port, tls_cert ? &tls : NULL, api_handle, &api, &api_port);
 	if (!http)
 		fatalx("cannot listen for the API on %s", cfg.listen);
-	log_info("listening: api=%s:%d", host, api_port);
+	log_info("listening: api=%s:%d%s%s", host, api_port, tls_cert ? " (https)" : "",
+		 token ? " (token)" : "");
 
 	do {
 		ret = sigwait(&sigs, &sig);
@@ -338,6 +396,9 @@ int main(int argc, char **argv)
 	engine_free(eng);
 	store_free(st);
 	free(secret);
+	free(token);
+	free(tls_cert);
+	free(tls_key);
 	log_info("stopped");
 	return 0;
 }

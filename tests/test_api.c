@@ -61,6 +61,21 @@ static void call(const char *method, const char *path, const struct http_query_p
 	struct http_request req = {
 		.method = method, .path = path, .query = q, .n_query = nq,
 		.body = body, .body_len = body ? strlen(body) : 0, .remote = "127.0.0.1",
+		.content_type = "application/json",
+	};
+
+	memset(reply, 0, sizeof(*reply));
+	api_handle(&api, &req, reply);
+}
+
+/* One request with the headers the guard reads. */
+static void call_as(const char *method, const char *path, const char *body, const char *ctype,
+		    const char *host, const char *origin, const char *auth, struct http_reply *reply)
+{
+	struct http_request req = {
+		.method = method, .path = path, .body = body, .body_len = body ? strlen(body) : 0,
+		.remote = "127.0.0.1", .content_type = ctype, .host = host, .origin = origin,
+		.authorization = auth,
 	};
 
 	memset(reply, 0, sizeof(*reply));
@@ -275,6 +290,86 @@ END_TEST
 
 /* Each type names its target by its own field, and a container type's mode is
  * checked before its engine is asked anything. */
+/* Who may ask: a browser page on this host, a foreign Host (DNS rebinding), a form
+ * post, and the bearer token when one is set. */
+START_TEST(test_guard)
+{
+	struct http_reply r;
+	const char *body = "{\"type\":\"pid\",\"pid\":1,\"to\":\"h:1\"}";
+
+	ck_assert(api_hosts_for(&api, "127.0.0.1"));
+	call_as("GET", "/migrations", NULL, NULL, "127.0.0.1:8420", NULL, NULL, &r);
+	ck_assert_int_ne(r.status, 403);
+	json_decref(r.body);
+	call_as("GET", "/migrations", NULL, NULL, "localhost:8420", NULL, NULL, &r);
+	ck_assert_int_ne(r.status, 403);
+	json_decref(r.body);
+	call_as("GET", "/migrations", NULL, NULL, "evil.example:8420", NULL, NULL, &r);
+	check_error(&r, 403, "forbidden", NULL);
+	json_decref(r.body);
+	/* A form post from a page: text/plain, or another origin. */
+	call_as("POST", "/migrations", body, "text/plain", "127.0.0.1:8420", NULL, NULL, &r);
+	check_error(&r, 415, "unsupported_media_type", NULL);
+	json_decref(r.body);
+	call_as("POST", "/migrations", body, "application/x-www-form-urlencoded", "127.0.0.1:8420",
+		NULL, NULL, &r);
+	check_error(&r, 415, "unsupported_media_type", NULL);
+	json_decref(r.body);
+	call_as("POST", "/migrations", body, "application/json", "127.0.0.1:8420",
+		"http://evil.example", NULL, &r);
+	check_error(&r, 403, "forbidden", NULL);
+	json_decref(r.body);
+	call_as("DELETE", "/migrations/00000000-0000-4000-8000-000000000001", NULL, NULL,
+		"127.0.0.1:8420", "http://evil.example", NULL, &r);
+	check_error(&r, 403, "forbidden", NULL);
+	json_decref(r.body);
+	call_as("POST", "/migrations", body, "application/json", "127.0.0.1:8420",
+		"http://127.0.0.1.evil.example:8420", NULL, &r);
+	check_error(&r, 403, "forbidden", NULL);
+	json_decref(r.body);
+	call_as("GET", "/migrations", NULL, NULL, "[::1]:8420", NULL, NULL, &r);
+	ck_assert_int_ne(r.status, 403);
+	json_decref(r.body);
+	/* Its own page may. */
+	call_as("POST", "/migrations", body, "application/json; charset=utf-8", "127.0.0.1:8420",
+		"http://127.0.0.1:8420", NULL, &r);
+	ck_assert_int_eq(r.status, 422);      /* pid 1: the guard let it through */
+	json_decref(r.body);
+
+	/* With a token: everything but /healthz and the dashboard's files needs it. */
+	api.token = "s3cret-token-of-test";
+	call_as("GET", "/migrations", NULL, NULL, "127.0.0.1:8420", NULL, NULL, &r);
+	check_error(&r, 401, "unauthorized", NULL);
+	ck_assert(r.www_authenticate);
+	json_decref(r.body);
+	call_as("GET", "/migrations", NULL, NULL, "127.0.0.1:8420", NULL, "Bearer s3cret-token-of-tes",
+		&r);
+	check_error(&r, 401, "unauthorized", NULL);
+	json_decref(r.body);
+	call_as("GET", "/migrations", NULL, NULL, "127.0.0.1:8420", NULL,
+		"Bearer s3cret-token-of-testX", &r);
+	check_error(&r, 401, "unauthorized", NULL);
+	json_decref(r.body);
+	call_as("GET", "/migrations", NULL, NULL, "127.0.0.1:8420", NULL,
+		"Bearer s3cret-token-of-test", &r);
+	ck_assert_int_ne(r.status, 401);
+	json_decref(r.body);
+	call_as("GET", "/healthz", NULL, NULL, "127.0.0.1:8420", NULL, NULL, &r);
+	ck_assert_int_ne(r.status, 401);
+	json_decref(r.body);
+	call_as("DELETE", "/healthz", NULL, NULL, "127.0.0.1:8420", NULL, NULL, &r);
+	check_error(&r, 401, "unauthorized", NULL);
+	json_decref(r.body);
+	api.token = NULL;
+	/* Not loopback: any Host (the token guards). */
+	ck_assert(!api_hosts_for(&api, "10.0.0.5"));
+	call_as("GET", "/migrations", NULL, NULL, "hauld.example:8420", NULL, NULL, &r);
+	ck_assert_int_ne(r.status, 403);
+	json_decref(r.body);
+	api.n_hosts = 0;
+}
+END_TEST
+
 START_TEST(test_target_fields)
 {
 	parse_fails("{\"type\":\"runc\",\"pid\":5,\"to\":\"h:1\"}", 400, "unknown_field", "pid");
@@ -911,6 +1006,7 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_wrong_types);
 	tcase_add_test(tc, test_unknown_type);
 	tcase_add_test(tc, test_target_fields);
+	tcase_add_test(tc, test_guard);
 	tcase_add_test(tc, test_bad_to);
 	tcase_add_test(tc, test_bad_mode);
 	tcase_add_test(tc, test_bad_options);

@@ -32,6 +32,12 @@ chmod 755 "$T"
 : >"$T/api-ns"    # "ORIGIN NETNS": API origins reachable only inside a netns
 # Functions _cleanup calls once the hauld daemons are stopped (engines.sh adds one).
 CLEANUP_HOOKS=()
+# Every daemon started here asks for this API token (--api-token-file), and api()
+# sends it: daemons in network namespaces listen on addresses other than loopback,
+# which hauld does not serve without one. HAULD_NO_TOKEN=1 on a start_hauld call
+# starts that daemon without it.
+API_TOKEN_FILE=$T/api.token
+(umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$API_TOKEN_FILE")
 
 PASSED=0
 FAILED=0
@@ -510,6 +516,7 @@ start_hauld() {
 			exec "$@"' sh "$private")
 	fi
 	cmd=("$BUILD/hauld" --listen "$listen" --peer-listen "$peer" --data-dir "$data")
+	[ "${HAULD_NO_TOKEN:-0}" = 1 ] || cmd+=(--api-token-file "$API_TOKEN_FILE")
 	[ -n "$secret" ] && cmd+=(--secret-file "$secret")
 	# shellcheck disable=SC2206 # HAULD_ARGS is split on purpose
 	[ -n "${HAULD_ARGS:-}" ] && cmd+=(${HAULD_ARGS})
@@ -627,7 +634,7 @@ api() {
 	: >"$hdr"
 	: >"$body"
 	cmd=(curl -s -g --connect-timeout 5 --max-time 20 -X "$method" -D "$hdr" -o "$body"
-		-w '%{http_code}')
+		-w '%{http_code}' -H "Authorization: Bearer $(cat "$API_TOKEN_FILE")")
 	if [ $# -ge 3 ]; then
 		cmd+=(-H 'Content-Type: application/json' --data-binary "$data")
 	fi

@@ -103,7 +103,7 @@ if ID=$(MIGRATE_OPTIONS='{"max_frozen_ms":1000}' migrate "$A_API" "$W" "$B_PEER"
 	else
 		fail "(c) one copy runs" "workloads: $(workload_pids "$T/w.status" | tr '\n' ' ')"
 	fi
-	wait_for 10 sh -c "curl -s '$B_API/migrations/$ID' | jq -e '.state == \"failed\"' >/dev/null"
+	wait_for 10 sh -c "curl -s -H 'Authorization: Bearer $(cat "$API_TOKEN_FILE")' '$B_API/migrations/$ID' | jq -e '.state == \"failed\"' >/dev/null"
 	api GET "$B_API/migrations/$ID" >/dev/null
 	expect_eq "(c) B's job failed" "$(jget "$HTTP_BODY" .state)" failed
 	expect_eq "(c) B says the process is at the source" "$(jget "$HTTP_BODY" .error.process_at)" source
