@@ -130,7 +130,7 @@ static void setup(void)
 	seen.calls = 0;
 	pthread_mutex_unlock(&seen.mu);
 	srv_port = -1;
-	srv = http_start("127.0.0.1", 0, test_handler, NULL, &srv_port);
+	srv = http_start("127.0.0.1", 0, NULL, test_handler, NULL, &srv_port);
 	ck_assert_ptr_nonnull(srv);
 	ck_assert_int_gt(srv_port, 0);
 	ck_assert_int_le(srv_port, 65535);
@@ -647,19 +647,19 @@ START_TEST(test_start_errors)
 	int port = -1;
 
 	http_stop(NULL);
-	ck_assert_ptr_null(http_start("127.0.0.1", -1, test_handler, NULL, &port));
-	ck_assert_ptr_null(http_start("127.0.0.1", 65536, test_handler, NULL, &port));
-	ck_assert_ptr_null(http_start("127.0.0.1", 0, NULL, NULL, &port));
+	ck_assert_ptr_null(http_start("127.0.0.1", -1, NULL, test_handler, NULL, &port));
+	ck_assert_ptr_null(http_start("127.0.0.1", 65536, NULL, test_handler, NULL, &port));
+	ck_assert_ptr_null(http_start("127.0.0.1", 0, NULL, NULL, NULL, &port));
 	/* A documentation address (RFC 5737) is never ours to bind. */
-	ck_assert_ptr_null(http_start("192.0.2.1", 0, test_handler, NULL, &port));
+	ck_assert_ptr_null(http_start("192.0.2.1", 0, NULL, test_handler, NULL, &port));
 	ck_assert_int_eq(port, -1);
 
 	/* The port the fixture's server holds cannot be taken twice. */
-	again = http_start("127.0.0.1", srv_port, test_handler, NULL, &port);
+	again = http_start("127.0.0.1", srv_port, NULL, test_handler, NULL, &port);
 	ck_assert_ptr_null(again);
 
 	/* "localhost" resolves; the real port is read back and serves. */
-	s = http_start("localhost", 0, test_handler, NULL, &port);
+	s = http_start("localhost", 0, NULL, test_handler, NULL, &port);
 	ck_assert_ptr_nonnull(s);
 	ck_assert_int_gt(port, 0);
 	ck_assert_int_ne(port, srv_port);
@@ -704,7 +704,7 @@ START_TEST(test_ipv6)
 		fprintf(stderr, "test_ipv6: no IPv6 loopback here, skipped\n");
 		return;
 	}
-	s = http_start("[::1]", 0, test_handler, NULL, &port);
+	s = http_start("[::1]", 0, NULL, test_handler, NULL, &port);
 	ck_assert_ptr_nonnull(s);
 	ck_assert_int_gt(port, 0);
 

@@ -789,7 +789,7 @@ if [ "$WRK" = 1 ]; then
 	[ -n "$GET_ID" ] || die "no job on daemon A to GET"
 	POST_BODY='{"type":"pid","pid":1,"to":"x:1"}'
 	# The refused POST must really be refused.
-	code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary "$POST_BODY" "$A_API/migrations")
+	code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary "$POST_BODY" "$A_API/migrations")
 	[ "$code" = 422 ] || say "warning: the POST meant to be refused answered $code"
 	say "API: wrk GET /migrations/$GET_ID, nothing else running"
 	wrk_start get-idle A "$A_API/migrations/$GET_ID"
