@@ -21,6 +21,7 @@ struct job_event {
 	char level[8];         /* "info", "warn", "error" */
 	char phase[JOB_PHASE_LEN];
 	char message[EVENT_MSG_LEN];
+	char state[16];        /* the job's state when the event happened */
 };
 
 /* Open (creating when missing) the database at path, set WAL and a busy timeout,
@@ -58,5 +59,17 @@ int store_event_add(struct store *s, struct job_event *ev);
 /* Events of one job with id > after, oldest first, at most limit. Heap array, free(). */
 int store_event_list(struct store *s, const char *job_id, int64_t after, int limit,
 		     struct job_event **out, size_t *n);
+
+/* Every job's events with id > after (or only job_id's, when not NULL), oldest
+ * first, at most limit: the event stream's source. Heap array, free(). */
+int store_event_since(struct store *s, int64_t after, const char *job_id, int limit,
+		      struct job_event **out, size_t *n);
+/* The newest event's id (0 when none), or -errno. */
+int64_t store_event_last(struct store *s);
+
+/* Idempotency keys of POST /migrations: the body hash and job of key (-ENOENT when
+ * unknown), and a new one (-EIO when the key exists). A key goes with its job. */
+int store_idem_get(struct store *s, const char *key, char *hash, size_t hlen, char *job_id);
+int store_idem_put(struct store *s, const char *key, const char *hash, const char *job_id);
 
 #endif

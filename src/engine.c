@@ -31,6 +31,7 @@ void ev(struct engine *e, const struct job *j, const char *level, const char *fm
 	snprintf(evt.job_id, sizeof(evt.job_id), "%s", j->id);
 	snprintf(evt.level, sizeof(evt.level), "%s", level);
 	snprintf(evt.phase, sizeof(evt.phase), "%s", j->phase);
+	snprintf(evt.state, sizeof(evt.state), "%s", job_state_name(j->state));
 	store_event_add(e->store, &evt);
 	if (strcmp(level, "info") == 0)
 		log_info("job %.8s (%s): %s", j->id, job_role_name(j->role), evt.message);

@@ -39,6 +39,10 @@ enum stmt {
 	ST_EVENT_ADD,
 	ST_EVENT_LIST,
 	ST_JOB_PRUNE,
+	ST_IDEM_GET,
+	ST_IDEM_PUT,
+	ST_EVENT_ALL,
+	ST_EVENT_LAST,
 	ST__COUNT
 };
 
@@ -98,10 +102,17 @@ static const char *const stmt_sql[ST__COUNT] = {
 		"SELECT idx, kind, frozen_ms, memdump_ms, memwrite_ms, pages_scanned,"
 		" pages_skipped, pages_written, bytes, duration_ms"
 		" FROM job_iterations WHERE job_id = ?1 ORDER BY idx",
-	[ST_EVENT_ADD] = "INSERT INTO events (job_id, ts, level, phase, message)"
-			 " VALUES (?1, ?2, ?3, ?4, ?5)",
-	[ST_EVENT_LIST] = "SELECT id, job_id, ts, level, phase, message FROM events"
+	[ST_EVENT_ADD] = "INSERT INTO events (job_id, ts, level, phase, message, state)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_EVENT_LIST] = "SELECT id, job_id, ts, level, phase, message, state FROM events"
 			  " WHERE job_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+	/* Every job's events after a cursor (?2 = '' for all jobs). */
+	[ST_EVENT_ALL] = "SELECT id, job_id, ts, level, phase, message, state FROM events"
+			 " WHERE id > ?1 AND (?2 = '' OR job_id = ?2) ORDER BY id LIMIT ?3",
+	[ST_EVENT_LAST] = "SELECT COALESCE(MAX(id), 0) FROM events",
+	[ST_IDEM_GET] = "SELECT body_hash, job_id FROM idempotency WHERE key = ?1",
+	[ST_IDEM_PUT] = "INSERT INTO idempotency (key, body_hash, job_id, created_at)"
+			" VALUES (?1, ?2, ?3, ?4)",
 	/* Finished jobs older than the ?1-th newest finished one; their iterations and
 	 * events go with them (ON DELETE CASCADE). Both scans use jobs_state_seq. */
 	[ST_JOB_PRUNE] = "DELETE FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled')"
@@ -788,6 +799,7 @@ int store_event_add(struct store *s, struct job_event *ev)
 	e |= bind_text(st, 3, ev->level, sizeof(ev->level));
 	e |= bind_text(st, 4, ev->phase, sizeof(ev->phase));
 	e |= bind_text(st, 5, ev->message, sizeof(ev->message));
+	e |= bind_text(st, 6, ev->state, sizeof(ev->state));
 	rc = e ? store_err(s, "bind event") : store_run(s, st, "add event");
 	if (rc == 0) {
 		ev->id = sqlite3_last_insert_rowid(s->db);
@@ -798,13 +810,46 @@ int store_event_add(struct store *s, struct job_event *ev)
 	return rc;
 }
 
-int store_event_list(struct store *s, const char *job_id, int64_t after, int limit,
-		     struct job_event **out, size_t *n)
+/* Rows of an events statement (bound by the caller) into a heap array. Under s->mu. */
+static int events_collect(struct store *s, sqlite3_stmt *st, struct job_event **out, size_t *n)
 {
 	struct job_event *arr = NULL, *tmp, *ev;
 	size_t cnt = 0, cap = 0;
-	sqlite3_stmt *st;
 	int rc = 0, step;
+
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		tmp = array_grow(arr, &cap, cnt, sizeof(*arr));
+		if (!tmp) {
+			rc = -ENOMEM;
+			break;
+		}
+		arr = tmp;
+		ev = &arr[cnt++];
+		ev->id = sqlite3_column_int64(st, 0);
+		col_text(st, 1, ev->job_id, sizeof(ev->job_id));
+		ev->ts = sqlite3_column_int64(st, 2);
+		col_text(st, 3, ev->level, sizeof(ev->level));
+		col_text(st, 4, ev->phase, sizeof(ev->phase));
+		col_text(st, 5, ev->message, sizeof(ev->message));
+		col_text(st, 6, ev->state, sizeof(ev->state));
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = store_err(s, "list events");
+	stmt_done(st);
+	if (rc < 0) {
+		free(arr);
+		return rc;
+	}
+	*out = arr;
+	*n = cnt;
+	return 0;
+}
+
+int store_event_list(struct store *s, const char *job_id, int64_t after, int limit,
+		     struct job_event **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	int rc;
 
 	if (!out || !n)
 		return -EINVAL;
@@ -817,31 +862,91 @@ int store_event_list(struct store *s, const char *job_id, int64_t after, int lim
 	bind_text(st, 1, job_id, JOB_ID_LEN);
 	sqlite3_bind_int64(st, 2, after);
 	sqlite3_bind_int(st, 3, limit);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		tmp = array_grow(arr, &cap, cnt, sizeof(*arr));
-		if (!tmp) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		arr = tmp;
-		ev = &arr[cnt++];
-		ev->id = sqlite3_column_int64(st, 0);
-		col_text(st, 1, ev->job_id, sizeof(ev->job_id));
-		ev->ts = sqlite3_column_int64(st, 2);
-		col_text(st, 3, ev->level, sizeof(ev->level));
-		col_text(st, 4, ev->phase, sizeof(ev->phase));
-		col_text(st, 5, ev->message, sizeof(ev->message));
-	}
-	if (step != SQLITE_DONE)
-		rc = store_err(s, "list events");
-out:
+	rc = events_collect(s, st, out, n);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int store_event_since(struct store *s, int64_t after, const char *job_id, int limit,
+		      struct job_event **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!out || !n)
+		return -EINVAL;
+	*out = NULL;
+	*n = 0;
+	if (!s || limit < 1)
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_EVENT_ALL];
+	sqlite3_bind_int64(st, 1, after);
+	bind_text(st, 2, job_id ? job_id : "", JOB_ID_LEN);
+	sqlite3_bind_int(st, 3, limit);
+	rc = events_collect(s, st, out, n);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int64_t store_event_last(struct store *s)
+{
+	sqlite3_stmt *st;
+	int64_t id = -EIO;
+
+	if (!s)
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_EVENT_LAST];
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
 	stmt_done(st);
 	pthread_mutex_unlock(&s->mu);
-	if (rc < 0) {
-		free(arr);
-		return rc;
+	return id;
+}
+
+int store_idem_get(struct store *s, const char *key, char *hash, size_t hlen, char *job_id)
+{
+	sqlite3_stmt *st;
+	int rc = -ENOENT;
+
+	if (!s || !key || !hash || !job_id)
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_IDEM_GET];
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		col_text(st, 0, hash, hlen);
+		col_text(st, 1, job_id, JOB_ID_LEN);
+		rc = 0;
+		break;
+	case SQLITE_DONE:
+		break;
+	default:
+		rc = store_err(s, "idempotency key");
+		break;
 	}
-	*out = arr;
-	*n = cnt;
-	return 0;
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int store_idem_put(struct store *s, const char *key, const char *hash, const char *job_id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!s || !key || !hash || !job_id)
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_IDEM_PUT];
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, time_now_ms());
+	rc = store_run(s, st, "put idempotency key");
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
 }
