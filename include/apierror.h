@@ -12,6 +12,7 @@ enum api_err {
 	AE_UNKNOWN_FIELD,    /* 400 unknown_field */
 	AE_BAD_VALUE,        /* 422 invalid_value: right type, value not acceptable */
 	AE_BAD_PID,          /* 422 invalid_pid: no such process, or one that must not move */
+	AE_KEY_REUSED,       /* 422 idempotency_key_reused: the key went with another request */
 	AE_BAD_QUERY,        /* 400 invalid_query */
 	AE_UNAUTHORIZED,     /* 401 unauthorized: no or a wrong bearer token */
 	AE_FORBIDDEN,        /* 403 forbidden: a cross-origin or foreign-Host request */

@@ -21,6 +21,7 @@ struct engine_config {
 	int retain_jobs;             /* finished jobs kept in the store (0: all) */
 	const struct criu_info *criu;
 	const char *self_exe;        /* this binary: CRIU's action script in lazy mode */
+	struct webhooks *webhooks;   /* where ended jobs with a callback_url go, or NULL */
 };
 
 struct engine;
@@ -33,8 +34,21 @@ int engine_start(struct engine *e, int *peer_port);
 /* Stop accepting work, finish or hand back what runs, free. NULL is harmless. */
 void engine_free(struct engine *e);
 
-/* Store j (state queued) and queue it. -EBUSY when the same pid is being migrated. */
-int engine_submit(struct engine *e, struct job *j);
+#define SUBMIT_KEY_MAX  200   /* bytes of an Idempotency-Key */
+#define SUBMIT_HASH_LEN 64    /* hex SHA-256 of the request */
+
+/* The Idempotency-Key of a POST and the hash of its request; prior gets the job a
+ * key already names. */
+struct submit_key {
+	const char *key;
+	char hash[SUBMIT_HASH_LEN + 1];
+	char prior[JOB_ID_LEN];
+};
+
+/* Store j (state queued) and queue it. -EBUSY when the same target is being
+ * migrated. With key (may be NULL): -EEXIST when the key was used with the same
+ * hash (key->prior names that job), -EKEYREJECTED when with another. */
+int engine_submit(struct engine *e, struct job *j, struct submit_key *key);
 /* Ask a job to stop; -ENOENT unknown, -EALREADY finished, -EBUSY past the point of
  * no return (the destination runs the process). */
 int engine_cancel(struct engine *e, const char *id, char *why, size_t whylen);

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #define HTTP_MAX_BODY   (64 * 1024)   /* larger bodies get 413 before they are read */
@@ -29,6 +30,33 @@ struct http_request {
 	const char *idempotency_key, *last_event_id;
 };
 
+/* Bytes a stream has ready to send. */
+struct http_buf {
+	char *data;
+	size_t len, off, cap;
+};
+
+/* Append to b (at most HTTP_STREAM_BUF bytes pending); -ENOBUFS over, -ENOMEM. */
+int http_buf_append(struct http_buf *b, const char *p, size_t n);
+__attribute__((format(printf, 2, 3)))
+int http_buf_printf(struct http_buf *b, const char *fmt, ...);
+
+#define HTTP_STREAM_BUF  (1024 * 1024)
+#define HTTP_MAX_STREAMS 192   /* open streams; more get 503 (of HTTP_MAX_CONNS) */
+
+/* A body produced over time (a long poll, an event stream), without holding an
+ * HTTP thread while it waits. fill appends what is ready to out and returns 1 when
+ * more may come, 0 when the body is complete after out, -1 to drop the connection.
+ * It is called again after http_notify, or once the monotonic clock reaches
+ * *wake_at (ms; fill sets it, at most a minute ahead, now for "at once"), or when
+ * the server stops (stopping true: end the body now). free releases ctx. */
+struct http_stream {
+	int (*fill)(void *ctx, struct http_buf *out, int64_t now_ms, bool stopping,
+		    int64_t *wake_at);
+	void (*free)(void *ctx);
+	void *ctx;
+};
+
 struct http_reply {
 	int status;                  /* HTTP status code */
 	json_t *body;                /* JSON body, owned by the reply (stolen); NULL for none */
@@ -38,6 +66,12 @@ struct http_reply {
 	char file[512];
 	const char *content_type;
 	bool www_authenticate;       /* 401: ask for a bearer token */
+	bool replayed;               /* Idempotent-Replayed: true */
+	char *text;                  /* instead of JSON: this text (heap, the reply's) as
+	                                content_type */
+	/* Instead of a body now: a stream (status and content_type as given). The
+	 * reply owns ctx from here; a stream refused (too many) is freed. */
+	struct http_stream stream;
 };
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
@@ -57,6 +91,10 @@ struct http_server *http_start(const char *addr, int port, const struct http_tls
 			       http_handler_fn fn, void *ctx, int *bound_port);
 /* Stop listening, finish requests in flight, free. NULL is harmless. */
 void http_stop(struct http_server *srv);
+
+/* Something the streams may be waiting for has happened: call their fill again.
+ * Cheap, any thread. NULL is harmless. */
+void http_notify(struct http_server *srv);
 
 /* Value of query parameter key, or NULL. */
 const char *http_query_get(const struct http_request *req, const char *key);

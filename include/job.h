@@ -13,6 +13,7 @@ enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELL
 enum job_role { JOB_SOURCE, JOB_DESTINATION };
 
 #define JOB_ID_LEN      37
+#define JOB_URL_LEN     512
 #define JOB_TYPE_LEN    16
 #define JOB_TO_LEN      262
 #define JOB_MODE_LEN    16
@@ -71,6 +72,9 @@ struct job {
 	char err_where[16];            /* where the process runs after the failure:
 	                                  "source", "destination" or "unknown" */
 	struct job_stats stats;
+	char callback_url[JOB_URL_LEN];  /* the webhook, "" when none */
+	char webhook_state[12];        /* "", "pending", "delivered", "failed" */
+	int webhook_attempts;
 };
 
 /* Set every field to its empty value (stats to -1). No allocation. */
@@ -85,6 +89,8 @@ int job_state_parse(const char *s, enum job_state *out);
 const char *job_role_name(enum job_role r);
 int job_state_final(enum job_state s);
 
+/* One iteration as the API shows it. */
+json_t *job_iter_to_json(const struct job_iter *it);
 /* The job as the API shows it; iters may be NULL. Returns a new reference. */
 json_t *job_to_json(const struct job *j, const struct job_iter *iters, size_t n_iters);
 

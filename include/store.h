@@ -22,6 +22,10 @@ struct job_event {
 	char phase[JOB_PHASE_LEN];
 	char message[EVENT_MSG_LEN];
 	char state[16];        /* the job's state when the event happened */
+	char kind[16];         /* "state", "phase", "iteration", "progress", "webhook",
+	                          "log" ("" is "log" when added) */
+	char *data;            /* JSON text the event carries, or NULL; the caller's when
+	                          added, heap in what the lists return */
 };
 
 /* Open (creating when missing) the database at path, set WAL and a busy timeout,
@@ -33,6 +37,9 @@ int store_schema_version(struct store *s);
 
 /* Insert a new job; sets j->seq. -EEXIST when the id exists. */
 int store_job_insert(struct store *s, struct job *j);
+/* The same, with the Idempotency-Key (and body hash) of the POST that made j, in one
+ * transaction (-EIO when the key exists). */
+int store_job_insert_keyed(struct store *s, struct job *j, const char *key, const char *hash);
 /* Write every mutable field of an existing job. */
 int store_job_update(struct store *s, const struct job *j);
 /* Read one job into out (job_init'ed by the callee; release it with job_release). */
@@ -60,6 +67,11 @@ int store_event_add(struct store *s, struct job_event *ev);
 int store_event_list(struct store *s, const char *job_id, int64_t after, int limit,
 		     struct job_event **out, size_t *n);
 
+/* Call fn(ctx, id) after each event is added (outside the store's lock, on the
+ * adding thread), or no more when fn is NULL. Set before the threads start. */
+void store_set_event_hook(struct store *s, void (*fn)(void *ctx, int64_t id), void *ctx);
+/* Free an array the event lists returned. */
+void store_events_free(struct job_event *evs, size_t n);
 /* Every job's events with id > after (or only job_id's, when not NULL), oldest
  * first, at most limit: the event stream's source. Heap array, free(). */
 int store_event_since(struct store *s, int64_t after, const char *job_id, int limit,
@@ -68,8 +80,13 @@ int store_event_since(struct store *s, int64_t after, const char *job_id, int li
 int64_t store_event_last(struct store *s);
 
 /* Idempotency keys of POST /migrations: the body hash and job of key (-ENOENT when
- * unknown), and a new one (-EIO when the key exists). A key goes with its job. */
+ * unknown). A key is stored with its job (store_job_insert_keyed) and goes with it. */
 int store_idem_get(struct store *s, const char *key, char *hash, size_t hlen, char *job_id);
-int store_idem_put(struct store *s, const char *key, const char *hash, const char *job_id);
+
+/* The jobs whose webhook is still to be delivered, oldest first, at most max.
+ * *ids is a heap array (free()). */
+int store_webhook_pending(struct store *s, int max, char (**ids)[JOB_ID_LEN], size_t *n);
+/* Jobs in flight: counts[0 source, 1 destination][0 queued, 1 running]. */
+int store_job_counts(struct store *s, int counts[2][2]);
 
 #endif

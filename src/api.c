@@ -10,9 +10,13 @@
 #include <netinet/in.h>
 #include <strings.h>
 
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
 #include "api.h"
 #include "apierror.h"
 #include "log.h"
+#include "metrics.h"
 #include "migration.h"
 #include "precopy.h"
 #include "util.h"
@@ -21,6 +25,11 @@
 #define LIST_MAX       500
 #define EVENTS_MAX     1000
 #define LOG_TAIL       (64 * 1024)   /* bytes of each CRIU log in GET .../logs */
+#define WAIT_MAX_S     300           /* ?wait= at most */
+#define SSE_MAX_S      3600          /* an event stream ends after this; clients resume */
+#define SSE_HEARTBEAT_MS 15000       /* a comment line when nothing happens */
+#define SSE_RETRY_MS   2000          /* the reconnect delay told to EventSource */
+#define SSE_BATCH      50            /* events read from the store at once */
 
 /* Every option a migration may carry, one row each: CRIU's options of the same
  * names, keep_images (leave the job's directories on both hosts), new_pidns (restore
@@ -137,10 +146,46 @@ static int parse_options(const json_t *o, struct job *j, struct http_reply *repl
 	return j->options ? 0 : -1;
 }
 
+/* "callback_url": an absolute http or https URL, kept as given. */
+static int callback_parse(const json_t *v, struct job *j, struct http_reply *reply)
+{
+	char *scheme = NULL, *host = NULL;
+	const char *url;
+	CURLU *u;
+	int ret = -1;
+
+	if (!json_is_string(v)) {
+		api_error(reply, AE_BAD_TYPE, "callback_url", "\"callback_url\" must be a string");
+		return -1;
+	}
+	url = json_string_value(v);
+	if (strlen(url) >= sizeof(j->callback_url) || strpbrk(url, " \t\r\n")) {
+		api_error(reply, AE_BAD_VALUE, "callback_url", "\"callback_url\" must be a URL "
+			  "of at most %zu bytes without spaces", sizeof(j->callback_url) - 1);
+		return -1;
+	}
+	u = curl_url();
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) || !host[0]) {
+		api_error(reply, AE_BAD_VALUE, "callback_url", "\"callback_url\" must be an "
+			  "absolute http:// or https:// URL");
+		goto out;
+	}
+	snprintf(j->callback_url, sizeof(j->callback_url), "%s", url);
+	ret = 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ret;
+}
+
 int api_parse_migration(const char *body, size_t len, struct job *j, struct http_reply *reply)
 {
 	static const char *const fields[] = { "type", "pid", "container", "to", "mode",
-					      "options" };
+					      "options", "callback_url" };
 	const struct mig_ops *ops;
 	struct mig_problem prob = { 0 };
 	json_error_t jerr;
@@ -248,6 +293,9 @@ int api_parse_migration(const char *body, size_t len, struct job *j, struct http
 	v = json_object_get(root, "options");
 	if (v && parse_options(v, j, reply) < 0)
 		goto out;
+	v = json_object_get(root, "callback_url");
+	if (v && callback_parse(v, j, reply) < 0)
+		goto out;
 	if (strcmp(j->mode, "lazy") == 0 &&
 	    json_is_true(json_object_get(json_object_get(root, "options"), "new_pidns"))) {
 		api_error(reply, AE_BAD_VALUE, "options.new_pidns",
@@ -264,12 +312,70 @@ out:
 	return ret;
 }
 
+/* An Idempotency-Key is 1 to SUBMIT_KEY_MAX printable ASCII characters. */
+static bool idem_key_valid(const char *k)
+{
+	size_t n = strlen(k);
+
+	if (n == 0 || n > SUBMIT_KEY_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (k[i] < 0x20 || k[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* The request a key stands for: SHA-256 of the body as canonical JSON (keys sorted,
+ * no spaces), so that a retry that orders its fields otherwise is the same request. */
+static int request_hash(const char *body, size_t len, char out[SUBMIT_HASH_LEN + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	json_t *root;
+	char *text;
+	int ret = -1;
+
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	text = root ? json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+	if (text && EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) == 1 &&
+	    mdlen * 2 == SUBMIT_HASH_LEN) {
+		for (unsigned int i = 0; i < mdlen; i++)
+			snprintf(out + 2 * i, 3, "%02x", md[i]);
+		ret = 0;
+	}
+	free(text);
+	json_decref(root);
+	return ret;
+}
+
 static void post_migration(struct api *a, const struct http_request *req, struct http_reply *reply)
 {
+	struct submit_key key, *kp = NULL;
 	struct job j;
 	int ret;
 
 	job_init(&j);
+	if (req->idempotency_key) {
+		char hash[SUBMIT_HASH_LEN + 1];
+
+		if (!idem_key_valid(req->idempotency_key)) {
+			api_error(reply, AE_BAD_VALUE, "Idempotency-Key", "the Idempotency-Key "
+				  "header must be 1 to %d printable ASCII characters",
+				  SUBMIT_KEY_MAX);
+			goto out;
+		}
+		/* A key seen before answers for its job first: the request was checked
+		 * then, and what it checked (the pid, say) may have moved since. */
+		memset(&key, 0, sizeof(key));
+		key.key = req->idempotency_key;
+		if (req->body && request_hash(req->body, req->body_len, key.hash) == 0) {
+			kp = &key;
+			if (store_idem_get(a->store, key.key, hash, sizeof(hash), key.prior) == 0) {
+				ret = strcmp(hash, key.hash) == 0 ? -EEXIST : -EKEYREJECTED;
+				goto answered;
+			}
+		}
+	}
 	if (api_parse_migration(req->body, req->body_len, &j, reply) < 0)
 		goto out;
 	if (!a->engine) {
@@ -292,17 +398,30 @@ static void post_migration(struct api *a, const struct http_request *req, struct
 	}
 	j.role = JOB_SOURCE;
 	uuid_new(j.id);
-	ret = engine_submit(a->engine, &j);
-	if (ret == -EBUSY && j.container_id[0]) {
+	ret = engine_submit(a->engine, &j, kp);
+answered:
+	if (ret == -EEXIST) {
+		/* A retry: the job this key started, as it stands now. */
+		job_release(&j);
+		job_init(&j);
+		if (store_job_get(a->store, key.prior, &j) < 0) {
+			api_error(reply, AE_INTERNAL, NULL, "cannot read the job of this key");
+			goto out;
+		}
+		reply->replayed = true;
+	} else if (ret == -EKEYREJECTED) {
+		api_error(reply, AE_KEY_REUSED, "Idempotency-Key", "this Idempotency-Key started "
+			  "migration %s with another request; use a new key for a new request",
+			  key.prior);
+		goto out;
+	} else if (ret == -EBUSY && j.container_id[0]) {
 		api_error(reply, AE_CONFLICT, "container", "container %s is already being migrated",
 			  j.container_name[0] ? j.container_name : j.container_id);
 		goto out;
-	}
-	if (ret == -EBUSY) {
+	} else if (ret == -EBUSY) {
 		api_error(reply, AE_CONFLICT, "pid", "pid %d is already being migrated", j.pid);
 		goto out;
-	}
-	if (ret < 0) {
+	} else if (ret < 0) {
 		api_error(reply, AE_INTERNAL, NULL, "cannot store the job: %s", strerror(-ret));
 		goto out;
 	}
@@ -323,7 +442,11 @@ static int job_load(struct api *a, const char *id, struct job *j, struct http_re
 	return 0;
 }
 
-static void get_migration(struct api *a, const char *id, struct http_reply *reply)
+static int migration_wait(struct api *a, const struct job *j, const struct http_request *req,
+			  struct http_reply *reply);
+
+static void get_migration(struct api *a, const char *id, const struct http_request *req,
+			  struct http_reply *reply)
 {
 	struct job_iter *iters = NULL;
 	size_t n = 0;
@@ -331,6 +454,10 @@ static void get_migration(struct api *a, const char *id, struct http_reply *repl
 
 	if (job_load(a, id, &j, reply) < 0)
 		return;
+	if (req && migration_wait(a, &j, req, reply) != 0) {
+		job_release(&j);
+		return;
+	}
 	store_iter_list(a->store, id, &iters, &n);
 	reply->status = 200;
 	reply->body = job_to_json(&j, iters, n);
@@ -379,6 +506,20 @@ static void list_migrations(struct api *a, const struct http_request *req,
 	store_jobs_free(jobs, n);
 }
 
+/* One event as the API shows it, in GET .../events and the event stream. */
+static json_t *event_json(const struct job_event *e)
+{
+	json_t *data = e->data ? json_loads(e->data, 0, NULL) : NULL;
+	char ts[32];
+
+	time_rfc3339(e->ts, ts, sizeof(ts));
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:s, s:s, s:o}",
+			 "id", (json_int_t)e->id, "job", e->job_id, "ts", ts,
+			 "kind", e->kind[0] ? e->kind : "log", "level", e->level,
+			 "state", e->state[0] ? e->state : NULL, "phase", e->phase,
+			 "message", e->message, "data", data ? data : json_null());
+}
+
 static void list_events(struct api *a, const char *id, const struct http_request *req,
 			struct http_reply *reply)
 {
@@ -399,18 +540,230 @@ static void list_events(struct api *a, const char *id, const struct http_request
 		return;
 	}
 	arr = json_array();
-	for (size_t i = 0; i < n; i++) {
-		char ts[32];
-
-		time_rfc3339(evs[i].ts, ts, sizeof(ts));
-		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:s}",
-						     "id", (json_int_t)evs[i].id, "ts", ts,
-						     "level", evs[i].level, "phase", evs[i].phase,
-						     "message", evs[i].message));
-	}
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, event_json(&evs[i]));
 	reply->status = 200;
 	reply->body = json_pack("{s:o}", "events", arr);
-	free(evs);
+	store_events_free(evs, n);
+}
+
+/* ---- GET /events: every job's events as server-sent events ---- */
+
+struct sse {
+	struct api *a;
+	int64_t cursor;          /* the last event id sent */
+	char job[JOB_ID_LEN];    /* only this job's, when not "" */
+	int64_t next_beat;       /* monotonic ms of the next keep-alive comment */
+	int64_t end_at;          /* the stream ends here; the client resumes */
+	bool started;
+};
+
+static int sse_fill(void *ctx, struct http_buf *out, int64_t now, bool stopping, int64_t *wake_at)
+{
+	struct sse *x = ctx;
+	struct job_event *evs = NULL;
+	size_t n = 0, i;
+	bool wrote = false;
+
+	if (!x->started) {
+		/* How long a reconnecting EventSource waits; and a first line, so that
+		 * the client (and any proxy) sees the stream open at once. */
+		if (http_buf_printf(out, "retry: %d\n: hauld events after %lld\n\n", SSE_RETRY_MS,
+				    (long long)x->cursor) < 0)
+			return -1;
+		x->started = true;
+	}
+	if (stopping || now >= x->end_at)
+		return 0;
+	if (store_event_since(x->a->store, x->cursor, x->job[0] ? x->job : NULL, SSE_BATCH, &evs,
+			      &n) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		json_t *o = event_json(&evs[i]);
+		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		int rc;
+
+		json_decref(o);
+		if (!text)
+			break;
+		/* Compact JSON has no line break, so one data line holds it. */
+		rc = http_buf_printf(out, "id: %lld\nevent: %s\ndata: %s\n\n",
+				     (long long)evs[i].id, evs[i].kind[0] ? evs[i].kind : "log",
+				     text);
+		free(text);
+		if (rc < 0)
+			break;   /* the buffer is full: the rest comes next time */
+		x->cursor = evs[i].id;
+		wrote = true;
+	}
+	store_events_free(evs, n);
+	if (wrote || now >= x->next_beat) {
+		if (!wrote && http_buf_printf(out, ": keep-alive\n\n") < 0)
+			return -1;
+		x->next_beat = now + SSE_HEARTBEAT_MS;
+	}
+	*wake_at = i < n || n == SSE_BATCH ? now : x->next_beat < x->end_at ? x->next_beat
+									      : x->end_at;
+	return 1;
+}
+
+static void stream_ctx_free(void *ctx)
+{
+	free(ctx);
+}
+
+static void event_stream(struct api *a, const struct http_request *req, struct http_reply *reply)
+{
+	const char *job = http_query_get(req, "job");
+	struct sse *x;
+	long after = -1, secs;
+	struct job j;
+
+	if (job) {
+		if (job_load(a, job, &j, reply) < 0)
+			return;
+		job_release(&j);
+	}
+	if (req->last_event_id && req->last_event_id[0]) {
+		if (parse_long(req->last_event_id, 0, INT64_MAX / 2, &after) < 0) {
+			api_error(reply, AE_BAD_VALUE, "Last-Event-ID", "the Last-Event-ID header "
+				  "must be an event id (an integer)");
+			return;
+		}
+	} else if (query_long(req, "after", 0, INT64_MAX / 2, -1, &after, reply) < 0) {
+		return;
+	}
+	if (query_long(req, "timeout", 1, SSE_MAX_S, SSE_MAX_S, &secs, reply) < 0)
+		return;
+	x = calloc(1, sizeof(*x));
+	if (!x) {
+		api_error(reply, AE_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	x->a = a;
+	/* Without a cursor: a job's whole story, or from now for every job. */
+	x->cursor = after >= 0 ? after : job ? 0 : store_event_last(a->store);
+	if (x->cursor < 0)
+		x->cursor = 0;
+	if (job)
+		snprintf(x->job, sizeof(x->job), "%s", job);
+	x->end_at = time_mono_ms() + secs * 1000;
+	x->next_beat = time_mono_ms() + SSE_HEARTBEAT_MS;
+	reply->status = 200;
+	reply->content_type = "text/event-stream";
+	reply->stream.fill = sse_fill;
+	reply->stream.free = stream_ctx_free;
+	reply->stream.ctx = x;
+}
+
+/* ---- GET /migrations/ID?wait=SECONDS: answer at a change or at the time ---- */
+
+struct waiter {
+	struct api *a;
+	char id[JOB_ID_LEN];
+	char state[16];
+	char phase[JOB_PHASE_LEN];
+	int64_t deadline;
+};
+
+/* Whether j differs from what the waiter knows, or cannot change any more. */
+static bool job_moved(const struct job *j, const char *state, const char *phase)
+{
+	return job_state_final(j->state) || strcmp(job_state_name(j->state), state) != 0 ||
+	       (phase[0] && strcmp(j->phase, phase) != 0);
+}
+
+static int wait_fill(void *ctx, struct http_buf *out, int64_t now, bool stopping, int64_t *wake_at)
+{
+	struct waiter *w = ctx;
+	struct job_iter *iters = NULL;
+	size_t n = 0;
+	json_t *o;
+	char *text;
+	struct job j;
+	int rc;
+
+	if (store_job_get(w->a->store, w->id, &j) < 0)
+		return -1;   /* gone (pruned): nothing true can be answered */
+	if (!stopping && now < w->deadline && !job_moved(&j, w->state, w->phase)) {
+		job_release(&j);
+		*wake_at = w->deadline;
+		return 1;
+	}
+	store_iter_list(w->a->store, w->id, &iters, &n);
+	o = job_to_json(&j, iters, n);
+	free(iters);
+	job_release(&j);
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!text)
+		return -1;
+	rc = http_buf_append(out, text, strlen(text));
+	free(text);
+	return rc < 0 ? -1 : 0;
+}
+
+/* ?wait=SECONDS, with the state and phase the client knows (default: the job's
+ * now). Returns 1 when the reply is a wait, 0 to answer at once, -1 on error. */
+static int migration_wait(struct api *a, const struct job *j, const struct http_request *req,
+			  struct http_reply *reply)
+{
+	const char *state = http_query_get(req, "state"), *phase = http_query_get(req, "phase");
+	enum job_state st;
+	struct waiter *w;
+	long secs;
+
+	if (query_long(req, "wait", 0, WAIT_MAX_S, 0, &secs, reply) < 0)
+		return -1;
+	if (state && job_state_parse(state, &st) < 0) {
+		api_error(reply, AE_BAD_QUERY, "state", "\"state\" must be queued, running, "
+			  "succeeded, failed or cancelled");
+		return -1;
+	}
+	if (phase && strlen(phase) >= JOB_PHASE_LEN) {
+		api_error(reply, AE_BAD_QUERY, "phase", "\"phase\" is too long");
+		return -1;
+	}
+	if (secs == 0 || job_moved(j, state ? state : job_state_name(j->state), phase ? phase : ""))
+		return 0;
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		api_error(reply, AE_INTERNAL, NULL, "out of memory");
+		return -1;
+	}
+	w->a = a;
+	snprintf(w->id, sizeof(w->id), "%s", j->id);
+	snprintf(w->state, sizeof(w->state), "%s", state ? state : job_state_name(j->state));
+	snprintf(w->phase, sizeof(w->phase), "%s", phase ? phase : j->phase);
+	w->deadline = time_mono_ms() + secs * 1000;
+	reply->status = 200;
+	reply->content_type = "application/json";
+	reply->stream.fill = wait_fill;
+	reply->stream.free = stream_ctx_free;
+	reply->stream.ctx = w;
+	return 1;
+}
+
+/* ---- GET /metrics ---- */
+
+static void metrics(struct api *a, struct http_reply *reply)
+{
+	const struct criu_info *ci = a->engine ? engine_criu(a->engine) : NULL;
+	struct metrics_gauges g = { .version = HAULD_VERSION };
+
+	if (ci)
+		g.criu_version = ci->version_text;
+	if (store_job_counts(a->store, g.in_flight) < 0) {
+		api_error(reply, AE_INTERNAL, NULL, "cannot count the jobs");
+		return;
+	}
+	reply->text = metrics_render(&g);
+	if (!reply->text) {
+		api_error(reply, AE_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	reply->status = 200;
+	reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
 /* The end of one CRIU log as JSON text: at most LOG_TAIL bytes, whole lines, other
@@ -509,7 +862,7 @@ static void cancel_migration(struct api *a, const char *id, struct http_reply *r
 		api_error(reply, AE_CONFLICT, NULL, "cannot cancel: %s", why);
 		return;
 	}
-	get_migration(a, id, reply);
+	get_migration(a, id, NULL, reply);
 	if (reply->status == 200)
 		reply->status = 202;
 }
@@ -719,6 +1072,16 @@ void api_handle(void *ctx, const struct http_request *req, struct http_reply *re
 			health(a, reply);
 		else
 			api_error(reply, AE_METHOD, NULL, "/healthz allows GET");
+	} else if (strcmp(p, "/events") == 0) {
+		if (method_is(req, "GET"))
+			event_stream(a, req, reply);
+		else
+			api_error(reply, AE_METHOD, NULL, "/events allows GET");
+	} else if (strcmp(p, "/metrics") == 0) {
+		if (method_is(req, "GET"))
+			metrics(a, reply);
+		else
+			api_error(reply, AE_METHOD, NULL, "/metrics allows GET");
 	} else if (strcmp(p, "/migrations") == 0) {
 		if (method_is(req, "POST"))
 			post_migration(a, req, reply);
@@ -737,7 +1100,7 @@ void api_handle(void *ctx, const struct http_request *req, struct http_reply *re
 		rest += idlen;
 		if (strcmp(rest, "") == 0) {
 			if (method_is(req, "GET"))
-				get_migration(a, id, reply);
+				get_migration(a, id, req, reply);
 			else if (method_is(req, "DELETE"))
 				cancel_migration(a, id, reply);
 			else

@@ -24,6 +24,7 @@ static const struct api_err_info api_errs[AE__COUNT] = {
 	[AE_UNKNOWN_FIELD]     = { 400, "unknown_field" },
 	[AE_BAD_VALUE]         = { 422, "invalid_value" },
 	[AE_BAD_PID]           = { 422, "invalid_pid" },
+	[AE_KEY_REUSED]        = { 422, "idempotency_key_reused" },
 	[AE_BAD_QUERY]         = { 400, "invalid_query" },
 	[AE_UNAUTHORIZED]      = { 401, "unauthorized" },
 	[AE_FORBIDDEN]         = { 403, "forbidden" },

@@ -17,33 +17,56 @@
 
 #include "engine_int.h"
 #include "log.h"
+#include "metrics.h"
 #include "proc.h"
 #include "util.h"
+#include "webhook.h"
 
-void ev(struct engine *e, const struct job *j, const char *level, const char *fmt, ...)
+static void ev_add(struct engine *e, const struct job *j, const char *kind, json_t *data,
+		   const char *level, const char *fmt, va_list ap)
 {
 	struct job_event evt = { 0 };
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(evt.message, sizeof(evt.message), fmt, ap);
-	va_end(ap);
 	snprintf(evt.job_id, sizeof(evt.job_id), "%s", j->id);
 	snprintf(evt.level, sizeof(evt.level), "%s", level);
 	snprintf(evt.phase, sizeof(evt.phase), "%s", j->phase);
 	snprintf(evt.state, sizeof(evt.state), "%s", job_state_name(j->state));
+	snprintf(evt.kind, sizeof(evt.kind), "%s", kind);
+	evt.data = data ? json_dumps(data, JSON_COMPACT) : NULL;
+	json_decref(data);
 	store_event_add(e->store, &evt);
+	free(evt.data);
 	if (strcmp(level, "info") == 0)
 		log_info("job %.8s (%s): %s", j->id, job_role_name(j->role), evt.message);
 	else
 		log_warnx("job %.8s (%s): %s", j->id, job_role_name(j->role), evt.message);
 }
 
+void ev(struct engine *e, const struct job *j, const char *level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ev_add(e, j, "log", NULL, level, fmt, ap);
+	va_end(ap);
+}
+
+void ev_kind(struct engine *e, const struct job *j, const char *kind, json_t *data,
+	     const char *level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ev_add(e, j, kind, data, level, fmt, ap);
+	va_end(ap);
+}
+
 void job_phase(struct engine *e, struct job *j, const char *phase)
 {
 	snprintf(j->phase, sizeof(j->phase), "%s", phase);
 	store_job_update(e->store, j);
-	ev(e, j, "info", "phase %s", phase);
+	ev_kind(e, j, "phase", NULL, "info", "phase %s", phase);
 }
 
 /* Keep the store bounded: the newest cfg.retain_jobs finished jobs stay. Cheap
@@ -80,8 +103,16 @@ void job_finish(struct engine *e, struct job *j, enum job_state st, const char *
 		snprintf(j->err_where, sizeof(j->err_where), "%s", where ? where : "unknown");
 	}
 	snprintf(j->phase, sizeof(j->phase), "%s", PH_DONE);
+	if (j->callback_url[0])
+		snprintf(j->webhook_state, sizeof(j->webhook_state), "pending");
 	store_job_update(e->store, j);
-	ev(e, j, st == JOB_SUCCEEDED ? "info" : "error", "%s: %s", job_state_name(st), msg);
+	metrics_job_finished(j);
+	/* The last state event carries the final job: a stream's reader learns the
+	 * outcome without another request. */
+	ev_kind(e, j, "state", job_to_json(j, NULL, 0), st == JOB_SUCCEEDED ? "info" : "error",
+		"%s: %s", job_state_name(st), msg);
+	if (j->callback_url[0])
+		webhook_queue(e->cfg.webhooks, j->id);
 	jobs_prune(e);
 }
 
@@ -327,14 +358,26 @@ static int queue_push(struct engine *e, const char *id)
 	return ret;
 }
 
-int engine_submit(struct engine *e, struct job *j)
+int engine_submit(struct engine *e, struct job *j, struct submit_key *key)
 {
 	static pthread_mutex_t submit_lock = PTHREAD_MUTEX_INITIALIZER;
+	char hash[SUBMIT_HASH_LEN + 1];
 	int ret;
 
-	/* The check and the insert are one step, so two POSTs for one pid cannot both
-	 * pass it. */
+	/* The checks and the insert are one step, so two POSTs for one pid (or with one
+	 * Idempotency-Key) cannot both pass them. */
 	pthread_mutex_lock(&submit_lock);
+	if (key) {
+		ret = store_idem_get(e->store, key->key, hash, sizeof(hash), key->prior);
+		if (ret == 0) {
+			pthread_mutex_unlock(&submit_lock);
+			return strcmp(hash, key->hash) == 0 ? -EEXIST : -EKEYREJECTED;
+		}
+		if (ret != -ENOENT) {
+			pthread_mutex_unlock(&submit_lock);
+			return ret;
+		}
+	}
 	if (!j->target[0])
 		snprintf(j->target, sizeof(j->target), "%d", j->pid);
 	if (store_target_busy(e->store, j->type, j->target)) {
@@ -344,11 +387,11 @@ int engine_submit(struct engine *e, struct job *j)
 	j->state = JOB_QUEUED;
 	snprintf(j->phase, sizeof(j->phase), "%s", PH_QUEUED);
 	j->created_at = time_now_ms();
-	ret = store_job_insert(e->store, j);
+	ret = store_job_insert_keyed(e->store, j, key ? key->key : NULL, key ? key->hash : NULL);
 	pthread_mutex_unlock(&submit_lock);
 	if (ret < 0)
 		return ret;
-	ev(e, j, "info", "queued: migrate pid %d to %s", j->pid, j->to);
+	ev_kind(e, j, "state", NULL, "info", "queued: migrate pid %d to %s", j->pid, j->to);
 	ret = queue_push(e, j->id);
 	if (ret < 0)
 		job_finish(e, j, JOB_FAILED, "queue_full", "source",
@@ -457,6 +500,7 @@ static void *peer_conn_main(void *arg)
 	peer_conn_init(&c, pa->fd, e->cfg.peer_timeout_ms);
 	ret = peer_auth_server(&c, e->cfg.secret, e->cfg.secret_len, channel);
 	if (ret < 0) {
+		metrics_peer_failure("handshake");
 		log_warnx("peer %s: authentication failed: %s", pa->remote, strerror(-ret));
 		peer_conn_release(&c);
 	} else {

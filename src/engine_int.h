@@ -103,9 +103,13 @@ struct engine {
 	size_t cpuinfo_ok_len[CPUINFO_CACHE];
 };
 
-/* Append to the job's event log (and the daemon log). */
+/* Append to the job's event log (and the daemon log), kind "log". */
 void ev(struct engine *e, const struct job *j, const char *level, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The same with a kind ("state", "phase", "iteration", "progress", "webhook") and
+ * what the event carries (data, stolen, may be NULL). */
+void ev_kind(struct engine *e, const struct job *j, const char *kind, json_t *data,
+	     const char *level, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Set the phase, store the job, log the event "phase: <phase>". */
 void job_phase(struct engine *e, struct job *j, const char *phase);
 /* Finish a job: state, error fields (code NULL for success), store. */

@@ -8,13 +8,16 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -33,10 +36,34 @@
  * would be dropped we stop reading and hang up instead of answering. */
 #define HTTP_MAX_DISCARD  (1024 * 1024)
 
+/* One streamed response (struct http_stream) and where it stands. */
+struct stream_conn {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	struct http_stream st;
+	struct http_buf out;
+	uint64_t seen_gen;      /* srv->gen when fill last ran */
+	int64_t wake_at;        /* fill's own deadline, monotonic ms */
+	bool fresh;             /* fill has not run yet */
+	bool done;              /* fill said the body is complete */
+	bool suspended;         /* on srv->parked, MHD not polling it */
+	struct stream_conn *next, *prev;
+};
+
 struct http_server {
 	struct MHD_Daemon *daemon;
 	http_handler_fn fn;
 	void *ctx;
+	/* Streams: smu guards everything below. gen counts http_notify calls; parked
+	 * lists the suspended streams, which the ticker resumes at their wake_at. */
+	pthread_mutex_t smu;
+	pthread_cond_t scond;
+	uint64_t gen;
+	struct stream_conn *parked;
+	size_t n_streams;
+	bool stopping;
+	pthread_t ticker;
+	bool ticker_started;
 };
 
 /* Per-request state, owned by libmicrohttpd's con_cls slot from the first call
@@ -133,10 +160,265 @@ static struct MHD_Response *file_response(struct http_reply *reply)
 	return resp;
 }
 
+int http_buf_append(struct http_buf *b, const char *p, size_t n)
+{
+	size_t cap;
+	char *tmp;
+
+	if (b->off > 0 && b->off == b->len)
+		b->off = b->len = 0;
+	if (n > HTTP_STREAM_BUF || b->len - b->off > HTTP_STREAM_BUF - n)
+		return -ENOBUFS;
+	if (b->len + n > b->cap) {
+		if (b->off > 0) {
+			memmove(b->data, b->data + b->off, b->len - b->off);
+			b->len -= b->off;
+			b->off = 0;
+		}
+		cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n)
+			cap *= 2;
+		if (cap != b->cap) {
+			tmp = realloc(b->data, cap);
+			if (!tmp)
+				return -ENOMEM;
+			b->data = tmp;
+			b->cap = cap;
+		}
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+int http_buf_printf(struct http_buf *b, const char *fmt, ...)
+{
+	char small[512], *big = NULL;
+	va_list ap;
+	int n, rc;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n < sizeof(small))
+		return http_buf_append(b, small, (size_t)n);
+	va_start(ap, fmt);
+	n = vasprintf(&big, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
+	rc = http_buf_append(b, big, (size_t)n);
+	free(big);
+	return rc;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Under srv->smu. */
+static void park(struct stream_conn *sc)
+{
+	struct http_server *srv = sc->srv;
+
+	sc->suspended = true;
+	sc->prev = NULL;
+	sc->next = srv->parked;
+	if (srv->parked)
+		srv->parked->prev = sc;
+	srv->parked = sc;
+	MHD_suspend_connection(sc->conn);
+}
+
+/* Under srv->smu. */
+static void unpark(struct stream_conn *sc)
+{
+	struct http_server *srv = sc->srv;
+
+	if (!sc->suspended)
+		return;
+	if (sc->prev)
+		sc->prev->next = sc->next;
+	else
+		srv->parked = sc->next;
+	if (sc->next)
+		sc->next->prev = sc->prev;
+	sc->next = sc->prev = NULL;
+	sc->suspended = false;
+	MHD_resume_connection(sc->conn);
+}
+
+/* libmicrohttpd asks for more of a streamed body. What fill left is sent first;
+ * when there is nothing and nothing new has happened since fill last ran, the
+ * connection is suspended (returning 0 with it suspended is how a reader waits)
+ * until http_notify, its wake time or the server's stop resumes it. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream_conn *sc = cls;
+	struct http_server *srv = sc->srv;
+	int64_t now;
+	uint64_t gen;
+	bool stopping;
+	size_t n;
+	int rc;
+
+	for (;;) {
+		if (sc->out.off < sc->out.len) {
+			n = sc->out.len - sc->out.off;
+			if (n > max)
+				n = max;
+			memcpy(buf, sc->out.data + sc->out.off, n);
+			sc->out.off += n;
+			return (ssize_t)n;
+		}
+		if (sc->done)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		now = mono_ms();
+		pthread_mutex_lock(&srv->smu);
+		gen = srv->gen;
+		stopping = srv->stopping;
+		if (!stopping && !sc->fresh && gen == sc->seen_gen && now < sc->wake_at) {
+			park(sc);
+			pthread_mutex_unlock(&srv->smu);
+			return 0;
+		}
+		sc->seen_gen = gen;
+		pthread_mutex_unlock(&srv->smu);
+		sc->fresh = false;
+		sc->wake_at = now + 1000;
+		n = sc->out.len - sc->out.off;
+		rc = sc->st.fill(sc->st.ctx, &sc->out, now, stopping, &sc->wake_at);
+		if (rc < 0)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (rc == 0 || stopping)
+			sc->done = true;
+		/* "Again at once" with nothing written would spin. */
+		if (rc == 1 && sc->out.len - sc->out.off == n && sc->wake_at <= now)
+			sc->wake_at = now + 100;
+		/* At most a minute ahead, so that a dead client is found in time. */
+		if (sc->wake_at > now + 60000)
+			sc->wake_at = now + 60000;
+	}
+}
+
+static void stream_free(void *cls)
+{
+	struct stream_conn *sc = cls;
+	struct http_server *srv = sc->srv;
+
+	pthread_mutex_lock(&srv->smu);
+	unpark(sc);
+	srv->n_streams--;
+	pthread_cond_broadcast(&srv->scond);
+	pthread_mutex_unlock(&srv->smu);
+	if (sc->st.free)
+		sc->st.free(sc->st.ctx);
+	free(sc->out.data);
+	free(sc);
+}
+
+void http_notify(struct http_server *srv)
+{
+	struct stream_conn *sc;
+
+	if (!srv)
+		return;
+	pthread_mutex_lock(&srv->smu);
+	srv->gen++;
+	while ((sc = srv->parked))
+		unpark(sc);
+	pthread_mutex_unlock(&srv->smu);
+}
+
+/* Resume each parked stream at its wake time; at the stop, all of them. */
+static void *ticker_main(void *arg)
+{
+	struct http_server *srv = arg;
+	struct stream_conn *sc, *next;
+	struct timespec ts;
+	int64_t now;
+
+	pthread_mutex_lock(&srv->smu);
+	while (!srv->stopping) {
+		now = mono_ms();
+		for (sc = srv->parked; sc; sc = next) {
+			next = sc->next;
+			if (sc->wake_at <= now)
+				unpark(sc);
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->scond, &srv->smu, &ts);
+	}
+	pthread_mutex_unlock(&srv->smu);
+	return NULL;
+}
+
+/* A stream reply: a response whose body stream_read produces. Takes reply->stream. */
+static struct MHD_Response *stream_response(struct http_server *srv, struct MHD_Connection *conn,
+					    struct http_reply *reply)
+{
+	struct MHD_Response *resp;
+	struct stream_conn *sc;
+	bool full;
+
+	pthread_mutex_lock(&srv->smu);
+	full = srv->stopping || srv->n_streams >= HTTP_MAX_STREAMS;
+	if (!full)
+		srv->n_streams++;
+	pthread_mutex_unlock(&srv->smu);
+	sc = full ? NULL : calloc(1, sizeof(*sc));
+	if (!sc) {
+		if (!full) {
+			pthread_mutex_lock(&srv->smu);
+			srv->n_streams--;
+			pthread_mutex_unlock(&srv->smu);
+		}
+		if (reply->stream.free)
+			reply->stream.free(reply->stream.ctx);
+		memset(&reply->stream, 0, sizeof(reply->stream));
+		api_error(reply, AE_UNAVAILABLE, NULL, full ? "Too many open streams; try again later."
+						    : "Out of memory.");
+		return NULL;
+	}
+	sc->srv = srv;
+	sc->conn = conn;
+	sc->st = reply->stream;
+	sc->fresh = true;
+	memset(&reply->stream, 0, sizeof(reply->stream));
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, sc,
+						 stream_free);
+	if (!resp) {
+		stream_free(sc);
+		api_error(reply, AE_INTERNAL, NULL, "Out of memory.");
+		return NULL;
+	}
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				    reply->content_type ? reply->content_type : "application/json")
+		    != MHD_YES ||
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES) {
+		MHD_destroy_response(resp);
+		api_error(reply, AE_INTERNAL, NULL, "Out of memory.");
+		return NULL;
+	}
+	return resp;
+}
+
 /* Turn a reply into a response and queue it. Consumes reply->body. A reply that
  * cannot be sent as asked (no status, bad header, missing file) becomes an API
  * error instead, so the client always gets a well-formed answer. */
-static enum MHD_Result send_reply(struct MHD_Connection *conn, struct http_reply *reply)
+static enum MHD_Result send_reply(struct http_server *srv, struct MHD_Connection *conn,
+				  struct http_reply *reply)
 {
 	struct MHD_Response *resp = NULL;
 	enum MHD_Result ret;
@@ -159,7 +441,28 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct http_reply
 		api_error(reply, AE_INTERNAL, NULL, "The reply could not be built.");
 	}
 
-	if (reply->file[0] != '\0') {
+	if (reply->text) {
+		json_decref(reply->body);
+		reply->body = NULL;
+		resp = MHD_create_response_from_buffer(strlen(reply->text), reply->text,
+						       MHD_RESPMEM_MUST_FREE);
+		if (resp) {
+			reply->text = NULL;
+		} else {
+			free(reply->text);
+			reply->text = NULL;
+			api_error(reply, AE_INTERNAL, NULL, "Out of memory.");
+		}
+		if (resp && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+						    reply->content_type ? reply->content_type
+									: "text/plain") != MHD_YES)
+			goto fail;
+	} else if (reply->stream.fill && srv) {
+		json_decref(reply->body);
+		reply->body = NULL;
+		resp = stream_response(srv, conn, reply);
+		/* On failure stream_response left an API error in reply. */
+	} else if (reply->file[0] != '\0') {
 		json_decref(reply->body);
 		reply->body = NULL;
 		resp = file_response(reply);
@@ -187,6 +490,9 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct http_reply
 	if (reply->location[0] != '\0' &&
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, reply->location) != MHD_YES)
 		goto fail;
+	if (reply->replayed &&
+	    MHD_add_response_header(resp, "Idempotent-Replayed", "true") != MHD_YES)
+		goto fail;
 	if (reply->www_authenticate &&
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 				    "Bearer realm=\"hauld\"") != MHD_YES)
@@ -205,6 +511,11 @@ fail:
 		MHD_destroy_response(resp);
 	json_decref(reply->body);
 	reply->body = NULL;
+	free(reply->text);
+	reply->text = NULL;
+	if (reply->stream.free)
+		reply->stream.free(reply->stream.ctx);
+	memset(&reply->stream, 0, sizeof(reply->stream));
 	return MHD_NO;
 }
 
@@ -214,7 +525,7 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, enum api_err e, c
 
 	memset(&reply, 0, sizeof(reply));
 	api_error(&reply, e, NULL, "%s", msg);
-	return send_reply(conn, &reply);
+	return send_reply(NULL, conn, &reply);
 }
 
 /* 1 when the announced Content-Length is over the cap. An unparsable value is
@@ -334,7 +645,7 @@ static enum MHD_Result call_handler(struct http_server *srv, struct MHD_Connecti
 
 	memset(&reply, 0, sizeof(reply));
 	srv->fn(srv->ctx, &req, &reply);
-	return send_reply(conn, &reply);
+	return send_reply(srv, conn, &reply);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -412,7 +723,8 @@ static struct MHD_Daemon *start_on(struct http_server *srv, const struct addrinf
 				   const struct http_tls *tls)
 {
 	struct sockaddr_storage ss;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+			     MHD_ALLOW_SUSPEND_RESUME;
 	/* Options after the common ones: TLS's, or none. */
 	enum MHD_OPTION o1 = MHD_OPTION_END, o2 = MHD_OPTION_END;
 	const char *v1 = NULL, *v2 = NULL;
@@ -519,6 +831,8 @@ struct http_server *http_start(const char *addr, int port, const struct http_tls
 	}
 	srv->fn = fn;
 	srv->ctx = ctx;
+	pthread_mutex_init(&srv->smu, NULL);
+	pthread_cond_init(&srv->scond, NULL);
 
 	/* IPv4 first: "localhost" usually resolves to ::1 first, but peers and
 	 * scripts that were told "localhost" mostly connect over IPv4. */
@@ -531,10 +845,17 @@ struct http_server *http_start(const char *addr, int port, const struct http_tls
 	}
 	if (srv->daemon == NULL) {
 		log_warnx("http: cannot listen on %s port %d", addr, port);
-		free(srv);
+		http_stop(srv);
 		srv = NULL;
 		goto out;
 	}
+	if (pthread_create(&srv->ticker, NULL, ticker_main, srv) != 0) {
+		log_warnx("http: cannot start the stream ticker");
+		http_stop(srv);
+		srv = NULL;
+		goto out;
+	}
+	srv->ticker_started = true;
 
 	got = daemon_port(srv->daemon);
 	if (got <= 0) {
@@ -554,10 +875,33 @@ out:
 
 void http_stop(struct http_server *srv)
 {
+	struct stream_conn *sc;
+	struct timespec ts;
+
 	if (srv == NULL)
 		return;
+	/* libmicrohttpd must not stop with a connection suspended: wake every stream,
+	 * which then ends its body, and give them a moment to go. */
+	pthread_mutex_lock(&srv->smu);
+	srv->stopping = true;
+	while ((sc = srv->parked))
+		unpark(sc);
+	pthread_cond_broadcast(&srv->scond);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 2;
+	while (srv->n_streams > 0) {
+		while ((sc = srv->parked))
+			unpark(sc);
+		if (pthread_cond_timedwait(&srv->scond, &srv->smu, &ts) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&srv->smu);
+	if (srv->ticker_started)
+		pthread_join(srv->ticker, NULL);
 	if (srv->daemon != NULL)
 		MHD_stop_daemon(srv->daemon);
+	pthread_cond_destroy(&srv->scond);
+	pthread_mutex_destroy(&srv->smu);
 	free(srv);
 }
 

@@ -152,7 +152,7 @@ static json_t *options_json(const char *text)
 	return o;
 }
 
-static json_t *iter_to_json(const struct job_iter *it)
+json_t *job_iter_to_json(const struct job_iter *it)
 {
 	/* "o" steals each reference, and json_pack releases them all on failure. */
 	return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
@@ -177,7 +177,7 @@ static json_t *stats_to_json(const struct job_stats *st, const struct job_iter *
 	if (!arr)
 		return NULL;
 	for (i = 0; iters && i < n_iters; i++) {
-		if (json_array_append_new(arr, iter_to_json(&iters[i])) < 0) {
+		if (json_array_append_new(arr, job_iter_to_json(&iters[i])) < 0) {
 			json_decref(arr);
 			return NULL;
 		}
@@ -207,7 +207,7 @@ static json_t *error_to_json(const struct job *j)
 
 json_t *job_to_json(const struct job *j, const struct job_iter *iters, size_t n_iters)
 {
-	json_t *result, *container;
+	json_t *result, *container, *webhook;
 
 	if (!j)
 		return NULL;
@@ -227,8 +227,16 @@ json_t *job_to_json(const struct job *j, const struct job_iter *iters, size_t n_
 							       sizeof(j->container_name)));
 	else
 		container = json_null();
+	if (j->callback_url[0])
+		webhook = json_pack("{s:o, s:o, s:i}",
+				    "url", text_json(j->callback_url, sizeof(j->callback_url)),
+				    "state", text_json_or_null(j->webhook_state,
+							       sizeof(j->webhook_state)),
+				    "attempts", j->webhook_attempts);
+	else
+		webhook = json_null();
 	return json_pack("{s:o, s:o, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o,"
-			 " s:o, s:o, s:o, s:o, s:o, s:o}",
+			 " s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "id", text_json(j->id, sizeof(j->id)),
 			 "type", text_json(j->type, sizeof(j->type)),
 			 "role", job_role_name(j->role),
@@ -247,5 +255,6 @@ json_t *job_to_json(const struct job *j, const struct job_iter *iters, size_t n_
 			 "finished_at", time_json(j->finished_at),
 			 "result", result,
 			 "error", error_to_json(j),
-			 "stats", stats_to_json(&j->stats, iters, n_iters));
+			 "stats", stats_to_json(&j->stats, iters, n_iters),
+			 "webhook", webhook);
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +19,11 @@
 #include "engine.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "peer.h"
 #include "store.h"
 #include "util.h"
+#include "webhook.h"
 
 #define SECRET_MIN   16
 #define SECRET_MAX   4096
@@ -28,8 +31,8 @@
 struct config {
 	const char *listen, *peer_listen, *data_dir, *secret_file, *www_dir;
 	const char *docker_host, *podman_host, *runc_root;
-	const char *api_token_file, *tls_cert, *tls_key;
-	long workers, criu_log_level, retain_jobs;
+	const char *api_token_file, *tls_cert, *tls_key, *webhook_key_file;
+	long workers, criu_log_level, retain_jobs, webhook_retry_s;
 	int verbose;
 };
 
@@ -56,6 +59,10 @@ static void usage(FILE *f)
 		"  --api-token-file FILE     a bearer token every API request but GET /healthz\n"
 		"                            must carry; required unless --listen is loopback\n"
 		"  --tls-cert FILE, --tls-key FILE  serve the API over HTTPS (PEM files)\n"
+		"  --webhook-key-file FILE   the key that signs webhook requests (default\n"
+		"                            DATA_DIR/webhook.key, created 0600 when missing)\n"
+		"  --webhook-retry-for SECONDS  how long a failing webhook is tried again after\n"
+		"                            its job ended (default 900)\n"
 		"  --retain-jobs N           finished jobs kept with their events; older ones\n"
 		"                            are deleted (default 10000, 0: keep all)\n"
 		"  -v, --verbose             debug logging\n"
@@ -80,6 +87,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "api-token-file", required_argument, NULL, 'T' },
 		{ "tls-cert", required_argument, NULL, 'C' },
 		{ "tls-key", required_argument, NULL, 'K' },
+		{ "webhook-key-file", required_argument, NULL, 'H' },
+		{ "webhook-retry-for", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -101,6 +110,13 @@ static int parse_args(int argc, char **argv, struct config *c)
 		case 'T': c->api_token_file = optarg; break;
 		case 'C': c->tls_cert = optarg; break;
 		case 'K': c->tls_key = optarg; break;
+		case 'H': c->webhook_key_file = optarg; break;
+		case 'F':
+			if (parse_long(optarg, 1, 86400, &c->webhook_retry_s) < 0) {
+				fprintf(stderr, "hauld: --webhook-retry-for must be 1..86400 seconds\n");
+				return -1;
+			}
+			break;
 		case 'v': c->verbose = 1; break;
 		case 'w':
 			if (parse_long(optarg, 1, 64, &c->workers) < 0) {
@@ -156,8 +172,9 @@ static int parse_args(int argc, char **argv, struct config *c)
 	return 0;
 }
 
-/* Read the shared secret, creating it (0600, 32 random bytes as hex) when missing. */
-static int load_secret(const char *path, char **out, size_t *len)
+/* Read a secret, creating it (0600, 32 random bytes as hex) when missing; the
+ * sentence logged then says who needs a copy. */
+static int load_secret(const char *path, const char *who, char **out, size_t *len)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -179,8 +196,7 @@ static int load_secret(const char *path, char **out, size_t *len)
 		close(fd);
 		if (ret < 0)
 			return ret;
-		log_info("created a new peer secret in %s: copy it to the hosts this one "
-			 "migrates with", path);
+		log_info("created %s: %s", path, who);
 	} else if ((st.st_mode & 077) != 0) {
 		log_warnx("%s can be read by others; chmod 600 it", path);
 	}
@@ -217,6 +233,25 @@ static int load_token(const char *path, char **out)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* The API server, once it runs: store events wake its streams. The lock keeps it
+ * from going while an event is being told. */
+static struct http_server *notify_srv;
+static pthread_rwlock_t notify_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static void on_event(void *ctx, int64_t id)
+{
+	pthread_rwlock_rdlock(&notify_lock);
+	http_notify(notify_srv);
+	pthread_rwlock_unlock(&notify_lock);
+}
+
+static void notify_set(struct http_server *srv)
+{
+	pthread_rwlock_wrlock(&notify_lock);
+	notify_srv = srv;
+	pthread_rwlock_unlock(&notify_lock);
 }
 
 /* Where the container engines are; libcurl set up before any thread. */
@@ -265,7 +300,7 @@ int main(int argc, char **argv)
 {
 	struct config cfg = {
 		.listen = "127.0.0.1:8420", .peer_listen = "0.0.0.0:8421", .data_dir = "./var",
-		.workers = 2, .criu_log_level = 2, .retain_jobs = 10000,
+		.workers = 2, .criu_log_level = 2, .retain_jobs = 10000, .webhook_retry_s = 900,
 		.docker_host = "unix:///var/run/docker.sock",
 		.podman_host = "unix:///run/podman/podman.sock", .runc_root = "/run/runc",
 	};
@@ -277,7 +312,11 @@ int main(int argc, char **argv)
 	struct api api = { 0 };
 	char secret_path[PATH_MAX], db_path[PATH_MAX], www[PATH_MAX], host[256];
 	char self_exe[PATH_MAX];
-	char *secret = NULL, *token = NULL, *tls_cert = NULL, *tls_key = NULL;
+	char *secret = NULL, *token = NULL, *tls_cert = NULL, *tls_key = NULL, *wh_key = NULL;
+	char wh_path[PATH_MAX];
+	size_t wh_key_len = 0;
+	struct webhook_config whcfg = { 0 };
+	struct webhooks *wh = NULL;
 	struct http_tls tls = { 0 };
 	size_t secret_len = 0;
 	sigset_t sigs;
@@ -289,6 +328,7 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &cfg) < 0)
 		return 2;
 	log_init(cfg.verbose);
+	metrics_init();
 	json_object_seed(0);
 	signal(SIGPIPE, SIG_IGN);
 	/* Every thread inherits this mask; main alone waits for the signals. */
@@ -321,7 +361,8 @@ int main(int argc, char **argv)
 			fatalx("cannot read --tls-cert %s or --tls-key %s", cfg.tls_cert,
 			       cfg.tls_key);
 	}
-	ret = load_secret(cfg.secret_file, &secret, &secret_len);
+	ret = load_secret(cfg.secret_file, "the peer secret; copy it to the hosts this one "
+			  "migrates with", &secret, &secret_len);
 	if (ret < 0)
 		fatalx("cannot use the secret file %s: %s (it needs at least %d bytes)",
 		       cfg.secret_file, strerror(-ret), SECRET_MIN);
@@ -347,10 +388,28 @@ int main(int argc, char **argv)
 		log_warnx("criu unusable (%s): migrations will fail until it is fixed",
 			  ci.check_error);
 
+	if (!cfg.webhook_key_file) {
+		snprintf(wh_path, sizeof(wh_path), "%s/webhook.key", cfg.data_dir);
+		cfg.webhook_key_file = wh_path;
+	}
+	ret = load_secret(cfg.webhook_key_file, "the key that signs webhook requests; give "
+			  "it to their receivers", &wh_key, &wh_key_len);
+	if (ret < 0)
+		fatalx("cannot use the webhook key file %s: %s (it needs at least %d bytes)",
+		       cfg.webhook_key_file, strerror(-ret), SECRET_MIN);
+
 	snprintf(db_path, sizeof(db_path), "%s/hauld.db", cfg.data_dir);
 	ret = store_open(db_path, &st);
 	if (ret < 0)
 		fatalx("cannot open the store %s: %s", db_path, strerror(-ret));
+	/* Streams of the API wait for events: each new one wakes them. */
+	store_set_event_hook(st, on_event, NULL);
+	whcfg.key = wh_key;
+	whcfg.key_len = wh_key_len;
+	whcfg.max_s = (int)cfg.webhook_retry_s;
+	ret = webhooks_start(st, &whcfg, &wh);
+	if (ret < 0)
+		fatalx("cannot start the webhook deliveries: %s", strerror(-ret));
 
 	ecfg.data_dir = cfg.data_dir;
 	ecfg.workers = (int)cfg.workers;
@@ -359,6 +418,7 @@ int main(int argc, char **argv)
 	ecfg.secret_len = secret_len;
 	ecfg.peer_listen = cfg.peer_listen;
 	ecfg.criu = &ci;
+	ecfg.webhooks = wh;
 	{
 		ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 
@@ -385,6 +445,7 @@ int main(int argc, char **argv)
 	http = http_start(host, port, tls_cert ? &tls : NULL, api_handle, &api, &api_port);
 	if (!http)
 		fatalx("cannot listen for the API on %s", cfg.listen);
+	notify_set(http);
 	log_info("listening: api=%s:%d%s%s", host, api_port, tls_cert ? " (https)" : "",
 		 token ? " (token)" : "");
 
@@ -392,10 +453,13 @@ int main(int argc, char **argv)
 		ret = sigwait(&sigs, &sig);
 	} while (ret != 0);
 	log_info("signal %d: shutting down", sig);
+	notify_set(NULL);
 	http_stop(http);
 	engine_free(eng);
+	webhooks_stop(wh);
 	store_free(st);
 	free(secret);
+	free(wh_key);
 	free(token);
 	free(tls_cert);
 	free(tls_key);

@@ -265,7 +265,7 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 		dst_free(dj);
 		return NULL;
 	}
-	ev(e, &dj->job, "info", "incoming migration from %s", remote);
+	ev_kind(e, &dj->job, "state", NULL, "info", "running: incoming migration from %s", remote);
 
 	ret = job_dirs(e, id, dj->d.images_dir, dj->d.work_dir, sizeof(dj->d.images_dir));
 	snprintf(cpu_dir, sizeof(cpu_dir), "%s/cpuinfo", dj->d.work_dir);

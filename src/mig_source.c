@@ -22,6 +22,7 @@
 #include "engine_int.h"
 #include "precopy.h"
 #include "log.h"
+#include "metrics.h"
 #include "proc.h"
 #include "util.h"
 
@@ -45,6 +46,7 @@ struct src_run {
 	int n_iters;             /* pre-dumps done */
 	int64_t lazy_sent0;      /* bytes sent on the memory socket when it began */
 	int64_t last_progress;   /* monotonic ms of the last progress update stored */
+	int64_t last_progress_ev;  /* and of the last progress event */
 	int64_t max_frozen_ms;   /* options.max_frozen_ms */
 	char images_dir[1024], work_dir[1024], job_dir[1024];
 };
@@ -113,11 +115,14 @@ static int connect_channel(struct src_run *r, struct peer_conn *c, const char *c
 	int ret;
 
 	if (fd < 0) {
+		metrics_peer_failure("connect");
 		fail(r, "peer_unreachable", "cannot connect to %s: %s", r->job->to, strerror(-fd));
 		return fd;
 	}
 	peer_conn_init(c, fd, r->e->cfg.peer_timeout_ms);
 	ret = peer_auth_client(c, r->e->cfg.secret, r->e->cfg.secret_len, channel);
+	if (ret < 0)
+		metrics_peer_failure("handshake");
 	if (ret == -ENOMSG)
 		fail(r, "peer_not_hauld", "%s accepted the connection but did not greet as a hauld "
 		     "peer within %d s: \"to\" must name the destination's peer port "
@@ -466,6 +471,9 @@ static void read_dump_stats(struct src_run *r)
 	it.bytes = bytes_sent(r) - r->dump_bytes0;
 	it.duration_ms = time_mono_ms() - r->t_dump;
 	store_iter_add(r->e->store, r->job->id, &it);
+	ev_kind(r->e, r->job, "iteration", job_iter_to_json(&it), "info",
+		"dump: %lld pages written, frozen %lld ms", (long long)it.pages_written,
+		(long long)it.frozen_ms);
 }
 
 static void parse_options(struct src_run *r)
@@ -550,8 +558,8 @@ static int precopy(struct src_run *r, char *last, size_t lastlen)
 		store_iter_add(r->e->store, r->job->id, &it);
 		written[n++] = it.pages_written;
 		r->predump_pages += it.pages_written > 0 ? it.pages_written : 0;
-		ev(r->e, r->job, "info", "pre-dump %zu wrote %lld pages", n - 1,
-		   (long long)it.pages_written);
+		ev_kind(r->e, r->job, "iteration", job_iter_to_json(&it), "info",
+			"pre-dump %zu wrote %lld pages", n - 1, (long long)it.pages_written);
 		snprintf(prev, sizeof(prev), "%s", dir);
 	}
 	ev(r->e, r->job, "info", "pre-copy ends after %zu pre-dumps: %s", n,
@@ -616,6 +624,13 @@ static void lazy_progress(struct mig_src *m, int64_t left, int64_t total)
 	r->job->stats.lazy_pages = total;
 	r->job->stats.lazy_pages_left = left;
 	store_job_update(r->e->store, r->job);
+	/* An event a second at most: a stream shows the progress, the log stays small. */
+	if (now - r->last_progress_ev >= 1000 || left == 0) {
+		r->last_progress_ev = now;
+		ev_kind(r->e, r->job, "progress", json_pack("{s:I, s:I}", "lazy_pages",
+			(json_int_t)total, "lazy_pages_left", (json_int_t)left), "info",
+			"lazy pages: %lld of %lld sent", (long long)(total - left), (long long)total);
+	}
 }
 
 /* The destination's CRIU logs of this job, into <data>/logs/<id>/destination, so
@@ -813,8 +828,10 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 					     j->strategy_reason, sizeof(j->strategy_reason));
 		snprintf(j->strategy, sizeof(j->strategy), "%s", strategy_name(r.strategy));
 	}
+	store_job_update(e->store, j);
+	ev_kind(e, j, "state", NULL, "info", "running: strategy %s: %s", j->strategy,
+		j->strategy_reason);
 	job_phase(e, j, PH_CONNECTING);
-	ev(e, j, "info", "strategy %s: %s", j->strategy, j->strategy_reason);
 
 	if (!r.ops) {
 		fail(&r, "bad_type", "unknown migration type %s", j->type);

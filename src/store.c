@@ -43,6 +43,8 @@ enum stmt {
 	ST_IDEM_PUT,
 	ST_EVENT_ALL,
 	ST_EVENT_LAST,
+	ST_WEBHOOK_PENDING,
+	ST_JOB_COUNTS,
 	ST__COUNT
 };
 
@@ -51,7 +53,10 @@ enum stmt {
 	" created_at, started_at, finished_at, result_pid, err_code, err_msg, err_phase," \
 	" err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes, pages_written," \
 	" pid_start, strategy_reason, lazy_pages, lazy_pages_left, target, container_id," \
-	" container_name, result_container"
+	" container_name, result_container, callback_url, webhook_state, webhook_attempts"
+
+/* The columns events_collect reads, in its order. */
+#define EVENT_COLS "id, job_id, ts, level, phase, message, state, kind, data"
 
 static const char *const stmt_sql[ST__COUNT] = {
 	/* IMMEDIATE takes the write lock at once, so two daemons starting together
@@ -68,13 +73,15 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" phase, created_at, started_at, finished_at, result_pid, err_code, err_msg,"
 		" err_phase, err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes,"
 		" pages_written, pid_start, strategy_reason, lazy_pages, lazy_pages_left,"
-		" target, container_id, container_name, result_container)"
+		" target, container_id, container_name, result_container, callback_url,"
+		" webhook_state, webhook_attempts)"
 		" VALUES (:id, :type, :role, :pid, :dest, :mode, :strategy,"
 		" :options, :state, :phase, :created_at, :started_at, :finished_at,"
 		" :result_pid, :err_code, :err_msg, :err_phase, :err_where, :downtime_ms,"
 		" :frozen_ms, :total_ms, :restore_ms, :bytes, :pages_written, :pid_start,"
 		" :strategy_reason, :lazy_pages, :lazy_pages_left, :target, :container_id,"
-		" :container_name, :result_container)",
+		" :container_name, :result_container, :callback_url, :webhook_state,"
+		" :webhook_attempts)",
 	[ST_JOB_UPDATE] =
 		"UPDATE jobs SET type = :type, role = :role, pid = :pid, dest = :dest,"
 		" mode = :mode, strategy = :strategy, options = :options, state = :state,"
@@ -86,7 +93,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" pid_start = :pid_start, strategy_reason = :strategy_reason,"
 		" lazy_pages = :lazy_pages, lazy_pages_left = :lazy_pages_left,"
 		" target = :target, container_id = :container_id,"
-		" container_name = :container_name, result_container = :result_container"
+		" container_name = :container_name, result_container = :result_container,"
+		" callback_url = :callback_url, webhook_state = :webhook_state,"
+		" webhook_attempts = :webhook_attempts"
 		" WHERE id = :id",
 	[ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
 	[ST_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
@@ -102,20 +111,25 @@ static const char *const stmt_sql[ST__COUNT] = {
 		"SELECT idx, kind, frozen_ms, memdump_ms, memwrite_ms, pages_scanned,"
 		" pages_skipped, pages_written, bytes, duration_ms"
 		" FROM job_iterations WHERE job_id = ?1 ORDER BY idx",
-	[ST_EVENT_ADD] = "INSERT INTO events (job_id, ts, level, phase, message, state)"
-			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[ST_EVENT_LIST] = "SELECT id, job_id, ts, level, phase, message, state FROM events"
+	[ST_EVENT_ADD] = "INSERT INTO events (job_id, ts, level, phase, message, state, kind,"
+			 " data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_EVENT_LIST] = "SELECT " EVENT_COLS " FROM events"
 			  " WHERE job_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
 	/* Every job's events after a cursor (?2 = '' for all jobs). */
-	[ST_EVENT_ALL] = "SELECT id, job_id, ts, level, phase, message, state FROM events"
+	[ST_EVENT_ALL] = "SELECT " EVENT_COLS " FROM events"
 			 " WHERE id > ?1 AND (?2 = '' OR job_id = ?2) ORDER BY id LIMIT ?3",
 	[ST_EVENT_LAST] = "SELECT COALESCE(MAX(id), 0) FROM events",
+	[ST_WEBHOOK_PENDING] = "SELECT id FROM jobs WHERE webhook_state = 'pending'"
+			       " ORDER BY seq LIMIT ?1",
+	[ST_JOB_COUNTS] = "SELECT role, state, COUNT(*) FROM jobs"
+			  " WHERE state IN ('queued', 'running') GROUP BY role, state",
 	[ST_IDEM_GET] = "SELECT body_hash, job_id FROM idempotency WHERE key = ?1",
 	[ST_IDEM_PUT] = "INSERT INTO idempotency (key, body_hash, job_id, created_at)"
 			" VALUES (?1, ?2, ?3, ?4)",
 	/* Finished jobs older than the ?1-th newest finished one; their iterations and
 	 * events go with them (ON DELETE CASCADE). Both scans use jobs_state_seq. */
 	[ST_JOB_PRUNE] = "DELETE FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled')"
+			 " AND webhook_state != 'pending'"
 			 " AND seq < (SELECT seq FROM jobs"
 			 " WHERE state IN ('succeeded', 'failed', 'cancelled')"
 			 " ORDER BY seq DESC LIMIT 1 OFFSET ?1 - 1)",
@@ -135,6 +149,8 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST__COUNT];
 	int version;           /* schema version, fixed after store_open */
+	void (*event_hook)(void *ctx, int64_t id);   /* after each event added */
+	void *event_ctx;
 };
 
 /* Map the connection's last error to the store's errno vocabulary. Constraint
@@ -255,6 +271,9 @@ static int bind_job(sqlite3_stmt *st, const struct job *j)
 			     sizeof(j->container_name));
 	e |= bind_named_text(st, ":result_container", j->result_container,
 			     sizeof(j->result_container));
+	e |= bind_named_text(st, ":callback_url", j->callback_url, sizeof(j->callback_url));
+	e |= bind_named_text(st, ":webhook_state", j->webhook_state, sizeof(j->webhook_state));
+	e |= bind_named_int(st, ":webhook_attempts", j->webhook_attempts);
 	return e;
 }
 
@@ -328,6 +347,9 @@ static int row_to_job(sqlite3_stmt *st, struct job *j)
 	col_text(st, c++, j->container_id, sizeof(j->container_id));
 	col_text(st, c++, j->container_name, sizeof(j->container_name));
 	col_text(st, c++, j->result_container, sizeof(j->result_container));
+	col_text(st, c++, j->callback_url, sizeof(j->callback_url));
+	col_text(st, c++, j->webhook_state, sizeof(j->webhook_state));
+	j->webhook_attempts = sqlite3_column_int(st, c++);
 
 	if (role_parse(role, &j->role) < 0 || job_state_parse(state, &j->state) < 0) {
 		log_warnx("store: job %s has role \"%s\", state \"%s\"", j->id, role, state);
@@ -528,26 +550,54 @@ int store_schema_version(struct store *s)
 	return s ? s->version : -EINVAL;
 }
 
-int store_job_insert(struct store *s, struct job *j)
+/* Insert j and, when key is not NULL, its idempotency key in one transaction: a
+ * crash cannot leave a started job whose key a retried POST would not find. */
+int store_job_insert_keyed(struct store *s, struct job *j, const char *key, const char *hash)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	if (!s || !j || !job_valid(j))
+	if (!s || !j || !job_valid(j) || (key && !hash))
 		return -EINVAL;
 	pthread_mutex_lock(&s->mu);
-	st = s->st[ST_JOB_INSERT];
-	if (bind_job(st, j) != SQLITE_OK) {
-		rc = store_err(s, "bind job");
-		goto out;
+	if (key) {
+		rc = store_exec(s, ST_BEGIN);
+		if (rc < 0)
+			goto unlock;
 	}
-	rc = store_run(s, st, "insert job");
+	st = s->st[ST_JOB_INSERT];
+	if (bind_job(st, j) != SQLITE_OK)
+		rc = store_err(s, "bind job");
+	else
+		rc = store_run(s, st, "insert job");
 	if (rc == 0)
 		j->seq = sqlite3_last_insert_rowid(s->db);
-out:
 	stmt_done(st);
+	if (key && rc == 0) {
+		st = s->st[ST_IDEM_PUT];
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, j->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, time_now_ms());
+		rc = store_run(s, st, "insert idempotency key");
+		stmt_done(st);
+	}
+	if (key) {
+		if (rc == 0) {
+			rc = store_exec(s, ST_COMMIT);
+		} else {
+			sqlite3_step(s->st[ST_ROLLBACK]);
+			stmt_done(s->st[ST_ROLLBACK]);
+		}
+	}
+unlock:
 	pthread_mutex_unlock(&s->mu);
 	return rc;
+}
+
+int store_job_insert(struct store *s, struct job *j)
+{
+	return store_job_insert_keyed(s, j, NULL, NULL);
 }
 
 int store_job_update(struct store *s, const struct job *j)
@@ -784,6 +834,8 @@ static int level_valid(const char *level)
 
 int store_event_add(struct store *s, struct job_event *ev)
 {
+	void (*hook)(void *ctx, int64_t id);
+	void *hook_ctx;
 	sqlite3_stmt *st;
 	int64_t ts;
 	int rc, e = 0;
@@ -800,14 +852,33 @@ int store_event_add(struct store *s, struct job_event *ev)
 	e |= bind_text(st, 4, ev->phase, sizeof(ev->phase));
 	e |= bind_text(st, 5, ev->message, sizeof(ev->message));
 	e |= bind_text(st, 6, ev->state, sizeof(ev->state));
+	e |= bind_text(st, 7, ev->kind[0] ? ev->kind : "log", sizeof(ev->kind));
+	if (ev->data)
+		e |= sqlite3_bind_text(st, 8, ev->data, -1, SQLITE_STATIC);
+	else
+		e |= sqlite3_bind_null(st, 8);
 	rc = e ? store_err(s, "bind event") : store_run(s, st, "add event");
 	if (rc == 0) {
 		ev->id = sqlite3_last_insert_rowid(s->db);
 		ev->ts = ts;
 	}
 	stmt_done(st);
+	hook = s->event_hook;
+	hook_ctx = s->event_ctx;
 	pthread_mutex_unlock(&s->mu);
+	if (rc == 0 && hook)
+		hook(hook_ctx, ev->id);
 	return rc;
+}
+
+void store_set_event_hook(struct store *s, void (*fn)(void *ctx, int64_t id), void *ctx)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->event_hook = fn;
+	s->event_ctx = ctx;
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* Rows of an events statement (bound by the caller) into a heap array. Under s->mu. */
@@ -832,17 +903,34 @@ static int events_collect(struct store *s, sqlite3_stmt *st, struct job_event **
 		col_text(st, 4, ev->phase, sizeof(ev->phase));
 		col_text(st, 5, ev->message, sizeof(ev->message));
 		col_text(st, 6, ev->state, sizeof(ev->state));
+		col_text(st, 7, ev->kind, sizeof(ev->kind));
+		ev->data = NULL;
+		if (sqlite3_column_type(st, 8) == SQLITE_TEXT) {
+			ev->data = strdup((const char *)sqlite3_column_text(st, 8));
+			if (!ev->data) {
+				cnt--;
+				rc = -ENOMEM;
+				break;
+			}
+		}
 	}
 	if (rc == 0 && step != SQLITE_DONE)
 		rc = store_err(s, "list events");
 	stmt_done(st);
 	if (rc < 0) {
-		free(arr);
+		store_events_free(arr, cnt);
 		return rc;
 	}
 	*out = arr;
 	*n = cnt;
 	return 0;
+}
+
+void store_events_free(struct job_event *evs, size_t n)
+{
+	for (size_t i = 0; evs && i < n; i++)
+		free(evs[i].data);
+	free(evs);
 }
 
 int store_event_list(struct store *s, const char *job_id, int64_t after, int limit,
@@ -932,20 +1020,61 @@ int store_idem_get(struct store *s, const char *key, char *hash, size_t hlen, ch
 	return rc;
 }
 
-int store_idem_put(struct store *s, const char *key, const char *hash, const char *job_id)
+int store_webhook_pending(struct store *s, int max, char (**ids)[JOB_ID_LEN], size_t *n)
+{
+	char (*arr)[JOB_ID_LEN];
+	sqlite3_stmt *st;
+	size_t cnt = 0;
+	int rc = 0, step;
+
+	if (!s || !ids || !n || max < 1)
+		return -EINVAL;
+	*ids = NULL;
+	*n = 0;
+	arr = calloc((size_t)max, sizeof(*arr));
+	if (!arr)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->mu);
+	st = s->st[ST_WEBHOOK_PENDING];
+	sqlite3_bind_int(st, 1, max);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW && cnt < (size_t)max)
+		col_text(st, 0, arr[cnt++], JOB_ID_LEN);
+	if (step != SQLITE_DONE && step != SQLITE_ROW)
+		rc = store_err(s, "pending webhooks");
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	if (rc < 0) {
+		free(arr);
+		return rc;
+	}
+	*ids = arr;
+	*n = cnt;
+	return 0;
+}
+
+int store_job_counts(struct store *s, int counts[2][2])
 {
 	sqlite3_stmt *st;
-	int rc;
+	char role[16], state[16];
+	int rc = 0, step;
 
-	if (!s || !key || !hash || !job_id)
+	if (!s || !counts)
 		return -EINVAL;
+	memset(counts, 0, sizeof(int[2][2]));
 	pthread_mutex_lock(&s->mu);
-	st = s->st[ST_IDEM_PUT];
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, job_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, time_now_ms());
-	rc = store_run(s, st, "put idempotency key");
+	st = s->st[ST_JOB_COUNTS];
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		enum job_role r;
+
+		col_text(st, 0, role, sizeof(role));
+		col_text(st, 1, state, sizeof(state));
+		if (role_parse(role, &r) < 0)
+			continue;
+		counts[r == JOB_SOURCE ? 0 : 1][strcmp(state, "running") == 0 ? 1 : 0] +=
+			sqlite3_column_int(st, 2);
+	}
+	if (step != SQLITE_DONE)
+		rc = store_err(s, "count jobs");
 	stmt_done(st);
 	pthread_mutex_unlock(&s->mu);
 	return rc;

@@ -50,7 +50,7 @@ static void check_keys(json_t *o, const char *const *keys, size_t n)
 static const char *const top_keys[] = {
 	"id", "type", "role", "pid", "container", "to", "mode", "strategy", "strategy_reason",
 	"options", "state", "phase",
-	"created_at", "started_at", "finished_at", "result", "error", "stats",
+	"created_at", "started_at", "finished_at", "result", "error", "stats", "webhook",
 };
 static const char *const stats_keys[] = {
 	"downtime_ms", "frozen_ms", "total_ms", "restore_ms", "bytes", "pages_written",

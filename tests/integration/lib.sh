@@ -109,7 +109,16 @@ expect_true() {
 
 # Print the counts and exit: 1 when something failed, 0 otherwise.
 finish() {
+	local f
 	trap - EXIT
+	# A daemon built with sanitizers (BUILD=build-asan) reports into its log.
+	for f in "$T"/*.log "$T"/*.log.*; do
+		[ -f "$f" ] || continue
+		if grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f"; then
+			fail "no sanitizer report in $(basename "$f")" \
+				"$(grep -m 1 -E 'Sanitizer|runtime error:' "$f")"
+		fi
+	done
 	printf '%s: %d ok, %d failed, %d skipped\n' "$TEST_NAME" "$PASSED" "$FAILED" "$SKIPPED"
 	if [ "$FAILED" -gt 0 ]; then
 		_dump_logs
