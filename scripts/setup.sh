@@ -28,6 +28,8 @@ PKGS=(build-essential pkg-config git patch
       iproute2 iptables curl jq procps util-linux valgrind wrk
       # programs the integration tests migrate
       redis-server redis-tools python3
+      # the tests' Prometheus text parser
+      python3-prometheus-client
       # container engines (the tests start their own), and the test image's binaries
       docker.io podman runc busybox-static
       # CRIU's build and run-time dependencies
