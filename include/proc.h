@@ -3,6 +3,7 @@
 #define HAULD_PROC_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -14,6 +15,10 @@
 int proc_start_time(pid_t pid, uint64_t *ticks);
 /* 1 when pid exists and is not a zombie; 0 otherwise. */
 int proc_alive(pid_t pid);
+/* The parent of pid, or -errno. */
+pid_t proc_ppid(pid_t pid);
+/* true when ancestor is pid's parent, grandparent, ... up to max_depth levels. */
+bool proc_descends(pid_t pid, pid_t ancestor, int max_depth);
 /* 1 when pid is alive and still has this start time. */
 int proc_same(pid_t pid, uint64_t ticks);
 /* 1 when pid is a kernel thread (child of kthreadd, or PF_KTHREAD). */

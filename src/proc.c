@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -65,6 +66,28 @@ int proc_start_time(pid_t pid, uint64_t *ticks)
 		return -EPROTO;
 	*ticks = strtoull(f, NULL, 10);
 	return 0;
+}
+
+pid_t proc_ppid(pid_t pid)
+{
+	char buf[1024], *rest;
+	const char *f;
+	int ret = stat_fields(pid, buf, sizeof(buf), &rest);
+
+	if (ret < 0)
+		return ret;
+	f = field(rest, 1);
+	return f ? (pid_t)atoi(f) : -EPROTO;
+}
+
+bool proc_descends(pid_t pid, pid_t ancestor, int max_depth)
+{
+	for (int i = 0; i < max_depth && pid > 1; i++) {
+		pid = proc_ppid(pid);
+		if (pid == ancestor)
+			return true;
+	}
+	return false;
 }
 
 int proc_alive(pid_t pid)

@@ -112,6 +112,65 @@ static int pid_hold(void *arg)
 	return m->hold(m);
 }
 
+/* The hook's connections: only CRIU's action script, that is a root process that
+ * descends from the dump's CRIU (CRIU runs it through sh), may speak, and it must
+ * say its line within HOOK_READ_MS. Any other caller (the socket's name is
+ * visible in /proc/net/unix to every local user) is refused before a byte is read.
+ * Returns the line's length, or -1 for a caller to refuse. */
+#define HOOK_READ_MS   2000
+#define HOOK_DEPTH     4
+
+static int hook_read(int c, pid_t criu, char *line, size_t len, char *who, size_t wholen)
+{
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	struct pollfd p = { .fd = c, .events = POLLIN };
+	ssize_t k;
+	int n;
+
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0) {
+		snprintf(who, wholen, "a caller whose credentials cannot be read");
+		return -1;
+	}
+	if (cr.uid != 0 || !proc_descends(cr.pid, criu, HOOK_DEPTH)) {
+		snprintf(who, wholen, "pid %d (uid %u), which is not CRIU's action script",
+			 (int)cr.pid, (unsigned)cr.uid);
+		return -1;
+	}
+	do {
+		n = poll(&p, 1, HOOK_READ_MS);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		snprintf(who, wholen, "CRIU's action script, which said nothing in %d ms",
+			 HOOK_READ_MS);
+		return -1;
+	}
+	k = read(c, line, len - 1);
+	line[k > 0 ? k : 0] = '\0';
+	return k > 0 ? (int)k : -1;
+}
+
+/* Wait up to ms for CRIU (pid, its pidfd pfd, -1 when there is none) or the hook
+ * socket lfd; sets *criu_done when CRIU has ended. Returns poll's answer for lfd. */
+static int hook_wait(int lfd, int pfd, pid_t pid, int ms, bool *criu_done)
+{
+	struct pollfd p[2] = { { .fd = lfd, .events = POLLIN }, { .fd = pfd, .events = POLLIN } };
+	int n;
+
+	/* Without a pidfd (an old kernel, or no fd left), look at CRIU four times a
+	 * second instead of waiting for it without end. */
+	if (pfd < 0 && (ms < 0 || ms > 250))
+		ms = 250;
+	n = poll(p, pfd >= 0 ? 2 : 1, ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -1;
+	if (pfd >= 0 && p[1].revents)
+		*criu_done = true;
+	if (pfd < 0 && !proc_alive(pid))
+		*criu_done = true;   /* a zombie is not alive: child_wait reaps it */
+	return p[0].revents ? 1 : 0;
+}
+
 /* Post-copy at the source: CRIU's dump serves the lazy pages on the memory
  * connection after the post-dump action, which it asks of hauld (the hook). */
 static int pid_src_checkpoint_lazy(struct mig_src *m)
@@ -130,7 +189,18 @@ static int pid_src_checkpoint_lazy(struct mig_src *m)
 	int64_t total = 0;
 	pid_t pid = -1;
 
-	snprintf(name, sizeof(name), "hauld-hook-%s", m->job->id);
+	/* Not the job's id, which the API shows: a name no one can guess ahead. */
+	{
+		unsigned char raw[16];
+		char hex[33];
+
+		if (random_bytes(raw, sizeof(raw)) < 0) {
+			snprintf(m->err, sizeof(m->err), "no random bytes for CRIU's hook");
+			return -EIO;
+		}
+		hex_encode(raw, sizeof(raw), hex);
+		snprintf(name, sizeof(name), "hauld-hook-%s", hex);
+	}
 	req.hook_name = name;
 	lfd = criu_hook_listen(name);
 	if (lfd < 0) {
@@ -142,23 +212,23 @@ static int pid_src_checkpoint_lazy(struct mig_src *m)
 		goto out;
 	pfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	for (;;) {
-		struct pollfd p[2] = { { .fd = lfd, .events = POLLIN },
-				       { .fd = pfd, .events = POLLIN } };
-		int n = poll(p, 2, released ? 250 : -1);
+		bool criu_done = false;
+		int n = hook_wait(lfd, pfd, pid, released ? 250 : -1, &criu_done);
 
-		if (n < 0 && errno != EINTR)
-			break;
-		if (p[1].revents)
+		if (n < 0 || criu_done)
 			break;       /* CRIU has ended */
-		if (p[0].revents) {
-			char line[64] = "", verdict;
+		if (n > 0) {
+			char line[64] = "", who[128], verdict;
 			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-			ssize_t k;
 
 			if (c < 0)
 				continue;
-			k = read(c, line, sizeof(line) - 1);
-			line[k > 0 ? k : 0] = '\0';
+			if (hook_read(c, pid, line, sizeof(line), who, sizeof(who)) < 0) {
+				log_warnx("job %.8s: refused a connection to CRIU's hook from %s",
+					  m->job->id, who);
+				close(c);
+				continue;
+			}
 			verdict = strncmp(line, "post-dump", 9) == 0 && m->hold(m) != 0 ? '1' : '0';
 			write_full(c, &verdict, 1);
 			close(c);
