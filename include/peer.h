@@ -37,6 +37,8 @@ enum peer_frame_type {
 struct peer_conn {
 	int fd;
 	int timeout_ms;         /* for every single wait; default 30000 */
+	int64_t deadline;       /* monotonic ms no wait goes past (0: none): a whole
+	                           exchange, such as the handshake, within a bound */
 	uint64_t bytes_sent, bytes_received;
 };
 

@@ -486,8 +486,58 @@ static void *watchdog_main(void *arg)
 struct peer_arg {
 	struct engine *e;
 	int fd;
+	int slot;              /* its place in e->unauth while it authenticates */
 	char remote[64];
 };
+
+/* Under e->lock: the connection in slot has authenticated or failed; unlist it
+ * before its fd may be closed. */
+static void unauth_leave(struct engine *e, int slot, int fd)
+{
+	if (slot >= 0 && e->unauth[slot].fd == fd)
+		e->unauth[slot].fd = -1;
+}
+
+/* Under e->lock: a place for a new unauthenticated connection from ip, or -1 to
+ * refuse it: its address holds ENGINE_UNAUTH_PER_IP already, or the pool is full.
+ * (Cutting the oldest instead would let a client that reconnects at once cut every
+ * other handshake, a real peer's too.) */
+static int unauth_enter(struct engine *e, int fd, const char *ip)
+{
+	int i, free_slot = -1, same = 0;
+
+	for (i = 0; i < ENGINE_MAX_UNAUTH; i++) {
+		struct unauth_slot *u = &e->unauth[i];
+
+		if (u->fd < 0) {
+			if (free_slot < 0)
+				free_slot = i;
+		} else if (strcmp(u->ip, ip) == 0) {
+			same++;
+		}
+	}
+	if (same >= ENGINE_UNAUTH_PER_IP || free_slot < 0)
+		return -1;
+	e->unauth[free_slot].fd = fd;
+	snprintf(e->unauth[free_slot].ip, sizeof(e->unauth[free_slot].ip), "%s", ip);
+	e->unauth[free_slot].since = time_mono_ms();
+	return free_slot;
+}
+
+/* Under e->lock: count a connection turned away; a line every 10 s at most says how
+ * many, and why the last one was. */
+static void refused_note(struct engine *e, const char *why)
+{
+	int64_t now = time_mono_ms();
+
+	e->refused++;
+	if (e->refused_logged == 0 || now - e->refused_logged >= 10000) {
+		log_warnx("peer connections turned away: %d since %s; the last: %s", e->refused,
+			  e->refused_logged ? "the last such line" : "the start", why);
+		e->refused = 0;
+		e->refused_logged = now;
+	}
+}
 
 static void *peer_conn_main(void *arg)
 {
@@ -495,16 +545,39 @@ static void *peer_conn_main(void *arg)
 	struct engine *e = pa->e;
 	char channel[PEER_NAME_MAX] = "";
 	struct peer_conn c;
+	bool over;
 	int ret;
 
 	peer_conn_init(&c, pa->fd, e->cfg.peer_timeout_ms);
+	c.deadline = time_mono_ms() + ENGINE_HANDSHAKE_MS;
 	ret = peer_auth_server(&c, e->cfg.secret, e->cfg.secret_len, channel);
+	c.deadline = 0;
+	pthread_mutex_lock(&e->lock);
+	unauth_leave(e, pa->slot, pa->fd);
+	over = ret == 0 && e->peer_authed >= ENGINE_MAX_PEER_CONN;
+	if (ret == 0 && !over)
+		e->peer_authed++;
+	pthread_mutex_unlock(&e->lock);
 	if (ret < 0) {
+		char why[128];
+
 		metrics_peer_failure("handshake");
-		log_warnx("peer %s: authentication failed: %s", pa->remote, strerror(-ret));
+		log_debug("peer %s: handshake failed: %s", pa->remote, strerror(-ret));
+		snprintf(why, sizeof(why), "no handshake: the last from %s: %s", pa->remote,
+			 ret == -EACCES ? "wrong secret" : strerror(-ret));
+		pthread_mutex_lock(&e->lock);
+		refused_note(e, why);
+		pthread_mutex_unlock(&e->lock);
+		peer_conn_release(&c);
+	} else if (over) {
+		log_warnx("peer %s: refused, %d peer connections are busy", pa->remote,
+			  ENGINE_MAX_PEER_CONN);
 		peer_conn_release(&c);
 	} else {
 		dest_serve(e, &c, channel, pa->remote);
+		pthread_mutex_lock(&e->lock);
+		e->peer_authed--;
+		pthread_mutex_unlock(&e->lock);
 	}
 	pthread_mutex_lock(&e->lock);
 	e->peer_conns--;
@@ -522,10 +595,9 @@ static void *listener_main(void *arg)
 		socklen_t sl = sizeof(ss);
 		struct pollfd p = { .fd = e->listen_fd, .events = POLLIN };
 		struct peer_arg *pa;
-		char host[48], serv[8];
+		char host[48] = "?", serv[8] = "?";
 		pthread_t t;
-		bool full;
-		int fd;
+		int fd, slot = -1;
 
 		if (poll(&p, 1, 200) <= 0) {
 			if (__atomic_load_n(&e->stopping, __ATOMIC_SEQ_CST))
@@ -536,34 +608,36 @@ static void *listener_main(void *arg)
 		if (fd < 0)
 			continue;
 		peer_sock_tune(fd);
+		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),
+			    NI_NUMERICHOST | NI_NUMERICSERV);
+		pa = calloc(1, sizeof(*pa));
 		pthread_mutex_lock(&e->lock);
-		full = e->peer_conns >= ENGINE_MAX_PEER_CONN || e->stopping;
-		if (!full)
+		if (!pa || e->stopping ||
+		    e->peer_conns >= ENGINE_MAX_PEER_CONN + ENGINE_MAX_UNAUTH) {
+			refused_note(e, "too many connections");
+		} else if ((slot = unauth_enter(e, fd, host)) < 0) {
+			refused_note(e, "too many handshakes at once (from its address, or in all)");
+		} else {
 			e->peer_conns++;
+		}
 		pthread_mutex_unlock(&e->lock);
-		pa = full ? NULL : calloc(1, sizeof(*pa));
-		if (!pa) {
-			if (!full) {
-				pthread_mutex_lock(&e->lock);
-				e->peer_conns--;
-				pthread_mutex_unlock(&e->lock);
-			}
-			log_warnx("peer connection refused: too many at once");
+		if (slot < 0) {
+			free(pa);
 			close(fd);
 			continue;
 		}
 		pa->e = e;
 		pa->fd = fd;
-		if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),
-				NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-			snprintf(pa->remote, sizeof(pa->remote), strchr(host, ':') ? "[%s]:%s" :
-				 "%s:%s", host, serv);
+		pa->slot = slot;
+		snprintf(pa->remote, sizeof(pa->remote), strchr(host, ':') ? "[%s]:%s" : "%s:%s",
+			 host, serv);
 		if (pthread_create(&t, NULL, peer_conn_main, pa) != 0) {
-			close(fd);
-			free(pa);
 			pthread_mutex_lock(&e->lock);
+			unauth_leave(e, slot, fd);
 			e->peer_conns--;
 			pthread_mutex_unlock(&e->lock);
+			close(fd);
+			free(pa);
 			continue;
 		}
 		pthread_detach(t);
@@ -615,6 +689,8 @@ int engine_new(const struct engine_config *cfg, struct store *st, struct engine 
 	if (!e)
 		return -ENOMEM;
 	e->queue = calloc(ENGINE_MAX_QUEUE, JOB_ID_LEN);
+	for (int i = 0; i < ENGINE_MAX_UNAUTH; i++)
+		e->unauth[i].fd = -1;
 	if (!e->queue) {
 		free(e);
 		return -ENOMEM;

@@ -12,7 +12,15 @@
 #include "peer.h"
 
 #define ENGINE_MAX_QUEUE     1024   /* queued source jobs */
-#define ENGINE_MAX_PEER_CONN 64     /* peer connections served at once */
+#define ENGINE_MAX_PEER_CONN 64     /* authenticated peer connections served at once */
+/* Connections that have not authenticated yet have their own pool, so that whoever
+ * reaches the peer port without the secret cannot take the places of real peers:
+ * at most ENGINE_UNAUTH_PER_IP from one address, the whole handshake within
+ * ENGINE_HANDSHAKE_MS. Filling the pool takes ENGINE_MAX_UNAUTH / PER_IP addresses
+ * (a firewall in front of the peer port is what stops that; SECURITY.md). */
+#define ENGINE_MAX_UNAUTH    128
+#define ENGINE_UNAUTH_PER_IP 4
+#define ENGINE_HANDSHAKE_MS  5000
 #define ENGINE_MAX_WORKERS   64
 #define CPUINFO_CACHE        8      /* source CPUs remembered as compatible */
 #define LOGS_KEEP            256    /* jobs whose CRIU logs are kept in <data>/logs */
@@ -85,7 +93,15 @@ struct engine {
 	int n_workers;
 	struct src_active *active;
 	struct dst_job *incoming;
-	int peer_conns;
+	int peer_conns;              /* threads serving a peer connection */
+	int peer_authed;             /* of them, past the handshake */
+	struct unauth_slot {
+		int fd;                  /* -1: free; open as long as it is listed */
+		char ip[48];
+		int64_t since;
+	} unauth[ENGINE_MAX_UNAUTH];
+	int64_t refused_logged;      /* when refusals were last logged, and how many */
+	int refused;                 /* have come since */
 	int listen_fd;
 	int peer_port;               /* the port peers reach us on */
 	pthread_t listener;

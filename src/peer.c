@@ -57,6 +57,7 @@ void peer_conn_init(struct peer_conn *c, int fd, int timeout_ms)
 {
 	c->fd = fd;
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : PEER_DEFAULT_TIMEOUT;
+	c->deadline = 0;
 	c->bytes_sent = 0;
 	c->bytes_received = 0;
 }
@@ -107,10 +108,19 @@ static int peer_sock_err(int e)
 	return -e;
 }
 
+/* The deadline of one call: timeout_ms from now, or the connection's own when
+ * that comes first. */
+static int64_t call_deadline(const struct peer_conn *c)
+{
+	int64_t d = time_mono_ms() + c->timeout_ms;
+
+	return c->deadline > 0 && c->deadline < d ? c->deadline : d;
+}
+
 int peer_recv_all(struct peer_conn *c, void *buf, size_t len)
 {
 	char *p = buf;
-	int64_t deadline = time_mono_ms() + c->timeout_ms;
+	int64_t deadline = call_deadline(c);
 	ssize_t n;
 	int r;
 
@@ -138,7 +148,7 @@ int peer_recv_all(struct peer_conn *c, void *buf, size_t len)
 /* Send every byte of iov; iov is consumed (modified). */
 static int peer_send_iov(struct peer_conn *c, struct iovec *iov, int iovcnt)
 {
-	int64_t deadline = time_mono_ms() + c->timeout_ms;
+	int64_t deadline = call_deadline(c);
 	struct msghdr mh;
 	size_t done;
 	ssize_t n;
