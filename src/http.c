@@ -28,8 +28,13 @@
 #include "log.h"
 
 #define HTTP_THREADS      4
-#define HTTP_MAX_CONNS    256
-#define HTTP_IDLE_TIMEOUT 30   /* seconds */
+#define HTTP_MAX_CONNS    512
+#define HTTP_PER_IP_CONNS 64   /* from one address: a slow client cannot take them all */
+#define HTTP_IDLE_TIMEOUT 30   /* seconds without a byte */
+/* A request must be whole (headers and body) this long after its connection opened
+ * or its previous request ended: a client that sends a byte now and then (which
+ * resets the idle timer) is cut all the same. */
+#define HTTP_REQUEST_MS   30000
 /* A body that goes over HTTP_MAX_BODY without a Content-Length (chunked) can
  * only be answered once it ends (libmicrohttpd 0.9.75 refuses a response queued
  * mid-body), so the rest is read and dropped; when more than this many bytes
@@ -50,6 +55,14 @@ struct stream_conn {
 	struct stream_conn *next, *prev;
 };
 
+/* A connection while its request comes in, for the request deadline. */
+struct conn_track {
+	int fd;
+	int64_t since;           /* monotonic ms the request began to come */
+	bool busy;               /* its request is whole: the deadline does not apply */
+	struct conn_track *next, *prev;
+};
+
 struct http_server {
 	struct MHD_Daemon *daemon;
 	http_handler_fn fn;
@@ -64,6 +77,7 @@ struct http_server {
 	bool stopping;
 	pthread_t ticker;
 	bool ticker_started;
+	struct conn_track *conns;   /* every open connection, under smu */
 };
 
 /* Per-request state, owned by libmicrohttpd's con_cls slot from the first call
@@ -346,11 +360,20 @@ static void *ticker_main(void *arg)
 
 	pthread_mutex_lock(&srv->smu);
 	while (!srv->stopping) {
+		struct conn_track *ct;
+
 		now = mono_ms();
 		for (sc = srv->parked; sc; sc = next) {
 			next = sc->next;
 			if (sc->wake_at <= now)
 				unpark(sc);
+		}
+		/* A listed fd is open: the close notification unlists it first. */
+		for (ct = srv->conns; ct; ct = ct->next) {
+			if (!ct->busy && ct->fd >= 0 && now - ct->since > HTTP_REQUEST_MS) {
+				shutdown(ct->fd, SHUT_RDWR);
+				ct->fd = -1;
+			}
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 200 * 1000000L;
@@ -648,6 +671,57 @@ static enum MHD_Result call_handler(struct http_server *srv, struct MHD_Connecti
 	return send_reply(srv, conn, &reply);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *srv = cls;
+	struct conn_track *ct = *socket_context;
+	const union MHD_ConnectionInfo *ci;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		ct = calloc(1, sizeof(*ct));
+		if (!ct)
+			return;   /* untracked: only the idle timeout applies */
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		ct->fd = ci ? ci->connect_fd : -1;
+		ct->since = mono_ms();
+		pthread_mutex_lock(&srv->smu);
+		ct->next = srv->conns;
+		if (srv->conns)
+			srv->conns->prev = ct;
+		srv->conns = ct;
+		pthread_mutex_unlock(&srv->smu);
+		*socket_context = ct;
+	} else if (ct) {
+		pthread_mutex_lock(&srv->smu);
+		if (ct->prev)
+			ct->prev->next = ct->next;
+		else
+			srv->conns = ct->next;
+		if (ct->next)
+			ct->next->prev = ct->prev;
+		pthread_mutex_unlock(&srv->smu);
+		free(ct);
+		*socket_context = NULL;
+	}
+}
+
+/* The request on conn is whole (busy) or has ended (the next one's time begins). */
+static void conn_mark(struct http_server *srv, struct MHD_Connection *conn, bool busy)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct conn_track *ct;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	ct = ci ? ci->socket_context : NULL;
+	if (!ct)
+		return;
+	pthread_mutex_lock(&srv->smu);
+	ct->busy = busy;
+	ct->since = mono_ms();
+	pthread_mutex_unlock(&srv->smu);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
 				 const char *method, const char *version,
 				 const char *upload_data, size_t *upload_data_size,
@@ -701,6 +775,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		return MHD_YES;
 	}
 
+	conn_mark(srv, conn, true);
 	if (st->too_large)
 		return send_error(conn, AE_TOO_LARGE, "The request body is too large.");
 	return call_handler(srv, conn, st, url, method);
@@ -711,6 +786,7 @@ static void req_completed(void *cls, struct MHD_Connection *conn, void **con_cls
 {
 	struct http_req_state *st = *con_cls;
 
+	conn_mark(cls, conn, false);
 	if (st == NULL)
 		return;
 	free(st->body);
@@ -723,7 +799,9 @@ static struct MHD_Daemon *start_on(struct http_server *srv, const struct addrinf
 				   const struct http_tls *tls)
 {
 	struct sockaddr_storage ss;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+	/* MHD_USE_AUTO: epoll on Linux, so no descriptor number is too high (select
+	 * stops at 1024, and CRIU's work leaves hauld with many open). */
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
 			     MHD_ALLOW_SUSPEND_RESUME;
 	/* Options after the common ones: TLS's, or none. */
 	enum MHD_OPTION o1 = MHD_OPTION_END, o2 = MHD_OPTION_END;
@@ -756,8 +834,10 @@ static struct MHD_Daemon *start_on(struct http_server *srv, const struct addrinf
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_MAX_CONNS,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)HTTP_PER_IP_CONNS,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_IDLE_TIMEOUT,
-				MHD_OPTION_NOTIFY_COMPLETED, req_completed, NULL,
+				MHD_OPTION_NOTIFY_COMPLETED, req_completed, srv,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 				o1, v1, o2, v2, MHD_OPTION_END);
 }
 

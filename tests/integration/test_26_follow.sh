@@ -9,8 +9,8 @@
 #       phase the client names, at once for an ended job, at the time for one that
 #       stays; bad values are 400 naming the parameter;
 #   (c) idle streams hold no HTTP thread: with as many open as the daemon allows
-#       (192) the API answers and a migration runs, one more is refused with 503,
-#       and they all end when the daemon stops;
+#       (192, from 4 addresses) the API answers and a migration runs, one more is
+#       refused with 503, and they all end when the daemon stops;
 #   (d) Idempotency-Key: the same key and request (fields in another order) gives
 #       the same job, also from 6 clients at once and after a restart; one job only;
 #       another request under the key is 422 naming the header;
@@ -130,7 +130,9 @@ import socket, sys, time, urllib.parse
 u = urllib.parse.urlsplit(sys.argv[1]); token = sys.argv[2]; n = int(sys.argv[3])
 socks = []
 for i in range(n):
-    s = socket.create_connection((u.hostname, u.port), timeout=60)
+    # From 127.0.0.2-5: the daemon takes at most 64 connections from one address.
+    s = socket.create_connection((u.hostname, u.port), timeout=60,
+                                 source_address=("127.0.0.%d" % (2 + i % 4), 0))
     s.sendall(("GET /events HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
                "Accept: text/event-stream\r\n\r\n" % (u.netloc, token)).encode())
     socks.append(s)
