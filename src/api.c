@@ -1,11 +1,13 @@
 /* api.c: routes and validation of the REST API. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <strings.h>
@@ -770,18 +772,36 @@ static void metrics(struct api *a, struct http_reply *reply)
  * bytes than printable ASCII, tab and newline shown as '?'. */
 static json_t *log_json(const char *path, const char *name)
 {
-	char *buf = NULL, *start;
+	char *buf, *start;
 	size_t len = 0, skip = 0;
 	struct stat st;
+	off_t from;
+	ssize_t n;
 	json_t *o;
+	int fd;
 
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
 		return NULL;
-	if (file_read_all(path, 64 << 20, &buf, &len) < 0)
-		return json_pack("{s:s, s:I, s:b, s:n}", "name", name, "size",
-				 (json_int_t)st.st_size, "truncated", 1, "text");
-	if (len > LOG_TAIL) {
-		skip = len - LOG_TAIL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return NULL;
+	}
+	/* Only the tail is read, one byte more to tell whether it starts a line. */
+	from = st.st_size > LOG_TAIL ? st.st_size - LOG_TAIL - 1 : 0;
+	buf = malloc(LOG_TAIL + 2);
+	if (!buf) {
+		close(fd);
+		return NULL;
+	}
+	while (len < LOG_TAIL + 1 &&
+	       (n = pread(fd, buf + len, LOG_TAIL + 1 - len, from + (off_t)len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = '\0';
+	if (from > 0) {
+		/* Whole lines: drop what precedes the first line break. */
+		skip = 1;
 		while (skip < len && buf[skip - 1] != '\n')
 			skip++;
 	}
@@ -789,8 +809,8 @@ static json_t *log_json(const char *path, const char *name)
 	for (char *c = start; c < buf + len; c++)
 		if ((*c < 0x20 && *c != '\n' && *c != '\t') || (unsigned char)*c > 0x7e)
 			*c = '?';
-	o = json_pack("{s:s, s:I, s:b, s:s#}", "name", name, "size", (json_int_t)len,
-			      "truncated", skip > 0, "text", start, (int)(len - skip));
+	o = json_pack("{s:s, s:I, s:b, s:s#}", "name", name, "size", (json_int_t)st.st_size,
+		      "truncated", from > 0 || skip > 0, "text", start, (int)(len - skip));
 	free(buf);
 	return o;
 }
@@ -937,9 +957,11 @@ static void static_file(struct api *a, const char *path, struct http_reply *repl
 	api_error(reply, AE_NOT_FOUND, NULL, "no such resource");
 }
 
+/* HEAD is GET without the body, which libmicrohttpd leaves out itself. */
 static int method_is(const struct http_request *req, const char *m)
 {
-	return strcmp(req->method, m) == 0;
+	return strcmp(req->method, m) == 0 ||
+	       (strcmp(m, "GET") == 0 && strcmp(req->method, "HEAD") == 0);
 }
 
 bool api_hosts_for(struct api *a, const char *host)

@@ -2,6 +2,7 @@
  * error reply (see apierror.h). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -11,6 +12,8 @@
 /* Messages longer than this are cut: they are sentences for a person, and an
  * error built from hostile input must not grow the reply without bound. */
 #define API_MSG_MAX 512
+/* A field's name comes from the request too (an unknown key): it is cut here. */
+#define API_FIELD_MAX 64
 
 struct api_err_info {
 	int status;
@@ -108,7 +111,7 @@ static json_t *json_text(const char *s)
 void api_error(struct http_reply *reply, enum api_err e, const char *field, const char *fmt, ...)
 {
 	const struct api_err_info *info = api_err_info(e);
-	char msg[API_MSG_MAX];
+	char msg[API_MSG_MAX], fieldbuf[API_FIELD_MAX + 1];
 	json_t *err = NULL, *body = NULL;
 	va_list ap;
 	int n;
@@ -126,6 +129,12 @@ void api_error(struct http_reply *reply, enum api_err e, const char *field, cons
 		else if ((size_t)n >= sizeof(msg))
 			utf8_trim_tail(msg, strlen(msg));
 	}
+	if (field != NULL && strlen(field) > API_FIELD_MAX) {
+		memcpy(fieldbuf, field, API_FIELD_MAX);
+		fieldbuf[API_FIELD_MAX] = '\0';
+		utf8_trim_tail(fieldbuf, API_FIELD_MAX);
+		field = fieldbuf;
+	}
 	/* A person reads the message: never leave it empty. */
 	if (msg[0] == '\0')
 		snprintf(msg, sizeof(msg), "%s", info->code);
@@ -137,6 +146,8 @@ void api_error(struct http_reply *reply, enum api_err e, const char *field, cons
 	reply->file[0] = '\0';
 	reply->location[0] = '\0';
 	reply->content_type = NULL;
+	free(reply->text);
+	reply->text = NULL;
 	reply->status = info->status;
 
 	err = json_object();

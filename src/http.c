@@ -476,9 +476,11 @@ static enum MHD_Result send_reply(struct http_server *srv, struct MHD_Connection
 			reply->text = NULL;
 			api_error(reply, AE_INTERNAL, NULL, "Out of memory.");
 		}
-		if (resp && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-						    reply->content_type ? reply->content_type
-									: "text/plain") != MHD_YES)
+		if (resp && (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+						     reply->content_type ? reply->content_type
+									 : "text/plain") != MHD_YES ||
+			     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+						     "no-store") != MHD_YES))
 			goto fail;
 	} else if (reply->stream.fill && srv) {
 		json_decref(reply->body);

@@ -211,6 +211,11 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 		*reply = reply_error("bad_request", "prepare: malformed message");
 		return NULL;
 	}
+	/* What the job record shows comes from the peer: only known values go in. */
+	if (!mig_ops_find(type) || (strcmp(mode, "live") != 0 && strcmp(mode, "lazy") != 0)) {
+		*reply = reply_error("bad_request", "prepare: unknown type or mode");
+		return NULL;
+	}
 	if (store_job_get(e->store, id, &existing) == 0) {
 		job_release(&existing);
 		*reply = reply_error("duplicate", "job %s is already known here", id);
@@ -239,8 +244,13 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 		else
 			snprintf(dj->job.to, sizeof(dj->job.to), "%s", remote);
 	}
-	snprintf(dj->job.strategy, sizeof(dj->job.strategy), "%s",
-		 json_string_value(json_object_get(msg, "strategy")) ?: "");
+	{
+		const char *strat = json_string_value(json_object_get(msg, "strategy"));
+
+		if (strat && (strcmp(strat, "stop-and-copy") == 0 || strcmp(strat, "pre-copy") == 0 ||
+			      strcmp(strat, "post-copy") == 0))
+			snprintf(dj->job.strategy, sizeof(dj->job.strategy), "%s", strat);
+	}
 	dj->job.pid = (int)json_integer_value(json_object_get(msg, "pid"));
 	dj->job.state = JOB_RUNNING;
 	snprintf(dj->job.phase, sizeof(dj->job.phase), "%s", PH_PREFLIGHT);
@@ -310,8 +320,10 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 		*reply = json_pack("{s:b, s:i, s:b}", "ok", 1, "criu_version", ci->version,
 				   "want_image", dj->d.want_image);
 	if (!json_is_true(json_object_get(*reply, "ok"))) {
-		job_finish(e, &dj->job, JOB_FAILED, "preflight_failed", "source", "%s",
-			   json_string_value(json_object_get(*reply, "error")));
+		/* The destination's job keeps the reason's own code, as the source's does. */
+		job_finish(e, &dj->job, JOB_FAILED,
+			   json_string_value(json_object_get(*reply, "code")) ?: "preflight_failed",
+			   "source", "%s", json_string_value(json_object_get(*reply, "error")));
 		job_dirs_remove(e, &dj->job);
 		dst_free(dj);
 		return NULL;

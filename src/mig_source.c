@@ -760,6 +760,7 @@ static void rollback(struct src_run *r)
 {
 	struct job *j = r->job;
 	const char *code = r->fail_code ? r->fail_code : "internal";
+	enum job_state st;
 
 	if (r->ctl.fd >= 0 && strcmp(j->phase, PH_CONNECTING) != 0) {
 		char phase[JOB_PHASE_LEN];
@@ -774,20 +775,21 @@ static void rollback(struct src_run *r)
 	j->stats.bytes = bytes_sent(r);
 	j->result_pid = 0;       /* a copy the destination restored is gone now */
 	fetch_peer_logs(r);
+	/* A cancel ends cancelled even when the process went meanwhile: the error's
+	 * process_at and message say that. */
+	st = strcmp(code, "cancelled") == 0 ? JOB_CANCELLED : JOB_FAILED;
 	if (r->ops && r->ops->src_alive(&r->m) && r->m.job->container_name[0])
-		job_finish(r->e, j, strcmp(code, "cancelled") == 0 ? JOB_CANCELLED : JOB_FAILED,
-			   code, "source", "%s; the container %s keeps running at the source",
-			   r->fail_msg, j->container_name);
+		job_finish(r->e, j, st, code, "source", "%s; the container %s keeps running at the "
+			   "source", r->fail_msg, j->container_name);
 	else if (r->ops && r->ops->src_alive(&r->m))
-		job_finish(r->e, j, strcmp(code, "cancelled") == 0 ? JOB_CANCELLED : JOB_FAILED,
-			   code, "source", "%s; the process keeps running at the source (pid %d)",
-			   r->fail_msg, j->pid);
+		job_finish(r->e, j, st, code, "source", "%s; the process keeps running at the source "
+			   "(pid %d)", r->fail_msg, j->pid);
 	else if (r->m.job->container_name[0])
-		job_finish(r->e, j, JOB_FAILED, code, "unknown", "%s; the container %s does not "
+		job_finish(r->e, j, st, code, "unknown", "%s; the container %s does not "
 			   "run at the source (%s)", r->fail_msg, j->container_name,
 			   r->m.err[0] ? r->m.err : "it is gone");
 	else
-		job_finish(r->e, j, JOB_FAILED, code, "unknown",
+		job_finish(r->e, j, st, code, "unknown",
 			   "%s; the source process (pid %d) is gone", r->fail_msg, j->pid);
 }
 
