@@ -49,6 +49,28 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The OpenAPI check (tests/openapi, test_28) runs on Node.js: Debian's nodejs and npm
+# when the machine has no node or npm, and never over a node installed otherwise
+# (Debian's npm would replace it). Its packages are those of the lock file.
+node_missing=()
+command -v node >/dev/null 2>&1 || node_missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || node_missing+=(npm)
+if [ ${#node_missing[@]} -gt 0 ]; then
+	if [ $check_only = 1 ]; then say "missing: ${node_missing[*]}"; exit 1; fi
+	say "installing ${node_missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${node_missing[@]}" >/dev/null
+fi
+OPENAPI=$(cd "$HERE/../tests/openapi" && pwd)
+if [ ! -d "$OPENAPI/node_modules" ] || [ "$OPENAPI/package-lock.json" -nt "$OPENAPI/node_modules" ]; then
+	if [ $check_only = 1 ]; then say "the OpenAPI validator's packages are missing or older than tests/openapi/package-lock.json"; exit 1; fi
+	say "installing the OpenAPI validator's packages (npm ci in tests/openapi)"
+	(cd "$OPENAPI" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+		{ say "npm ci in $OPENAPI failed"; exit 1; }
+	touch "$OPENAPI/node_modules"
+fi
+
 criu_ok() {
 	local bin=$PREFIX/sbin/criu
 	[ -x "$bin" ] || bin=$(command -v criu 2>/dev/null) || return 1
