@@ -109,3 +109,60 @@ clean:
 
 .PHONY: all unit test asan asan-build valgrind bench bench-containers clean
 -include $(OBJS:.o=.d)
+# `make install` (as root; DESTDIR=DIR puts the tree below DIR, for packages and
+# the tests): SBINDIR/hauld, BINDIR/haul when built, SHAREDIR/www/ (the dashboard,
+# found there by the daemon), SHAREDIR/hauld.conf.example, MANDIR/man8/hauld.8 and
+# man1/haul.1 when present, UNITDIR/hauld.service, and SYSCONFDIR/hauld/hauld.conf
+# from the example when there is none: an operator's file is never replaced.
+# `make uninstall` removes all of it but SYSCONFDIR/hauld/hauld.conf and the data.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
+SHAREDIR   ?= $(PREFIX)/share/hauld
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+# systemd reads the units of software installed outside the distribution from
+# /usr/local/lib/systemd/system (the distribution's own: /usr/lib/systemd/system;
+# /etc/systemd/system is the administrator's).
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+INSTALL    ?= install
+WWW_FILES  := $(shell find www -type f 2>/dev/null)
+
+install: $(B)/hauld
+	@echo "  INSTALL $(DESTDIR)$(SBINDIR)/hauld"
+	$(Q)$(INSTALL) -D -m 0755 $(B)/hauld $(DESTDIR)$(SBINDIR)/hauld
+	$(Q)if [ -x $(B)/haul ]; then echo "  INSTALL $(DESTDIR)$(BINDIR)/haul"; \
+		$(INSTALL) -D -m 0755 $(B)/haul $(DESTDIR)$(BINDIR)/haul; fi
+	@echo "  INSTALL $(DESTDIR)$(SHAREDIR)/www/"
+	$(Q)for f in $(WWW_FILES); do \
+		$(INSTALL) -D -m 0644 $$f $(DESTDIR)$(SHAREDIR)/$$f || exit 1; done
+	$(Q)$(INSTALL) -D -m 0644 scripts/hauld.conf.example $(DESTDIR)$(SHAREDIR)/hauld.conf.example
+	@echo "  INSTALL $(DESTDIR)$(MANDIR)/man8/hauld.8"
+	$(Q)$(INSTALL) -D -m 0644 docs/man/hauld.8 $(DESTDIR)$(MANDIR)/man8/hauld.8
+	$(Q)if [ -f docs/man/haul.1 ]; then echo "  INSTALL $(DESTDIR)$(MANDIR)/man1/haul.1"; \
+		$(INSTALL) -D -m 0644 docs/man/haul.1 $(DESTDIR)$(MANDIR)/man1/haul.1; fi
+	@echo "  INSTALL $(DESTDIR)$(UNITDIR)/hauld.service"
+	$(Q)$(INSTALL) -d -m 0755 $(DESTDIR)$(UNITDIR)
+	$(Q)sed -e 's|/usr/local/sbin/hauld|$(SBINDIR)/hauld|' \
+		-e 's|/etc/hauld/hauld.conf|$(SYSCONFDIR)/hauld/hauld.conf|' \
+		scripts/hauld.service >$(DESTDIR)$(UNITDIR)/hauld.service.tmp
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/hauld.service.tmp
+	$(Q)mv -f $(DESTDIR)$(UNITDIR)/hauld.service.tmp $(DESTDIR)$(UNITDIR)/hauld.service
+	$(Q)$(INSTALL) -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/hauld
+	$(Q)if [ -e $(DESTDIR)$(SYSCONFDIR)/hauld/hauld.conf ]; then \
+		echo "  KEEP    $(DESTDIR)$(SYSCONFDIR)/hauld/hauld.conf (compare: $(SHAREDIR)/hauld.conf.example)"; \
+	else echo "  INSTALL $(DESTDIR)$(SYSCONFDIR)/hauld/hauld.conf"; \
+		$(INSTALL) -m 0644 scripts/hauld.conf.example $(DESTDIR)$(SYSCONFDIR)/hauld/hauld.conf; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/hauld $(DESTDIR)$(BINDIR)/haul
+	rm -rf $(DESTDIR)$(SHAREDIR)/www
+	rm -f $(DESTDIR)$(SHAREDIR)/hauld.conf.example
+	@# SHAREDIR also holds scripts/setup.sh's CRIU stamp: removed only when empty.
+	rmdir $(DESTDIR)$(SHAREDIR) 2>/dev/null || true
+	rm -f $(DESTDIR)$(MANDIR)/man8/hauld.8 $(DESTDIR)$(MANDIR)/man1/haul.1
+	rm -f $(DESTDIR)$(UNITDIR)/hauld.service
+
+.PHONY: install uninstall
+

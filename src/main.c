@@ -1,7 +1,6 @@
 /* main.c: hauld's command line, start-up and shutdown. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,6 +13,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "config.h"
 #include "criu.h"
 #include "ctr.h"
 #include "engine.h"
@@ -21,156 +21,13 @@
 #include "log.h"
 #include "metrics.h"
 #include "peer.h"
+#include "sdnotify.h"
 #include "store.h"
 #include "util.h"
 #include "webhook.h"
 
 #define SECRET_MIN   16
 #define SECRET_MAX   4096
-
-struct config {
-	const char *listen, *peer_listen, *data_dir, *secret_file, *www_dir;
-	const char *docker_host, *podman_host, *runc_root;
-	const char *api_token_file, *tls_cert, *tls_key, *webhook_key_file;
-	long workers, criu_log_level, retain_jobs, webhook_retry_s;
-	int verbose;
-};
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: hauld [options]\n"
-		"Live-migrate Linux process trees between hosts with CRIU.\n\n"
-		"  --listen ADDR:PORT        REST API (default 127.0.0.1:8420; port 0 picks one)\n"
-		"  --peer-listen ADDR:PORT   peer protocol (default 0.0.0.0:8421; port 0 picks one)\n"
-		"  --data-dir DIR            database and job files (default ./var)\n"
-		"  --secret-file FILE        shared peer secret (default DATA_DIR/peer.secret,\n"
-		"                            created 0600 with random content when missing)\n"
-		"  --workers N               migrations run at once, more are queued (default 2)\n"
-		"  --www DIR                 dashboard files (default: www/ beside the binary's\n"
-		"                            parent directory, when present)\n"
-		"  --criu-log-level N        CRIU's log level 0-4 (default 2)\n"
-		"  --docker-host unix:///PATH  the Docker engine's API socket\n"
-		"                            (default unix:///var/run/docker.sock; \"\": none)\n"
-		"  --podman-host unix:///PATH  the Podman API socket (podman system service)\n"
-		"                            (default unix:///run/podman/podman.sock; \"\": none)\n"
-		"  --runc-root DIR           runc's state directory (runc --root; default\n"
-		"                            /run/runc; \"\": none)\n"
-		"  --api-token-file FILE     a bearer token every API request but GET /healthz\n"
-		"                            must carry; required unless --listen is loopback\n"
-		"  --tls-cert FILE, --tls-key FILE  serve the API over HTTPS (PEM files)\n"
-		"  --webhook-key-file FILE   the key that signs webhook requests (default\n"
-		"                            DATA_DIR/webhook.key, created 0600 when missing)\n"
-		"  --webhook-retry-for SECONDS  how long a failing webhook is tried again after\n"
-		"                            its job ended (default 900)\n"
-		"  --retain-jobs N           finished jobs kept with their events; older ones\n"
-		"                            are deleted (default 10000, 0: keep all)\n"
-		"  -v, --verbose             debug logging\n"
-		"  -h, --help                this text\n"
-		"  -V, --version             print the version\n");
-}
-
-static int parse_args(int argc, char **argv, struct config *c)
-{
-	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' },
-		{ "peer-listen", required_argument, NULL, 'p' },
-		{ "data-dir", required_argument, NULL, 'd' },
-		{ "secret-file", required_argument, NULL, 's' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "www", required_argument, NULL, 'W' },
-		{ "criu-log-level", required_argument, NULL, 'c' },
-		{ "retain-jobs", required_argument, NULL, 'r' },
-		{ "docker-host", required_argument, NULL, 'D' },
-		{ "podman-host", required_argument, NULL, 'P' },
-		{ "runc-root", required_argument, NULL, 'R' },
-		{ "api-token-file", required_argument, NULL, 'T' },
-		{ "tls-cert", required_argument, NULL, 'C' },
-		{ "tls-key", required_argument, NULL, 'K' },
-		{ "webhook-key-file", required_argument, NULL, 'H' },
-		{ "webhook-retry-for", required_argument, NULL, 'F' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	char host[256];
-	int ch, port;
-
-	while ((ch = getopt_long(argc, argv, "vhV", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'l': c->listen = optarg; break;
-		case 'p': c->peer_listen = optarg; break;
-		case 'd': c->data_dir = optarg; break;
-		case 's': c->secret_file = optarg; break;
-		case 'W': c->www_dir = optarg; break;
-		case 'D': c->docker_host = optarg; break;
-		case 'P': c->podman_host = optarg; break;
-		case 'R': c->runc_root = optarg; break;
-		case 'T': c->api_token_file = optarg; break;
-		case 'C': c->tls_cert = optarg; break;
-		case 'K': c->tls_key = optarg; break;
-		case 'H': c->webhook_key_file = optarg; break;
-		case 'F':
-			if (parse_long(optarg, 1, 86400, &c->webhook_retry_s) < 0) {
-				fprintf(stderr, "hauld: --webhook-retry-for must be 1..86400 seconds\n");
-				return -1;
-			}
-			break;
-		case 'v': c->verbose = 1; break;
-		case 'w':
-			if (parse_long(optarg, 1, 64, &c->workers) < 0) {
-				fprintf(stderr, "hauld: --workers must be 1..64\n");
-				return -1;
-			}
-			break;
-		case 'c':
-			if (parse_long(optarg, 0, 4, &c->criu_log_level) < 0) {
-				fprintf(stderr, "hauld: --criu-log-level must be 0..4\n");
-				return -1;
-			}
-			break;
-		case 'r':
-			if (parse_long(optarg, 0, 100000000, &c->retain_jobs) < 0) {
-				fprintf(stderr, "hauld: --retain-jobs must be 0..100000000\n");
-				return -1;
-			}
-			break;
-		case 'h': usage(stdout); exit(0);
-		case 'V': printf("hauld %s\n", HAULD_VERSION); exit(0);
-		default: usage(stderr); return -1;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "hauld: unexpected argument %s\n", argv[optind]);
-		return -1;
-	}
-	{
-		char tmp[256];
-
-		if ((c->docker_host[0] && ctr_parse_host(c->docker_host, tmp, sizeof(tmp)) < 0) ||
-		    (c->podman_host[0] && ctr_parse_host(c->podman_host, tmp, sizeof(tmp)) < 0)) {
-			fprintf(stderr, "hauld: --docker-host and --podman-host take "
-				"unix:///PATH (an absolute path, at most %d bytes)\n",
-				CTR_PATH_MAX - 1);
-			return -1;
-		}
-		if (c->runc_root[0] && (c->runc_root[0] != '/' || strlen(c->runc_root) >= 256)) {
-			fprintf(stderr, "hauld: --runc-root takes an absolute path\n");
-			return -1;
-		}
-		if (!c->tls_cert != !c->tls_key) {
-			fprintf(stderr, "hauld: --tls-cert and --tls-key go together\n");
-			return -1;
-		}
-	}
-	if (hostport_parse(c->listen, host, sizeof(host), &port, 1) < 0 ||
-	    hostport_parse(c->peer_listen, host, sizeof(host), &port, 1) < 0) {
-		fprintf(stderr, "hauld: --listen and --peer-listen take ADDR:PORT\n");
-		return -1;
-	}
-	return 0;
-}
 
 /* Read a secret, creating it (0600, 32 random bytes as hex) when missing; the
  * sentence logged then says who needs a copy. */
@@ -278,9 +135,12 @@ static void engines_setup(const struct config *c)
 	ctr_configure(&cc);
 }
 
-/* www/ next to the build directory of the binary, when the operator did not say. */
+/* The dashboard's files when the operator did not say: PREFIX/share/hauld/www,
+ * where `make install` puts them, or PREFIX/www, the repository's own beside
+ * build/; PREFIX is the directory above the binary's. */
 static const char *find_www(char *buf, size_t len)
 {
+	static const char *const rel[] = { "share/hauld/www", "www" };
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	char *slash;
@@ -291,19 +151,18 @@ static const char *find_www(char *buf, size_t len)
 	exe[n] = '\0';
 	for (int up = 0; up < 2 && (slash = strrchr(exe, '/')); up++)
 		*slash = '\0';
-	if ((size_t)snprintf(buf, len, "%s/www", exe) >= len)
-		return NULL;
-	return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? buf : NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(rel); i++) {
+		if ((size_t)snprintf(buf, len, "%s/%s", exe, rel[i]) >= len)
+			continue;
+		if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode))
+			return buf;
+	}
+	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	struct config cfg = {
-		.listen = "127.0.0.1:8420", .peer_listen = "0.0.0.0:8421", .data_dir = "./var",
-		.workers = 2, .criu_log_level = 2, .retain_jobs = 10000, .webhook_retry_s = 900,
-		.docker_host = "unix:///var/run/docker.sock",
-		.podman_host = "unix:///run/podman/podman.sock", .runc_root = "/run/runc",
-	};
+	struct config cfg;
 	struct engine_config ecfg = { 0 };
 	struct criu_info ci;
 	struct store *st = NULL;
@@ -313,7 +172,8 @@ int main(int argc, char **argv)
 	char secret_path[PATH_MAX], db_path[PATH_MAX], www[PATH_MAX], host[256];
 	char self_exe[PATH_MAX];
 	char *secret = NULL, *token = NULL, *tls_cert = NULL, *tls_key = NULL, *wh_key = NULL;
-	char wh_path[PATH_MAX];
+	char wh_path[PATH_MAX], err[1024], status[640], peer_at[300];
+	const char *secret_file, *wh_key_file;
 	size_t wh_key_len = 0;
 	struct webhook_config whcfg = { 0 };
 	struct webhooks *wh = NULL;
@@ -325,9 +185,28 @@ int main(int argc, char **argv)
 	/* In lazy mode CRIU runs hauld itself as its action script. */
 	if (getenv("CRTOOLS_SCRIPT_ACTION") && getenv("HAULD_HOOK"))
 		return criu_hook_main();
-	if (parse_args(argc, argv, &cfg) < 0)
+	if (config_init(&cfg) < 0) {
+		fprintf(stderr, "hauld: out of memory\n");
 		return 2;
+	}
+	ret = config_parse_args(&cfg, argc, argv, err, sizeof(err));
+	if (ret != CONFIG_RUN) {
+		if (ret == CONFIG_HELP)
+			config_usage(stdout);
+		else if (ret == CONFIG_VERSION)
+			printf("hauld %s\n", HAULD_VERSION);
+		else
+			fprintf(stderr, "hauld: %s\n", err);
+		config_release(&cfg);
+		return ret < 0 ? 2 : 0;
+	}
 	log_init(cfg.verbose);
+	/* Before any thread: it edits the environment. */
+	if (sdnotify_init() < 0)
+		log_warnx("NOTIFY_SOCKET is not a unix socket's address; the service manager "
+			  "will not hear that hauld is ready");
+	if (cfg.config_file)
+		log_info("settings from %s", cfg.config_file);
 	metrics_init();
 	json_object_seed(0);
 	signal(SIGPIPE, SIG_IGN);
@@ -340,10 +219,8 @@ int main(int argc, char **argv)
 	ret = mkdir_p(cfg.data_dir, 0700);
 	if (ret < 0)
 		fatalx("cannot create data dir %s: %s", cfg.data_dir, strerror(-ret));
-	if (!cfg.secret_file) {
-		snprintf(secret_path, sizeof(secret_path), "%s/peer.secret", cfg.data_dir);
-		cfg.secret_file = secret_path;
-	}
+	snprintf(secret_path, sizeof(secret_path), "%s/peer.secret", cfg.data_dir);
+	secret_file = cfg.secret_file ? cfg.secret_file : secret_path;
 	/* Whoever reaches the API can migrate any process as root: anything but loopback
 	 * needs a token. */
 	hostport_parse(cfg.listen, host, sizeof(host), &port, 1);
@@ -361,11 +238,11 @@ int main(int argc, char **argv)
 			fatalx("cannot read --tls-cert %s or --tls-key %s", cfg.tls_cert,
 			       cfg.tls_key);
 	}
-	ret = load_secret(cfg.secret_file, "the peer secret; copy it to the hosts this one "
+	ret = load_secret(secret_file, "the peer secret; copy it to the hosts this one "
 			  "migrates with", &secret, &secret_len);
 	if (ret < 0)
 		fatalx("cannot use the secret file %s: %s (it needs at least %d bytes)",
-		       cfg.secret_file, strerror(-ret), SECRET_MIN);
+		       secret_file, strerror(-ret), SECRET_MIN);
 
 	/* A fresh id for this run: a peer greeting that carries it is ourselves. */
 	{
@@ -388,15 +265,13 @@ int main(int argc, char **argv)
 		log_warnx("criu unusable (%s): migrations will fail until it is fixed",
 			  ci.check_error);
 
-	if (!cfg.webhook_key_file) {
-		snprintf(wh_path, sizeof(wh_path), "%s/webhook.key", cfg.data_dir);
-		cfg.webhook_key_file = wh_path;
-	}
-	ret = load_secret(cfg.webhook_key_file, "the key that signs webhook requests; give "
+	snprintf(wh_path, sizeof(wh_path), "%s/webhook.key", cfg.data_dir);
+	wh_key_file = cfg.webhook_key_file ? cfg.webhook_key_file : wh_path;
+	ret = load_secret(wh_key_file, "the key that signs webhook requests; give "
 			  "it to their receivers", &wh_key, &wh_key_len);
 	if (ret < 0)
 		fatalx("cannot use the webhook key file %s: %s (it needs at least %d bytes)",
-		       cfg.webhook_key_file, strerror(-ret), SECRET_MIN);
+		       wh_key_file, strerror(-ret), SECRET_MIN);
 
 	snprintf(db_path, sizeof(db_path), "%s/hauld.db", cfg.data_dir);
 	ret = store_open(db_path, &st);
@@ -432,6 +307,7 @@ int main(int argc, char **argv)
 		fatalx("cannot listen for peers on %s: %s", cfg.peer_listen, strerror(-ret));
 	hostport_parse(cfg.peer_listen, host, sizeof(host), &port, 1);
 	log_info("listening: peer=%s:%d", host, peer_port);
+	snprintf(peer_at, sizeof(peer_at), "%s:%d", host, peer_port);
 
 	api.store = st;
 	api.engine = eng;
@@ -448,11 +324,15 @@ int main(int argc, char **argv)
 	notify_set(http);
 	log_info("listening: api=%s:%d%s%s", host, api_port, tls_cert ? " (https)" : "",
 		 token ? " (token)" : "");
+	snprintf(status, sizeof(status), "READY=1\nSTATUS=API on %s:%d, peers on %s",
+		 host, api_port, peer_at);
+	sdnotify(status);
 
 	do {
 		ret = sigwait(&sigs, &sig);
 	} while (ret != 0);
 	log_info("signal %d: shutting down", sig);
+	sdnotify("STOPPING=1");
 	notify_set(NULL);
 	http_stop(http);
 	engine_free(eng);
@@ -463,6 +343,7 @@ int main(int argc, char **argv)
 	free(token);
 	free(tls_cert);
 	free(tls_key);
+	config_release(&cfg);
 	log_info("stopped");
 	return 0;
 }
