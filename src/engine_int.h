@@ -76,6 +76,7 @@ struct dst_job {
 	struct mig_dst d;
 	int ctl_fd;                  /* its control connection, -1 when none */
 	bool mem_attached;
+	bool mem_reserved;      /* a memory connection is answering its attach */
 	bool restored, finished;
 	pthread_cond_t cond;         /* mem_attached changes */
 	struct dst_job *next;

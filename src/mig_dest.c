@@ -385,11 +385,12 @@ static json_t *pages(struct engine *e, struct dst_job *dj, const json_t *msg)
 	if (!dj->ops->page_stream)
 		return reply_error("bad_request", "pages: type %s has no page stream", dj->job.type);
 	pthread_mutex_lock(&e->lock);
-	if (!dj->mem_attached) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += e->cfg.peer_timeout_ms / 1000;
-		pthread_cond_timedwait(&dj->cond, &e->lock, &ts);
-	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += e->cfg.peer_timeout_ms / 1000;
+	/* A wakeup is only a hint: wait again until attached or the time is up. */
+	ret = 0;
+	while (!dj->mem_attached && ret != ETIMEDOUT)
+		ret = pthread_cond_timedwait(&dj->cond, &e->lock, &ts);
 	ret = dj->mem_attached ? 0 : -ETIMEDOUT;
 	pthread_mutex_unlock(&e->lock);
 	if (ret < 0)
@@ -542,8 +543,15 @@ static json_t *finish(struct engine *e, struct dst_job *dj, const char *op)
 	json_t *reply;
 
 	if (strcmp(op, "commit") == 0) {
-		if (!dj->restored)
+		if (!dj->restored) {
+			/* The job is over either way: nothing may be left running for it. */
+			dj->ops->dst_discard(&dj->d);
+			job_finish(e, &dj->job, JOB_FAILED, "peer_protocol", "source", "the source "
+				   "asked to commit before anything was restored here; nothing of it "
+				   "runs here");
+			dj->finished = true;
 			return reply_error("not_restored", "nothing restored to commit");
+		}
 		if (dj->ops->dst_resume(&dj->d) < 0) {
 			reply = reply_error("resume_failed", "%s", dj->d.err);
 			job_finish(e, &dj->job, JOB_FAILED, "resume_failed", "destination", "%s",
@@ -812,44 +820,49 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 	peer_conn_release(c);
 }
 
+/* The memory connection of a prepared job. It is answered before the job gets it
+ * (its page server then owns the stream), and the job is looked up again after
+ * that answer: an abort may have ended it meanwhile. */
 static void serve_memory(struct engine *e, struct peer_conn *c)
 {
-	const char *id;
+	char id[JOB_ID_LEN] = "";
+	const char *jid;
 	struct dst_job *dj;
 	json_t *msg = NULL, *reply;
+	bool ok;
 
 	if (peer_recv_json(c, &msg) < 0) {
 		peer_conn_release(c);
 		return;
 	}
-	id = json_string_value(json_object_get(msg, "job"));
-	pthread_mutex_lock(&e->lock);
-	dj = id && !strcmp(json_string_value(json_object_get(msg, "op")) ?: "", "attach") ?
-	     dst_find_locked(e, id) : NULL;
-	if (dj && (dj->mem_attached || dj->restored))
-		dj = NULL;
-	if (dj) {
-		dj->mem_attached = true;
-		dj->d.mem_fd = c->fd;
-		c->fd = -1;
-	}
-	pthread_mutex_unlock(&e->lock);
+	jid = json_string_value(json_object_get(msg, "job"));
+	if (jid && uuid_valid(jid) &&
+	    strcmp(json_string_value(json_object_get(msg, "op")) ?: "", "attach") == 0)
+		snprintf(id, sizeof(id), "%s", jid);
 	json_decref(msg);
-	if (!dj) {
-		reply = reply_error("unknown_job", "no prepared migration with that id");
-		peer_send_json(c, reply);
-		json_decref(reply);
-		peer_conn_release(c);
-		return;
-	}
-	reply = json_pack("{s:b}", "ok", 1);
-	c->fd = dj->d.mem_fd;
-	peer_send_json(c, reply);
-	c->fd = -1;
-	json_decref(reply);
 	pthread_mutex_lock(&e->lock);
-	pthread_cond_broadcast(&dj->cond);
+	dj = id[0] ? dst_find_locked(e, id) : NULL;
+	ok = dj && !dj->mem_attached && !dj->mem_reserved && !dj->restored;
+	if (ok)
+		dj->mem_reserved = true;
 	pthread_mutex_unlock(&e->lock);
+	reply = ok ? json_pack("{s:b}", "ok", 1)
+		   : reply_error("unknown_job", "no prepared migration with that id");
+	if (peer_send_json(c, reply) < 0)
+		ok = false;
+	json_decref(reply);
+	if (ok) {
+		pthread_mutex_lock(&e->lock);
+		dj = dst_find_locked(e, id);
+		if (dj && dj->mem_reserved && !dj->mem_attached) {
+			dj->d.mem_fd = c->fd;
+			c->fd = -1;
+			dj->mem_attached = true;
+			pthread_cond_broadcast(&dj->cond);
+		}
+		pthread_mutex_unlock(&e->lock);
+	}
+	peer_conn_release(c);
 }
 
 void dest_serve(struct engine *e, struct peer_conn *c, const char *channel, const char *remote)
