@@ -1,10 +1,11 @@
-# hauld build. `make` builds build/hauld with warnings as errors.
+# hauld build. `make` builds build/hauld, the client build/haul and the test tools, with warnings as errors.
 #   make test        unit tests (libcheck), then the integration tests (real CRIU, root)
 #   make unit        unit tests only
 #   make asan        unit tests under ASan/UBSan
 #   make valgrind    unit tests under valgrind
 #   make bench       benchmarks (see docs/BENCHMARKS.md, docs/BENCHMARKS-CONTAINERS.md)
 #   make bench-containers  the container benchmarks alone
+#   make install     install hauld, haul, the dashboard, the unit and the man pages (PREFIX, DESTDIR)
 #   make V=1         show the compiler command lines
 CC      ?= cc
 B       ?= build
@@ -31,15 +32,24 @@ PBOBJS  := $(PROTOS:src/proto/%.proto=$(B)/%.pb-c.o)
 OBJS    := $(SRCS:src/%.c=$(B)/%.o) $(B)/schema.o $(PBOBJS)
 LIBOBJS := $(filter-out $(B)/main.o,$(OBJS))
 TESTS   := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
-TOOLS   := $(B)/workload $(B)/tree $(B)/fds $(B)/oddfd
+TOOLS   := $(B)/workload $(B)/tree $(B)/fds $(B)/oddfd $(B)/peerctl
+# haul, the command-line client (src/cli/): libcurl and jansson, nothing of the daemon.
+CLI_SRCS := $(wildcard src/cli/*.c)
+CLI_OBJS := $(CLI_SRCS:src/%.c=$(B)/%.o)
+CLI_LIBOBJS := $(filter-out $(B)/cli/haul.o $(B)/cli/cmd_%.o,$(CLI_OBJS))
+CLI_LIBS := $(shell pkg-config --libs libcurl jansson)
 
-all: $(B)/hauld $(TOOLS)
+all: $(B)/hauld $(B)/haul $(TOOLS)
 
 Q       := $(if $(V),,@)
 
 $(B)/hauld: $(OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/haul: $(CLI_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(CLI_LIBS)
 
 $(B)/%.o: src/%.c | $(B)
 	@echo "  CC      $<"
@@ -64,6 +74,16 @@ $(B)/schema.o: $(B)/schema.c
 $(B)/tests/%: tests/%.c $(LIBOBJS) | $(B)/tests
 	@echo "  TEST    $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
+
+# The client's modules, tested without the daemon's.
+$(B)/tests/test_cli: tests/test_cli.c $(CLI_LIBOBJS) | $(B)/tests
+	@echo "  TEST    $@"
+	$(Q)$(CC) $(CFLAGS) -Isrc/cli -o $@ $^ $(CLI_LIBS) $(shell pkg-config --libs check)
+
+# A scriptable peer for the tests, on the daemon's own peer code.
+$(B)/peerctl: tests/tools/peerctl.c $(LIBOBJS) | $(B)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/workload: tests/workload.c | $(B)
 	$(CC) -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
@@ -108,7 +128,7 @@ clean:
 	rm -rf build build-asan
 
 .PHONY: all unit test asan asan-build valgrind bench bench-containers clean
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(CLI_OBJS:.o=.d)
 # `make install` (as root; DESTDIR=DIR puts the tree below DIR, for packages and
 # the tests): SBINDIR/hauld, BINDIR/haul when built, SHAREDIR/www/ (the dashboard,
 # found there by the daemon), SHAREDIR/hauld.conf.example, MANDIR/man8/hauld.8 and
