@@ -4,6 +4,7 @@
  * criu_images.c. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -236,10 +237,13 @@ int child_wait(pid_t pid, int timeout_ms)
 }
 
 /* Run argv, capture up to outlen-1 bytes of its output; returns the exit status
- * (0..255), or -errno. */
+ * (0..255), or -errno. The deadline covers the output too: a program that hangs,
+ * or leaves a child holding the pipe, is killed at timeout_ms (-ETIMEDOUT). */
 int run_capture(char *const argv[], char *out, size_t outlen, int timeout_ms)
 {
 	int pipefd[2], st, ret;
+	int64_t deadline = time_mono_ms() + (timeout_ms >= 0 ? timeout_ms : 0);
+	bool late = false;
 	size_t used = 0;
 	pid_t pid = -1;
 	ssize_t n;
@@ -253,8 +257,23 @@ int run_capture(char *const argv[], char *out, size_t outlen, int timeout_ms)
 		return ret;
 	}
 	for (;;) {
+		struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
+		int64_t left = deadline - time_mono_ms();
 		char tmp[4096];
 
+		if (timeout_ms >= 0) {
+			if (left <= 0) {
+				late = true;
+				break;
+			}
+			ret = poll(&p, 1, (int)(left > INT32_MAX ? INT32_MAX : left));
+			if (ret < 0 && errno == EINTR)
+				continue;
+			if (ret == 0) {
+				late = true;
+				break;
+			}
+		}
 		n = read(pipefd[0], tmp, sizeof(tmp));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -270,7 +289,13 @@ int run_capture(char *const argv[], char *out, size_t outlen, int timeout_ms)
 	if (out && outlen)
 		out[used] = '\0';
 	close(pipefd[0]);
-	st = child_wait(pid, timeout_ms);
+	if (late) {
+		log_warnx("%s did not finish in %d ms, killing it", argv[0], timeout_ms);
+		kill(pid, SIGKILL);
+	}
+	st = child_wait(pid, late ? 5000 : timeout_ms);
+	if (late)
+		return -ETIMEDOUT;
 	if (st < 0)
 		return st;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "criu.h"
+#include "spawn.h"
 #include "util.h"
 #include "../src/criu_int.h"
 
@@ -733,6 +734,26 @@ START_TEST(test_child_wait_exits)
 }
 END_TEST
 
+START_TEST(test_run_capture_deadline)
+{
+	/* A program that hangs, and one that leaves a child holding the pipe: the
+	 * deadline covers reading the output, not only the wait. */
+	char *hang[] = { "/bin/sh", "-c", "echo started; exec sleep 30", NULL };
+	char *holder[] = { "/bin/sh", "-c", "echo hi; sleep 30 & exit 0", NULL };
+	char *fine[] = { "/bin/sh", "-c", "echo done; exit 4", NULL };
+	char out[64];
+	int64_t t0 = time_mono_ms();
+
+	ck_assert_int_eq(run_capture(hang, out, sizeof(out), 200), -ETIMEDOUT);
+	ck_assert_str_eq(out, "started\n");
+	ck_assert_int_eq(run_capture(holder, out, sizeof(out), 200), -ETIMEDOUT);
+	ck_assert_str_eq(out, "hi\n");
+	ck_assert_int_lt(time_mono_ms() - t0, 10000);
+	ck_assert_int_eq(run_capture(fine, out, sizeof(out), 5000), 4);
+	ck_assert_str_eq(out, "done\n");
+}
+END_TEST
+
 /* ---- the real CRIU ---- */
 
 static int have_criu(void)
@@ -807,6 +828,7 @@ static Suite *criu_suite(void)
 	tc = tcase_create("child");
 	tcase_add_test(tc, test_child_wait_kills);
 	tcase_add_test(tc, test_child_wait_exits);
+	tcase_add_test(tc, test_run_capture_deadline);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("real");
