@@ -20,3 +20,6 @@ ALTER TABLE events ADD COLUMN data TEXT;
 ALTER TABLE jobs ADD COLUMN callback_url TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN webhook_state TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN webhook_attempts INTEGER NOT NULL DEFAULT 0;
+-- At a destination, the start time of the restored root (result_pid): after a
+-- restart, a process with that pid and another start time is not ours to touch.
+ALTER TABLE jobs ADD COLUMN result_start INTEGER NOT NULL DEFAULT 0;

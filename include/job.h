@@ -66,6 +66,7 @@ struct job {
 	char phase[JOB_PHASE_LEN];
 	int64_t created_at, started_at, finished_at;
 	int result_pid;                /* root pid at the destination, 0 when none */
+	uint64_t result_start;         /* at a destination: its start time, 0 unknown */
 	char err_code[JOB_CODE_LEN];   /* "" when no error */
 	char err_msg[JOB_MSG_LEN];
 	char err_phase[JOB_PHASE_LEN];

@@ -347,6 +347,9 @@ static void restored(struct dst_job *dj, int64_t t0)
 		reap_later(dj->d.restored);
 	dj->restored = true;
 	dj->job.result_pid = dj->d.restored;
+	/* With its start time, a restart can tell our copy from a later user of its pid. */
+	if (proc_start_time(dj->d.restored, &dj->job.result_start) < 0)
+		dj->job.result_start = 0;
 	snprintf(path, sizeof(path), "%s/stats-restore", dj->d.work_dir);
 	if (criu_stats_read(path, &st) == 0 && st.has_restore)
 		dj->job.stats.restore_ms = st.restore_ms;
@@ -481,6 +484,7 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 	job_phase(e, &dj->job, PH_RESTORED);
 	ev(e, &dj->job, "info", "restored as pid %d, stopped until the source commits",
 	   dj->d.restored);
+	fault_point(e, "pause:dest_restored");
 	return json_pack("{s:b, s:i, s:I, s:s?}", "ok", 1, "pid", dj->d.restored,
 			 "restore_ms", (json_int_t)dj->job.stats.restore_ms, "container",
 			 dj->job.result_container[0] ? dj->job.result_container : NULL);
@@ -923,7 +927,15 @@ void dest_recover(struct engine *e, struct job *j)
 {
 	struct dst_job *dj;
 
-	if (strcmp(j->phase, PH_RESTORED) == 0 && j->result_pid > 0 && proc_alive(j->result_pid)) {
+	/* Our copy, not a process that took its pid since: with a start time recorded,
+	 * it must match (jobs stored before it was recorded trust the pid alone). */
+	bool ours = j->result_pid > 0 && (j->result_start ? proc_same(j->result_pid, j->result_start)
+						      : proc_alive(j->result_pid));
+
+	if (strcmp(j->phase, PH_RESTORED) == 0 && j->result_pid > 0 && !ours)
+		ev(e, j, "warn", "pid %d is not the copy restored here any more (it ended, and "
+		   "another process may use its number): it is left alone", j->result_pid);
+	if (strcmp(j->phase, PH_RESTORED) == 0 && ours) {
 		/* A stopped copy waits for the source's verdict. */
 		dj = dst_new();
 		if (dj && job_copy(&dj->job, j) == 0) {

@@ -53,7 +53,8 @@ enum stmt {
 	" created_at, started_at, finished_at, result_pid, err_code, err_msg, err_phase," \
 	" err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes, pages_written," \
 	" pid_start, strategy_reason, lazy_pages, lazy_pages_left, target, container_id," \
-	" container_name, result_container, callback_url, webhook_state, webhook_attempts"
+	" container_name, result_container, callback_url, webhook_state, webhook_attempts," \
+	" result_start"
 
 /* The columns events_collect reads, in its order. */
 #define EVENT_COLS "id, job_id, ts, level, phase, message, state, kind, data"
@@ -74,14 +75,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" err_phase, err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes,"
 		" pages_written, pid_start, strategy_reason, lazy_pages, lazy_pages_left,"
 		" target, container_id, container_name, result_container, callback_url,"
-		" webhook_state, webhook_attempts)"
+		" webhook_state, webhook_attempts, result_start)"
 		" VALUES (:id, :type, :role, :pid, :dest, :mode, :strategy,"
 		" :options, :state, :phase, :created_at, :started_at, :finished_at,"
 		" :result_pid, :err_code, :err_msg, :err_phase, :err_where, :downtime_ms,"
 		" :frozen_ms, :total_ms, :restore_ms, :bytes, :pages_written, :pid_start,"
 		" :strategy_reason, :lazy_pages, :lazy_pages_left, :target, :container_id,"
 		" :container_name, :result_container, :callback_url, :webhook_state,"
-		" :webhook_attempts)",
+		" :webhook_attempts, :result_start)",
 	[ST_JOB_UPDATE] =
 		"UPDATE jobs SET type = :type, role = :role, pid = :pid, dest = :dest,"
 		" mode = :mode, strategy = :strategy, options = :options, state = :state,"
@@ -95,7 +96,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" target = :target, container_id = :container_id,"
 		" container_name = :container_name, result_container = :result_container,"
 		" callback_url = :callback_url, webhook_state = :webhook_state,"
-		" webhook_attempts = :webhook_attempts"
+		" webhook_attempts = :webhook_attempts, result_start = :result_start"
 		" WHERE id = :id",
 	[ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
 	[ST_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
@@ -274,6 +275,7 @@ static int bind_job(sqlite3_stmt *st, const struct job *j)
 	e |= bind_named_text(st, ":callback_url", j->callback_url, sizeof(j->callback_url));
 	e |= bind_named_text(st, ":webhook_state", j->webhook_state, sizeof(j->webhook_state));
 	e |= bind_named_int(st, ":webhook_attempts", j->webhook_attempts);
+	e |= bind_named_int(st, ":result_start", (int64_t)j->result_start);
 	return e;
 }
 
@@ -350,6 +352,7 @@ static int row_to_job(sqlite3_stmt *st, struct job *j)
 	col_text(st, c++, j->callback_url, sizeof(j->callback_url));
 	col_text(st, c++, j->webhook_state, sizeof(j->webhook_state));
 	j->webhook_attempts = sqlite3_column_int(st, c++);
+	j->result_start = (uint64_t)sqlite3_column_int64(st, c++);
 
 	if (role_parse(role, &j->role) < 0 || job_state_parse(state, &j->state) < 0) {
 		log_warnx("store: job %s has role \"%s\", state \"%s\"", j->id, role, state);
