@@ -5,6 +5,12 @@
  *
  * A frame is a 12-byte header { magic "HLD1"(4), version(1), type(1), reserved(2),
  * length(4, big endian) } and length bytes of payload, length <= PEER_MAX_FRAME.
+ * After the handshake every frame is sealed: its payload is encrypted with
+ * AES-256-GCM under a key of the connection and direction (derived from the secret
+ * and both nonces), the header is authenticated with it, the nonce is the frame's
+ * number in its direction, and PEER_TAG_LEN bytes of tag follow the payload. A
+ * frame changed, dropped, replayed or taken from another connection fails to open
+ * (-EBADMSG), and the connection with it.
  * Every wait has the connection's timeout. Functions return 0 or a negative errno:
  * -ETIMEDOUT, -EPIPE (peer closed), -EPROTO (malformed frame or message),
  * -EACCES (authentication failed), -EMSGSIZE (frame too large); the client's
@@ -17,7 +23,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#define PEER_PROTO_VERSION 1
+#define PEER_PROTO_VERSION 2              /* 2: sealed frames */
+#define PEER_TAG_LEN       16
 #define PEER_MAX_FRAME     (1024 * 1024)
 #define PEER_MAX_JSON      (64 * 1024)
 #define PEER_MAX_FILES     4096           /* files in one transfer */
@@ -32,7 +39,11 @@ enum peer_frame_type {
 	PEER_FT_DATA = 3,       /* bytes of the current file */
 	PEER_FT_FILE_END = 4,   /* ends the current file: JSON {"sha256": hex} */
 	PEER_FT_FILES_END = 5,  /* ends a transfer: JSON {"files": n, "bytes": n} */
+	PEER_FT_STREAM = 6,     /* bytes of a CRIU stream on its way (src/relay.c) */
+	PEER_FT_STREAM_END = 7, /* this direction of the stream has ended (no payload) */
 };
+
+struct peer_seal;
 
 struct peer_conn {
 	int fd;
@@ -40,11 +51,14 @@ struct peer_conn {
 	int64_t deadline;       /* monotonic ms no wait goes past (0: none): a whole
 	                           exchange, such as the handshake, within a bound */
 	uint64_t bytes_sent, bytes_received;
+	struct peer_seal *seal; /* the keys and counters once authenticated, else NULL */
 };
 
 void peer_conn_init(struct peer_conn *c, int fd, int timeout_ms);
-/* Close the fd (when >= 0). */
+/* Close the fd (when >= 0) and forget the keys. */
 void peer_conn_release(struct peer_conn *c);
+/* Hand the connection (fd and keys) from src to dst; src is left empty. */
+void peer_conn_move(struct peer_conn *dst, struct peer_conn *src);
 
 /* Connect over TCP to "HOST:PORT" within timeout_ms; returns an fd or -errno. The
  * socket is tuned as peer_sock_tune does. */

@@ -10,6 +10,7 @@
 #include "engine.h"
 #include "migration.h"
 #include "peer.h"
+#include "relay.h"
 
 #define ENGINE_MAX_QUEUE     1024   /* queued source jobs */
 #define ENGINE_MAX_PEER_CONN 64     /* authenticated peer connections served at once */
@@ -75,6 +76,8 @@ struct dst_job {
 	const struct mig_ops *ops;
 	struct mig_dst d;
 	int ctl_fd;                  /* its control connection, -1 when none */
+	struct peer_conn mem;        /* its memory connection, once attached */
+	struct relay *relay;         /* CRIU's stream on it, while one runs */
 	bool mem_attached;
 	bool mem_reserved;      /* a memory connection is answering its attach */
 	bool restored, finished;

@@ -65,8 +65,10 @@ static void dst_free(struct dst_job *dj)
 		close(dj->d.images_fd);
 	if (dj->d.work_fd >= 0)
 		close(dj->d.work_fd);
+	relay_finish(dj->relay, 0, NULL, 0);
 	if (dj->d.mem_fd >= 0)
 		close(dj->d.mem_fd);
+	peer_conn_release(&dj->mem);
 	json_decref(dj->d.facts);
 	pthread_cond_destroy(&dj->cond);
 	job_release(&dj->job);
@@ -85,6 +87,7 @@ static struct dst_job *dst_new(void)
 	dj->d.images_fd = dj->d.work_fd = dj->d.mem_fd = -1;
 	dj->d.page_server = dj->d.restored = dj->d.lazy_pages = dj->d.ns_init = -1;
 	dj->ctl_fd = -1;
+	peer_conn_init(&dj->mem, -1, 0);
 	pthread_cond_init(&dj->cond, NULL);
 	return dj;
 }
@@ -370,6 +373,49 @@ static int iter_dir_ok(const char *name)
 	       parse_long(name + 4, 0, PRECOPY_ITERATIONS_CAP - 1, &n) == 0;
 }
 
+/* CRIU's stream at this end over the memory connection (dj->d.mem_fd its local
+ * socket, for the type's CRIU to take over; closed here once handed on). */
+static int stream_open(struct dst_job *dj)
+{
+	int ret;
+
+	if (dj->relay)
+		return -EBUSY;
+	ret = relay_open(&dj->mem, true, &dj->d.mem_fd, &dj->relay);
+	if (ret < 0)
+		snprintf(dj->d.err, sizeof(dj->d.err), "cannot relay the page stream: %s",
+			 strerror(-ret));
+	return ret;
+}
+
+static void stream_handed(struct dst_job *dj)
+{
+	if (dj->d.mem_fd >= 0)
+		close(dj->d.mem_fd);
+	dj->d.mem_fd = -1;
+}
+
+/* The stream of the last iteration has ended: its CRIU is done (dst_received) and
+ * both ends have said so; the memory connection is in step again. */
+static int stream_end(struct engine *e, struct dst_job *dj)
+{
+	int ret = 0;
+
+	if (dj->ops->dst_received && dj->ops->dst_received(&dj->d, LONG_WAIT_MS) < 0)
+		ret = -EIO;
+	if (dj->relay) {
+		char why[200];
+		int r = relay_finish(dj->relay, e->cfg.peer_timeout_ms, why, sizeof(why));
+
+		dj->relay = NULL;
+		if (r < 0) {
+			snprintf(dj->d.err, sizeof(dj->d.err), "the page stream failed: %s", why);
+			ret = r;
+		}
+	}
+	return ret;
+}
+
 /* "pages": start a page server on the memory connection for one iteration, into
  * <job>/<dir>, whose "parent" link names the previous iteration. CRIU's page server
  * only reads until the dump says it is over, so the answer that follows on the
@@ -399,7 +445,7 @@ static json_t *pages(struct engine *e, struct dst_job *dj, const json_t *msg)
 	if (ret < 0)
 		return reply_error("transfer_failed", "no memory connection arrived");
 	/* The previous iteration's page server must have finished its directory. */
-	if (dj->ops->dst_received && dj->ops->dst_received(&dj->d, LONG_WAIT_MS) < 0)
+	if (stream_end(e, dj) < 0)
 		return reply_error("transfer_failed", "%s", dj->d.err);
 	snprintf(path, sizeof(path), "%s/../%s", dj->d.images_dir, dir);
 	ret = mkdir_p(path, 0700);
@@ -413,7 +459,11 @@ static json_t *pages(struct engine *e, struct dst_job *dj, const json_t *msg)
 	}
 	if (ret < 0)
 		return reply_error("transfer_failed", "cannot prepare %s: %s", dir, strerror(-ret));
-	if (dj->ops->dst_receive(&dj->d, path) < 0)
+	if (stream_open(dj) < 0)
+		return reply_error("transfer_failed", "%s", dj->d.err);
+	ret = dj->ops->dst_receive(&dj->d, path);
+	stream_handed(dj);
+	if (ret < 0)
 		return reply_error("transfer_failed", "%s", dj->d.err);
 	return json_pack("{s:b}", "ok", 1);
 }
@@ -452,7 +502,6 @@ static json_t *image(struct engine *e, struct dst_job *dj, struct peer_conn *c)
 /* "restore": the page stream has ended; take the image files, restore stopped. */
 static json_t *restore(struct engine *e, struct dst_job *dj)
 {
-	struct peer_conn mem;
 	int64_t t0 = time_mono_ms(), bytes = 0;
 	int files = 0, ret;
 
@@ -460,16 +509,20 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 		return reply_error("transfer_failed", "no memory connection attached");
 	if (dj->d.want_image)
 		return reply_error("bad_request", "restore: the image has not arrived");
-	if (dj->ops->dst_received && dj->ops->dst_received(&dj->d, LONG_WAIT_MS) < 0)
+	if (stream_end(e, dj) < 0)
 		return reply_error("transfer_failed", "%s", dj->d.err);
 	fault_point(e, "dest_exit:receive_images");
-	peer_conn_init(&mem, dj->d.mem_fd, e->cfg.peer_timeout_ms);
-	ret = peer_recv_dir(&mem, dj->d.images_fd, &files, &bytes);
+	ret = peer_recv_dir(&dj->mem, dj->d.images_fd, &files, &bytes);
 	if (ret < 0)
 		return reply_error("transfer_failed", "receiving the images: %s", strerror(-ret));
 	ev(e, &dj->job, "info", "received %d image files (%lld bytes)", files, (long long)bytes);
 	if (dj->d.lazy) {
-		if (dj->ops->dst_lazy_start(&dj->d) < 0)
+		/* The pages come on demand now, over a stream of their own. */
+		if (stream_open(dj) < 0)
+			return reply_error("transfer_failed", "%s", dj->d.err);
+		ret = dj->ops->dst_lazy_start(&dj->d);
+		stream_handed(dj);
+		if (ret < 0)
 			return reply_error("transfer_failed", "%s", dj->d.err);
 		return json_pack("{s:b}", "ok", 1);
 	}
@@ -496,6 +549,7 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 static json_t *restore_lazy(struct engine *e, struct dst_job *dj, struct peer_conn *c)
 {
 	int64_t t0 = time_mono_ms();
+	int ret;
 	json_t *reply;
 
 	job_phase(e, &dj->job, PH_RESTORING);
@@ -514,7 +568,18 @@ static json_t *restore_lazy(struct engine *e, struct dst_job *dj, struct peer_co
 	peer_send_json(c, reply);
 	json_decref(reply);
 	job_phase(e, &dj->job, PH_LAZY);
-	if (dj->ops->dst_lazy_wait(&dj->d, LONG_WAIT_MS) < 0) {
+	ret = dj->ops->dst_lazy_wait(&dj->d, LONG_WAIT_MS);
+	if (dj->relay) {
+		char why[200];
+		int r = relay_finish(dj->relay, e->cfg.peer_timeout_ms, why, sizeof(why));
+
+		dj->relay = NULL;
+		if (r < 0 && ret == 0) {
+			snprintf(dj->d.err, sizeof(dj->d.err), "the page stream failed: %s", why);
+			ret = r;
+		}
+	}
+	if (ret < 0) {
 		/* Without its lazy-pages daemon the copy would read zeroes where its
 		 * missing pages were: it must not run on. */
 		dj->ops->dst_discard(&dj->d);
@@ -802,10 +867,10 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 
 			memcpy(id, dj->job.id, sizeof(id));
 			memcpy(source, dj->job.to, sizeof(source));
+			relay_finish(dj->relay, 0, NULL, 0);
+			dj->relay = NULL;
 			pthread_mutex_lock(&e->lock);
-			if (dj->d.mem_fd >= 0)
-				close(dj->d.mem_fd);
-			dj->d.mem_fd = -1;
+			peer_conn_release(&dj->mem);
 			dj->ctl_fd = -1;
 			pthread_mutex_unlock(&e->lock);
 			peer_conn_release(c);
@@ -859,8 +924,8 @@ static void serve_memory(struct engine *e, struct peer_conn *c)
 		pthread_mutex_lock(&e->lock);
 		dj = dst_find_locked(e, id);
 		if (dj && dj->mem_reserved && !dj->mem_attached) {
-			dj->d.mem_fd = c->fd;
-			c->fd = -1;
+			peer_conn_move(&dj->mem, c);
+			dj->mem.timeout_ms = e->cfg.peer_timeout_ms;
 			dj->mem_attached = true;
 			pthread_cond_broadcast(&dj->cond);
 		}

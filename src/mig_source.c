@@ -45,6 +45,7 @@ struct src_run {
 	enum strategy strategy;
 	int n_iters;             /* pre-dumps done */
 	int64_t lazy_sent0;      /* bytes sent on the memory socket when it began */
+	struct relay *relay;     /* CRIU's stream on the memory connection, while one runs */
 	int64_t last_progress;   /* monotonic ms of the last progress update stored */
 	int64_t last_progress_ev;  /* and of the last progress event */
 	int64_t max_frozen_ms;   /* options.max_frozen_ms */
@@ -297,6 +298,40 @@ static int preflight(struct src_run *r)
 	return ret;
 }
 
+/* CRIU's stream over the memory connection for one CRIU call: m.mem_fd is the local
+ * socket CRIU gets (start false: nothing moves before stream_go). */
+static int stream_open(struct src_run *r, bool start)
+{
+	int ret = relay_open(&r->mem, start, &r->m.mem_fd, &r->relay);
+
+	if (ret < 0)
+		fail(r, "internal", "cannot relay the page stream: %s", strerror(-ret));
+	return ret;
+}
+
+/* The stream has ended both ways (the destination's CRIU is done with it), or it
+ * failed: then, when report, the job fails with why. Our copy of CRIU's socket
+ * goes too. */
+static int stream_end(struct src_run *r, bool report)
+{
+	char why[200];
+	int ret;
+
+	if (r->m.mem_fd >= 0)
+		close(r->m.mem_fd);
+	r->m.mem_fd = -1;
+	if (!r->relay)
+		return 0;
+	ret = relay_finish(r->relay, r->e->cfg.peer_timeout_ms, why, sizeof(why));
+	r->relay = NULL;
+	/* The destination's word on why it stopped the stream says more than the
+	 * broken pipe our CRIU saw: it goes first. */
+	if (ret == -EREMOTEIO || (ret < 0 && report))
+		fail(r, "transfer_failed", "the page stream failed%s: %s",
+		     ret == -EREMOTEIO ? " at the destination" : "", why);
+	return ret;
+}
+
 /* Let a cancel cut this connection while we wait on it (fd), or nothing (-1). */
 static void abortable(struct src_run *r, int fd)
 {
@@ -336,6 +371,20 @@ static int hold(struct mig_src *m)
 		return 1;
 	}
 	job_phase(r->e, r->job, PH_TRANSFERRING);
+	/* The pages have gone: their stream ends (CRIU keeps its socket until it
+	 * exits), and the images follow on the same connection. In lazy mode the
+	 * stream is yet to come. */
+	if (!r->m.lazy && r->relay) {
+		int fd = r->m.mem_fd;
+
+		r->m.mem_fd = -1;     /* CRIU's, until it exits */
+		ret = stream_end(r, true);
+		r->m.mem_fd = fd;
+		if (ret < 0) {
+			frozen_expired(r);
+			return 1;
+		}
+	}
 	msg = json_pack("{s:s, s:b}", "op", "restore", "lazy", r->m.lazy);
 	ret = peer_send_json(&r->ctl, msg);
 	json_decref(msg);
@@ -347,6 +396,8 @@ static int hold(struct mig_src *m)
 		return 1;
 	}
 	ev(r->e, r->job, "info", "sent %d image files (%lld bytes)", files, (long long)bytes);
+	if (r->m.lazy && r->relay)
+		relay_go(r->relay);
 	if (r->m.lazy) {
 		/* The destination can restore only once CRIU serves the pages, which it
 		 * does after this answer: the restore comes in lazy_released(). */
@@ -541,11 +592,16 @@ static int precopy(struct src_run *r, char *last, size_t lastlen)
 		r->m.iter_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		snprintf(parent, sizeof(parent), "../%s", prev);
 		r->m.parent = prev[0] ? parent : NULL;
-		ret = r->m.iter_fd < 0 ? -errno : r->ops->src_predump(&r->m);
+		ret = r->m.iter_fd < 0 ? -errno : stream_open(r, true);
+		if (ret == 0)
+			ret = r->ops->src_predump(&r->m);
 		if (r->m.iter_fd >= 0)
 			close(r->m.iter_fd);
 		r->m.iter_fd = -1;
+		if (ret == 0 && stream_end(r, true) < 0)
+			return -EIO;
 		if (ret < 0) {
+			stream_end(r, false);
 			if (r->act->cancel)
 				fail(r, "cancelled", "cancelled during pre-copy");
 			fail(r, r->m.err_code ? r->m.err_code : "predump_failed", "%s", r->m.err);
@@ -885,7 +941,6 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		fail(&r, "cancelled", "cancelled before the dump");
 		goto out;
 	}
-	r.m.mem_fd = r.mem.fd;
 	abortable(&r, r.m.lazy ? -1 : r.mem.fd);
 	if (r.strategy == STRATEGY_PRECOPY) {
 		job_phase(e, j, PH_PRECOPY);
@@ -904,6 +959,9 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		fail(&r, "cancelled", "cancelled before the dump");
 		goto out;
 	}
+	/* The final dump's stream: in lazy mode it waits for the images to go first. */
+	if (r.ops->page_stream && stream_open(&r, !r.m.lazy) < 0)
+		goto out;
 	job_phase(e, j, PH_DUMPING);
 	r.t_dump = time_mono_ms();
 	r.dump_bytes0 = bytes_sent(&r);
@@ -913,6 +971,9 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 	r.t_dump_end = time_mono_ms();
 	abortable(&r, -1);
 	read_dump_stats(&r);
+	/* A stream the destination gave up on explains a dump that failed. */
+	if (ret < 0 && !r.restored)
+		stream_end(&r, false);
 	if (ret < 0 && !r.restored)
 		frozen_expired(&r);
 	if (ret < 0 && !r.restored && act->cancel)
@@ -926,6 +987,10 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		fail(&r, "dump_failed", "%s", r.m.err);
 		r.restored = false;
 	}
+	/* What is left of the stream (all of it, when the dump failed before the hold).
+	 * A failure of its own matters only when nothing else failed first. */
+	if (stream_end(&r, ret == 0 && !r.restored) < 0 && ret == 0 && !r.restored)
+		goto out;
 	if (r.restored && r.m.lazy) {
 		end_lazy(&r, ret);
 		goto cleanup;

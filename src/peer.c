@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +59,58 @@ void peer_conn_init(struct peer_conn *c, int fd, int timeout_ms)
 	c->fd = fd;
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : PEER_DEFAULT_TIMEOUT;
 	c->deadline = 0;
+	c->seal = NULL;
 	c->bytes_sent = 0;
 	c->bytes_received = 0;
+}
+
+/* ---- sealed frames ---- */
+
+/* One direction: its cipher context (key set), the next frame's number. */
+struct seal_dir {
+	EVP_CIPHER_CTX *ctx;
+	uint64_t seq;
+};
+
+struct peer_seal {
+	struct seal_dir tx, rx;
+	unsigned char *buf;     /* PEER_MAX_FRAME + PEER_TAG_LEN: a frame's ciphertext */
+	size_t rx_len, rx_off;  /* the opened payload in buf, and what was read of it */
+	bool rx_open;           /* a frame's payload is being read */
+	bool broken;            /* a frame failed: nothing more is read */
+};
+
+static void seal_free(struct peer_seal *s)
+{
+	if (!s)
+		return;
+	EVP_CIPHER_CTX_free(s->tx.ctx);
+	EVP_CIPHER_CTX_free(s->rx.ctx);
+	if (s->buf)
+		OPENSSL_cleanse(s->buf, PEER_MAX_FRAME + PEER_TAG_LEN);
+	free(s->buf);
+	free(s);
+}
+
+static EVP_CIPHER_CTX *seal_ctx(const unsigned char key[32], bool enc)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+
+	if (ctx && (enc ? EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, NULL)
+			: EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, NULL)) != 1) {
+		EVP_CIPHER_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+/* The 96-bit nonce of frame seq: 4 zero bytes and seq big-endian. Each direction
+ * has a key of its own, so the two counters never share a nonce under one key. */
+static void seal_nonce(uint64_t seq, unsigned char iv[12])
+{
+	memset(iv, 0, 4);
+	for (int i = 0; i < 8; i++)
+		iv[4 + i] = (unsigned char)(seq >> (56 - 8 * i));
 }
 
 void peer_conn_release(struct peer_conn *c)
@@ -69,6 +120,15 @@ void peer_conn_release(struct peer_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	seal_free(c->seal);
+	c->seal = NULL;
+}
+
+void peer_conn_move(struct peer_conn *dst, struct peer_conn *src)
+{
+	*dst = *src;
+	src->fd = -1;
+	src->seal = NULL;
 }
 
 /* Wait for events on fd until the monotonic deadline. */
@@ -117,7 +177,8 @@ static int64_t call_deadline(const struct peer_conn *c)
 	return c->deadline > 0 && c->deadline < d ? c->deadline : d;
 }
 
-int peer_recv_all(struct peer_conn *c, void *buf, size_t len)
+/* Read exactly len bytes from the socket. */
+static int recv_raw(struct peer_conn *c, void *buf, size_t len)
 {
 	char *p = buf;
 	int64_t deadline = call_deadline(c);
@@ -142,6 +203,22 @@ int peer_recv_all(struct peer_conn *c, void *buf, size_t len)
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+int peer_recv_all(struct peer_conn *c, void *buf, size_t len)
+{
+	struct peer_seal *sl = c->seal;
+
+	if (!sl)
+		return recv_raw(c, buf, len);
+	/* Sealed: the payload of the frame whose header was read, opened already. */
+	if (!sl->rx_open || len > sl->rx_len - sl->rx_off)
+		return -EPROTO;
+	memcpy(buf, sl->buf + sl->rx_off, len);
+	sl->rx_off += len;
+	if (sl->rx_off == sl->rx_len)
+		sl->rx_open = false;
 	return 0;
 }
 
@@ -190,7 +267,7 @@ static int peer_send_iov(struct peer_conn *c, struct iovec *iov, int iovcnt)
 
 static int peer_type_ok(uint8_t type)
 {
-	return type >= PEER_FT_JSON && type <= PEER_FT_FILES_END;
+	return type >= PEER_FT_JSON && type <= PEER_FT_STREAM_END;
 }
 
 int peer_send_frame(struct peer_conn *c, uint8_t type, const void *buf, size_t len)
@@ -216,18 +293,67 @@ int peer_send_frame(struct peer_conn *c, uint8_t type, const void *buf, size_t l
 	iov[0].iov_len = sizeof(hdr);
 	iov[1].iov_base = (void *)buf;
 	iov[1].iov_len = len;
+	if (c->seal) {
+		struct peer_seal *sl = c->seal;
+		unsigned char iv[12];
+		int outl = 0, fin = 0;
+
+		seal_nonce(sl->tx.seq, iv);
+		if (EVP_EncryptInit_ex(sl->tx.ctx, NULL, NULL, NULL, iv) != 1 ||
+		    EVP_EncryptUpdate(sl->tx.ctx, NULL, &outl, hdr, sizeof(hdr)) != 1 ||
+		    (len > 0 && EVP_EncryptUpdate(sl->tx.ctx, sl->buf, &outl, buf, (int)len) != 1) ||
+		    EVP_EncryptFinal_ex(sl->tx.ctx, sl->buf + len, &fin) != 1 ||
+		    EVP_CIPHER_CTX_ctrl(sl->tx.ctx, EVP_CTRL_GCM_GET_TAG, PEER_TAG_LEN,
+					sl->buf + len) != 1)
+			return -EIO;
+		sl->tx.seq++;
+		iov[1].iov_base = sl->buf;
+		iov[1].iov_len = len + PEER_TAG_LEN;
+	}
 	return peer_send_iov(c, iov, 2);
 }
 
+/* Sealed: read the n bytes of payload and the tag of the frame whose header is
+ * hdr, and open them into the connection's buffer, where peer_recv_all reads. */
+static int open_frame(struct peer_conn *c, const unsigned char *hdr, size_t n)
+{
+	struct peer_seal *sl = c->seal;
+	unsigned char iv[12];
+	int outl = 0, r;
+
+	r = recv_raw(c, sl->buf, n + PEER_TAG_LEN);
+	if (r < 0)
+		return r;
+	seal_nonce(sl->rx.seq, iv);
+	if (EVP_DecryptInit_ex(sl->rx.ctx, NULL, NULL, NULL, iv) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(sl->rx.ctx, EVP_CTRL_GCM_SET_TAG, PEER_TAG_LEN,
+				sl->buf + n) != 1 ||
+	    EVP_DecryptUpdate(sl->rx.ctx, NULL, &outl, hdr, PEER_HDR_LEN) != 1 ||
+	    (n > 0 && EVP_DecryptUpdate(sl->rx.ctx, sl->buf, &outl, sl->buf, (int)n) != 1) ||
+	    EVP_DecryptFinal_ex(sl->rx.ctx, sl->buf + n, &outl) != 1) {
+		/* Changed, dropped, replayed or foreign: the stream cannot be trusted
+		 * from here on. */
+		sl->broken = true;
+		return -EBADMSG;
+	}
+	sl->rx.seq++;
+	sl->rx_len = n;
+	sl->rx_off = 0;
+	sl->rx_open = n > 0;
+	return 0;
+}
+
 /* Read and check a header. The length is checked against PEER_MAX_FRAME before
- * anything of the payload is read. */
+ * anything of the payload is read; a sealed frame is read whole and opened. */
 int peer_recv_header(struct peer_conn *c, uint8_t *type, size_t *len)
 {
 	unsigned char hdr[PEER_HDR_LEN];
 	uint32_t n;
 	int r;
 
-	r = peer_recv_all(c, hdr, sizeof(hdr));
+	if (c->seal && (c->seal->broken || c->seal->rx_open))
+		return -EPROTO;   /* after a failed frame, or inside a frame not read out */
+	r = recv_raw(c, hdr, sizeof(hdr));
 	if (r < 0)
 		return r;
 	if (memcmp(hdr, peer_magic, 4) != 0 || hdr[4] != PEER_PROTO_VERSION ||
@@ -236,6 +362,11 @@ int peer_recv_header(struct peer_conn *c, uint8_t *type, size_t *len)
 	n = (uint32_t)hdr[8] << 24 | (uint32_t)hdr[9] << 16 | (uint32_t)hdr[10] << 8 | hdr[11];
 	if (n > PEER_MAX_FRAME)
 		return -EMSGSIZE;
+	if (c->seal) {
+		r = open_frame(c, hdr, n);
+		if (r < 0)
+			return r;
+	}
 	*type = hdr[5];
 	*len = n;
 	return 0;
@@ -373,7 +504,7 @@ static int peer_mac(const void *secret, size_t secret_len, const char *label,
 		 const unsigned char *n1, const unsigned char *n2, const char *channel,
 		 unsigned char mac[PEER_MAC_LEN])
 {
-	unsigned char msg[sizeof(peer_label_client) + 2 * PEER_NONCE_LEN + PEER_CHANNEL_MAX];
+	unsigned char msg[64 + 2 * PEER_NONCE_LEN + PEER_CHANNEL_MAX];   /* labels < 64 */
 	size_t ll = strlen(label), cl = strlen(channel), off = 0;
 	unsigned int maclen = 0;
 
@@ -390,6 +521,39 @@ static int peer_mac(const void *secret, size_t secret_len, const char *label,
 	if (!HMAC(EVP_sha256(), secret, (int)secret_len, msg, off, mac, &maclen) ||
 	    maclen != PEER_MAC_LEN)
 		return -EIO;
+	return 0;
+}
+
+static const char peer_label_key_c2s[] = "hauld-peer-v2 key client->server";
+static const char peer_label_key_s2c[] = "hauld-peer-v2 key server->client";
+
+/* After a handshake: the connection's keys, HMAC-SHA256(secret, label | ns | nc |
+ * channel) for each direction, so that they are new for every connection. */
+static int seal_start(struct peer_conn *c, const void *secret, size_t secret_len,
+		      const unsigned char *ns, const unsigned char *nc, const char *channel,
+		      bool client)
+{
+	unsigned char k_c2s[PEER_MAC_LEN], k_s2c[PEER_MAC_LEN];
+	struct peer_seal *sl;
+	int r;
+
+	r = peer_mac(secret, secret_len, peer_label_key_c2s, ns, nc, channel, k_c2s);
+	if (r == 0)
+		r = peer_mac(secret, secret_len, peer_label_key_s2c, ns, nc, channel, k_s2c);
+	sl = r == 0 ? calloc(1, sizeof(*sl)) : NULL;
+	if (sl) {
+		sl->buf = malloc(PEER_MAX_FRAME + PEER_TAG_LEN);
+		sl->tx.ctx = seal_ctx(client ? k_c2s : k_s2c, true);
+		sl->rx.ctx = seal_ctx(client ? k_s2c : k_c2s, false);
+	}
+	OPENSSL_cleanse(k_c2s, sizeof(k_c2s));
+	OPENSSL_cleanse(k_s2c, sizeof(k_s2c));
+	if (!sl || !sl->buf || !sl->tx.ctx || !sl->rx.ctx) {
+		seal_free(sl);
+		return r < 0 ? r : -ENOMEM;
+	}
+	seal_free(c->seal);
+	c->seal = sl;
 	return 0;
 }
 
@@ -484,6 +648,8 @@ int peer_auth_client(struct peer_conn *c, const void *secret, size_t secret_len,
 	 * our migration. */
 	if (CRYPTO_memcmp(mac, got, sizeof(mac)) != 0)
 		r = -EACCES;
+	else
+		r = seal_start(c, secret, secret_len, ns, nc, channel, true);
 out:
 	json_decref(m);
 	return r;
@@ -563,6 +729,9 @@ int peer_auth_server(struct peer_conn *c, const void *secret, size_t secret_len,
 		goto out;
 	}
 	r = peer_send_json(c, m);
+	if (r < 0)
+		goto out;
+	r = seal_start(c, secret, secret_len, ns, nc, channel, false);
 	if (r < 0)
 		goto out;
 	snprintf(channel_out, PEER_NAME_MAX, "%s", channel);

@@ -53,9 +53,19 @@ static char *tpath(char *buf, size_t len, const char *rel)
 	return jpath(buf, len, tmpdir, rel);
 }
 
+#define PEER_HDR_LEN_T 12   /* the frame header's length (peer.c) */
+
 static void make_pair(int sv[2])
 {
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+/* Forget two connections' keys; their fds stay for close_pair. */
+static void seal_free_both(struct peer_conn *a, struct peer_conn *b)
+{
+	a->fd = b->fd = -1;
+	peer_conn_release(a);
+	peer_conn_release(b);
 }
 
 static void close_pair(int sv[2])
@@ -89,7 +99,7 @@ static void raw_frame(int fd, const char *magic, int version, int type, int rese
 
 static void raw_text(int fd, int type, const char *s)
 {
-	raw_frame(fd, "HLD1", 1, type, 0, (uint32_t)strlen(s), s, strlen(s));
+	raw_frame(fd, "HLD1", PEER_PROTO_VERSION, type, 0, (uint32_t)strlen(s), s, strlen(s));
 }
 
 static void sha256_hex(const void *buf, size_t len, char out[65])
@@ -130,15 +140,15 @@ struct side {
 	int ret, files;
 	int64_t bytes;
 	uint64_t sent, received;
+	struct peer_conn conn;     /* th_auth_server's, keys and all */
 };
 
 static void *th_auth_server(void *arg)
 {
 	struct side *s = arg;
-	struct peer_conn c;
 
-	peer_conn_init(&c, s->fd, s->timeout);
-	s->ret = peer_auth_server(&c, s->secret, strlen(s->secret), s->chan_out);
+	peer_conn_init(&s->conn, s->fd, s->timeout);
+	s->ret = peer_auth_server(&s->conn, s->secret, strlen(s->secret), s->chan_out);
 	return NULL;
 }
 
@@ -341,7 +351,7 @@ START_TEST(test_recv_json_bad)
 
 	/* A JSON frame over PEER_MAX_JSON is refused from its header. */
 	make_pair(sv);
-	raw_frame(sv[1], "HLD1", 1, PEER_FT_JSON, 0, PEER_MAX_JSON + 1, NULL, 0);
+	raw_frame(sv[1], "HLD1", PEER_PROTO_VERSION, PEER_FT_JSON, 0, PEER_MAX_JSON + 1, NULL, 0);
 	peer_conn_init(&c, sv[0], T_MS);
 	ck_assert_int_eq(peer_recv_json(&c, &got), -EMSGSIZE);
 	ck_assert_int_eq(peer_recv_json(&c, NULL), -EINVAL);
@@ -382,7 +392,7 @@ START_TEST(test_oversized)
 
 	/* The payload of a refused frame is not read: what follows the header is
 	 * still in the socket. */
-	raw_frame(sv[1], "HLD1", 1, PEER_FT_DATA, 0, PEER_MAX_FRAME + 1, "hello", 5);
+	raw_frame(sv[1], "HLD1", PEER_PROTO_VERSION, PEER_FT_DATA, 0, PEER_MAX_FRAME + 1, "hello", 5);
 	ck_assert_int_eq(peer_recv_frame(&c, &type, buf, sizeof(buf), &len), -EMSGSIZE);
 	ck_assert_uint_eq(c.bytes_received, 12);
 	ck_assert_int_eq(recv(sv[0], rest, sizeof(rest), MSG_DONTWAIT), 5);
@@ -391,12 +401,12 @@ START_TEST(test_oversized)
 	/* Refused even when the caller's buffer would be large enough. */
 	big = malloc(PEER_MAX_FRAME + 16);
 	ck_assert_ptr_nonnull(big);
-	raw_frame(sv[1], "HLD1", 1, PEER_FT_DATA, 0, 0xffffffffu, NULL, 0);
+	raw_frame(sv[1], "HLD1", PEER_PROTO_VERSION, PEER_FT_DATA, 0, 0xffffffffu, NULL, 0);
 	ck_assert_int_eq(peer_recv_frame(&c, &type, big, PEER_MAX_FRAME + 16, &len), -EMSGSIZE);
 	free(big);
 
 	/* Larger than the caller's buffer. */
-	raw_frame(sv[1], "HLD1", 1, PEER_FT_DATA, 0, 17, "0123456789abcdefg", 17);
+	raw_frame(sv[1], "HLD1", PEER_PROTO_VERSION, PEER_FT_DATA, 0, 17, "0123456789abcdefg", 17);
 	ck_assert_int_eq(peer_recv_frame(&c, &type, buf, sizeof(buf), &len), -EMSGSIZE);
 	close_pair(sv);
 }
@@ -421,14 +431,16 @@ static int recv_header_of(const char *magic, int version, int type, int reserved
 
 START_TEST(test_bad_header)
 {
-	ck_assert_int_eq(recv_header_of("HLD1", 1, PEER_FT_JSON, 0), 0);
-	ck_assert_int_eq(recv_header_of("HLD2", 1, PEER_FT_JSON, 0), -EPROTO);
-	ck_assert_int_eq(recv_header_of("GET ", 1, PEER_FT_JSON, 0), -EPROTO);
-	ck_assert_int_eq(recv_header_of("HLD1", 2, PEER_FT_JSON, 0), -EPROTO);
+	ck_assert_int_eq(recv_header_of("HLD1", PEER_PROTO_VERSION, PEER_FT_JSON, 0), 0);
+	ck_assert_int_eq(recv_header_of("HLD2", PEER_PROTO_VERSION, PEER_FT_JSON, 0), -EPROTO);
+	ck_assert_int_eq(recv_header_of("GET ", PEER_PROTO_VERSION, PEER_FT_JSON, 0), -EPROTO);
+	/* Version 1's frames (not sealed) and a version to come are refused. */
+	ck_assert_int_eq(recv_header_of("HLD1", 1, PEER_FT_JSON, 0), -EPROTO);
+	ck_assert_int_eq(recv_header_of("HLD1", 3, PEER_FT_JSON, 0), -EPROTO);
 	ck_assert_int_eq(recv_header_of("HLD1", 0, PEER_FT_JSON, 0), -EPROTO);
-	ck_assert_int_eq(recv_header_of("HLD1", 1, 0, 0), -EPROTO);
-	ck_assert_int_eq(recv_header_of("HLD1", 1, PEER_FT_FILES_END + 1, 0), -EPROTO);
-	ck_assert_int_eq(recv_header_of("HLD1", 1, PEER_FT_JSON, 1), -EPROTO);
+	ck_assert_int_eq(recv_header_of("HLD1", PEER_PROTO_VERSION, 0, 0), -EPROTO);
+	ck_assert_int_eq(recv_header_of("HLD1", PEER_PROTO_VERSION, PEER_FT_STREAM_END + 1, 0), -EPROTO);
+	ck_assert_int_eq(recv_header_of("HLD1", PEER_PROTO_VERSION, PEER_FT_JSON, 1), -EPROTO);
 }
 END_TEST
 
@@ -532,7 +544,7 @@ START_TEST(test_peer_closed_mid_frame)
 
 	make_pair(sv);
 	peer_conn_init(&c, sv[0], T_MS);
-	raw_frame(sv[1], "HLD1", 1, PEER_FT_DATA, 0, 8, "abc", 3);
+	raw_frame(sv[1], "HLD1", PEER_PROTO_VERSION, PEER_FT_DATA, 0, 8, "abc", 3);
 	close(sv[1]);
 	sv[1] = -1;
 	ck_assert_int_eq(peer_recv_frame(&c, &t, buf, sizeof(buf), &len), -EPIPE);
@@ -558,6 +570,7 @@ static void auth_run(const char *server_secret, const char *client_secret, const
 	*server_ret = s.ret;
 	if (chan_out)
 		memcpy(chan_out, s.chan_out, PEER_NAME_MAX);
+	seal_free_both(&c, &s.conn);
 	close_pair(sv);
 }
 
@@ -591,14 +604,133 @@ START_TEST(test_auth_then_frames)
 	ck_assert_int_eq(peer_auth_client(&c, SECRET, strlen(SECRET), "control"), 0);
 	side_join(&s);
 	ck_assert_int_eq(s.ret, 0);
-	/* The stream is in step after the exchange. */
-	peer_conn_init(&srv, sv[1], T_MS);
+	/* The stream is in step after the exchange, sealed both ways. */
+	peer_conn_move(&srv, &s.conn);
+	ck_assert_ptr_nonnull(c.seal);
+	ck_assert_ptr_nonnull(srv.seal);
 	ck_assert_int_eq(peer_send_json(&c, m), 0);
 	ck_assert_int_eq(peer_recv_json(&srv, &got), 0);
 	ck_assert(json_equal(m, got));
 	json_decref(got);
+	ck_assert_int_eq(peer_send_json(&srv, m), 0);
+	ck_assert_int_eq(peer_recv_json(&c, &got), 0);
+	ck_assert(json_equal(m, got));
+	json_decref(got);
 	json_decref(m);
+	seal_free_both(&c, &srv);
 	close_pair(sv);
+}
+END_TEST
+
+/* Two sealed ends: a client and a server connection after a real handshake, with
+ * the server's fd swapped for one end of a second pair, so that the test sits in
+ * the middle: what the client sends is read from sv[1] and written, as it is or
+ * changed, to mid[0], where the server reads. */
+struct sealed {
+	int sv[2], mid[2];
+	struct peer_conn c, srv;
+};
+
+static void sealed_open(struct sealed *x)
+{
+	struct side s = { .timeout = T_MS, .secret = SECRET };
+
+	make_pair(x->sv);
+	make_pair(x->mid);
+	s.fd = x->sv[1];
+	side_start(&s, th_auth_server);
+	peer_conn_init(&x->c, x->sv[0], T_MS);
+	ck_assert_int_eq(peer_auth_client(&x->c, SECRET, strlen(SECRET), "control"), 0);
+	side_join(&s);
+	ck_assert_int_eq(s.ret, 0);
+	peer_conn_move(&x->srv, &s.conn);
+	x->srv.fd = x->mid[1];
+}
+
+static void sealed_close(struct sealed *x)
+{
+	seal_free_both(&x->c, &x->srv);
+	close_pair(x->sv);
+	close_pair(x->mid);
+}
+
+/* The client sends {"n": n}; its bytes on the wire into buf (returns their count). */
+static size_t sealed_capture(struct sealed *x, int n, unsigned char *buf, size_t cap)
+{
+	json_t *m = json_pack("{s:i}", "n", n);
+	ssize_t got;
+
+	ck_assert_int_eq(peer_send_json(&x->c, m), 0);
+	json_decref(m);
+	got = recv(x->sv[1], buf, cap, MSG_DONTWAIT);
+	ck_assert_int_gt(got, PEER_HDR_LEN_T + PEER_TAG_LEN);
+	return (size_t)got;
+}
+
+static int sealed_deliver(struct sealed *x, const unsigned char *buf, size_t len, int *n)
+{
+	json_t *got = NULL;
+	int r;
+
+	ck_assert_int_eq(write(x->mid[0], buf, len), (ssize_t)len);
+	r = peer_recv_json(&x->srv, &got);
+	if (r == 0)
+		*n = (int)json_integer_value(json_object_get(got, "n"));
+	json_decref(got);
+	return r;
+}
+
+START_TEST(test_sealed_frames)
+{
+	unsigned char a[256], b[256], t[256];
+	size_t la, lb;
+	struct sealed x;
+	int n = -1;
+
+	/* In order, untouched: opened. The payload is not in the clear. */
+	sealed_open(&x);
+	la = sealed_capture(&x, 1, a, sizeof(a));
+	lb = sealed_capture(&x, 2, b, sizeof(b));
+	ck_assert_ptr_null(memmem(a, la, "\"n\"", 3));
+	ck_assert_int_eq(sealed_deliver(&x, a, la, &n), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(sealed_deliver(&x, b, lb, &n), 0);
+	ck_assert_int_eq(n, 2);
+	/* Played again: refused, and nothing is read after. */
+	ck_assert_int_eq(sealed_deliver(&x, b, lb, &n), -EBADMSG);
+	ck_assert_int_eq(sealed_deliver(&x, a, la, &n), -EPROTO);
+	sealed_close(&x);
+
+	/* One bit of the payload changed. */
+	sealed_open(&x);
+	la = sealed_capture(&x, 1, a, sizeof(a));
+	memcpy(t, a, la);
+	t[PEER_HDR_LEN_T + 2] ^= 0x04;
+	ck_assert_int_eq(sealed_deliver(&x, t, la, &n), -EBADMSG);
+	sealed_close(&x);
+
+	/* The header's type changed (it is authenticated too). */
+	sealed_open(&x);
+	la = sealed_capture(&x, 1, a, sizeof(a));
+	memcpy(t, a, la);
+	t[5] = PEER_FT_DATA;
+	ck_assert_int_eq(sealed_deliver(&x, t, la, &n), -EBADMSG);
+	sealed_close(&x);
+
+	/* A frame dropped: the next one does not open. */
+	sealed_open(&x);
+	la = sealed_capture(&x, 1, a, sizeof(a));
+	lb = sealed_capture(&x, 2, b, sizeof(b));
+	ck_assert_int_eq(sealed_deliver(&x, b, lb, &n), -EBADMSG);
+	sealed_close(&x);
+
+	/* A frame of another connection (same secret, same channel). */
+	sealed_open(&x);
+	la = sealed_capture(&x, 1, a, sizeof(a));
+	sealed_close(&x);
+	sealed_open(&x);
+	ck_assert_int_eq(sealed_deliver(&x, a, la, &n), -EBADMSG);
+	sealed_close(&x);
 }
 END_TEST
 
@@ -652,7 +784,8 @@ static void *th_fake_server(void *arg)
 	nonce[64] = '\0';
 	memset(zeros, '0', 64);
 	zeros[64] = '\0';
-	m = json_pack("{s:s, s:i, s:s}", "hello", "hauld", "version", 1, "nonce", nonce);
+	m = json_pack("{s:s, s:i, s:s}", "hello", "hauld", "version", PEER_PROTO_VERSION,
+		      "nonce", nonce);
 	s->ret = peer_send_json(&c, m);
 	json_decref(m);
 	m = NULL;
@@ -712,7 +845,7 @@ START_TEST(test_auth_bad_hello)
 	const char *n = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 	char buf[256];
 
-	snprintf(buf, sizeof(buf), "{\"hello\":\"hauld\",\"version\":2,\"nonce\":\"%s\"}", n);
+	snprintf(buf, sizeof(buf), "{\"hello\":\"hauld\",\"version\":1,\"nonce\":\"%s\"}", n);
 	ck_assert_int_eq(client_vs_hello(buf), -EPROTO);
 	/* Not a hauld greeting at all: not a hauld peer port. */
 	snprintf(buf, sizeof(buf), "{\"hello\":\"other\",\"version\":1,\"nonce\":\"%s\"}", n);
@@ -794,7 +927,7 @@ static int server_vs_client(const char *msg, json_t **reply)
 	peer_conn_init(&c, sv[0], T_MS);
 	ck_assert_int_eq(peer_recv_json(&c, &hello), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(hello, "hello")), "hauld");
-	ck_assert_int_eq(json_integer_value(json_object_get(hello, "version")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(hello, "version")), PEER_PROTO_VERSION);
 	ck_assert_int_eq(strlen(json_string_value(json_object_get(hello, "nonce"))), 64);
 	json_decref(hello);
 	raw_text(sv[0], PEER_FT_JSON, msg);
@@ -1024,7 +1157,7 @@ static void rb_add(struct rawbuf *b, int type, const void *payload, size_t len)
 		b->p = tmp;
 	}
 	memcpy(b->p + b->len, "HLD1", 4);
-	b->p[b->len + 4] = 1;
+	b->p[b->len + 4] = PEER_PROTO_VERSION;
 	b->p[b->len + 5] = (unsigned char)type;
 	b->p[b->len + 6] = 0;
 	b->p[b->len + 7] = 0;
@@ -1424,6 +1557,7 @@ static Suite *peer_suite(void)
 	tcase_add_test(tc, test_peer_closed_mid_frame);
 	tcase_add_test(tc, test_auth_ok);
 	tcase_add_test(tc, test_auth_then_frames);
+	tcase_add_test(tc, test_sealed_frames);
 	tcase_add_test(tc, test_auth_wrong_secret);
 	tcase_add_test(tc, test_auth_client_args);
 	tcase_add_test(tc, test_auth_fake_server);
