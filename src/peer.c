@@ -206,6 +206,18 @@ static int recv_raw(struct peer_conn *c, void *buf, size_t len)
 	return 0;
 }
 
+int peer_recv_view(struct peer_conn *c, const void **p, size_t len)
+{
+	struct peer_seal *sl = c->seal;
+
+	if (!sl || !sl->rx_open || len != sl->rx_len - sl->rx_off)
+		return -EPROTO;
+	*p = sl->buf + sl->rx_off;
+	sl->rx_off = sl->rx_len;
+	sl->rx_open = false;
+	return 0;
+}
+
 int peer_recv_all(struct peer_conn *c, void *buf, size_t len)
 {
 	struct peer_seal *sl = c->seal;

@@ -12,6 +12,9 @@
 
 /* Receive exactly len bytes within the connection's timeout. */
 int peer_recv_all(struct peer_conn *c, void *buf, size_t len);
+/* Sealed connections: the rest of the opened frame's payload (len bytes, all of
+ * it) in place, valid until the next frame is read. -EPROTO otherwise. */
+int peer_recv_view(struct peer_conn *c, const void **p, size_t len);
 /* Read and check a frame header; *len is at most PEER_MAX_FRAME. */
 int peer_recv_header(struct peer_conn *c, uint8_t *type, size_t *len);
 /* Send m (borrowed; NULL is -ENOMEM) as a frame of type. */

@@ -18,7 +18,7 @@
 #include "peer_int.h"
 #include "relay.h"
 
-#define RELAY_CHUNK (256 * 1024)   /* bytes of CRIU's stream in one frame at most */
+#define RELAY_CHUNK PEER_MAX_FRAME   /* bytes of CRIU's stream in one frame at most */
 
 struct relay {
 	struct peer_conn *c;
@@ -30,7 +30,10 @@ struct relay {
 	bool go, stop, done, started;
 	int ret;                     /* the stream's outcome, once done */
 	bool criu_eof, sent_end, got_end;
-	unsigned char *out, *in;     /* a chunk from CRIU; a frame's bytes for CRIU */
+	unsigned char *out;          /* a chunk from CRIU */
+	const unsigned char *in;     /* a frame's bytes for CRIU: in the connection's
+	                                buffer, which no frame overwrites before CRIU
+	                                has taken them (no more is read meanwhile) */
 	size_t in_len, in_off;       /* what of in CRIU has not taken yet */
 	long long n_out, n_in;
 	char why[200];               /* what the other side said when it gave up */
@@ -87,7 +90,9 @@ static int from_peer(struct relay *r)
 	}
 	if (type != PEER_FT_STREAM || len > PEER_MAX_FRAME)
 		return -EPROTO;
-	ret = peer_recv_all(r->c, r->in, len);
+	if (len == 0)
+		return 0;
+	ret = peer_recv_view(r->c, (const void **)&r->in, len);
 	if (ret < 0)
 		return ret;
 	r->n_in += (long long)len;
@@ -208,7 +213,6 @@ static void relay_free(struct relay *r)
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->mu);
 	free(r->out);
-	free(r->in);
 	free(r);
 }
 
@@ -227,8 +231,7 @@ int relay_open(struct peer_conn *c, bool start, int *criu_fd, struct relay **out
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	r->out = malloc(RELAY_CHUNK);
-	r->in = malloc(PEER_MAX_FRAME);
-	if (!r->out || !r->in || pipe2(r->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+	if (!r->out || pipe2(r->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		relay_free(r);
 		return -ENOMEM;
 	}
