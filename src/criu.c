@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/close_range.h>
 
 /* Only the protocol buffers of CRIU's RPC, which libcriu exports; none of its
  * process-global API. */
@@ -166,6 +167,11 @@ int spawn_env(char *const argv[], char *const envp[], const int *keep, int n_kee
 			dup2(out_fd >= 0 ? out_fd : null, 1);
 			dup2(out_fd >= 0 ? out_fd : null, 2);
 		}
+		/* Nothing of the daemon's but what keep names reaches the program, even
+		 * a descriptor some library opened without close-on-exec. */
+		if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+			for (int fd = 3; fd < 65536; fd++)
+				fcntl(fd, F_SETFD, FD_CLOEXEC);
 		for (int i = 0; i < n_keep; i++)
 			fcntl(keep[i], F_SETFD, 0);
 		if (envp)

@@ -29,6 +29,22 @@
 #define SECRET_MIN   16
 #define SECRET_MAX   4096
 
+/* A secret (peer secret, API token, webhook key, TLS key) is for this daemon
+ * alone: a file others may read or write, or that another user owns, is refused
+ * (as ssh refuses such a private key), since whoever holds it can migrate, or
+ * restore, any process as root. */
+static void private_file(const char *path, const struct stat *st)
+{
+	if (!S_ISREG(st->st_mode))
+		fatalx("%s is not a regular file", path);
+	if (st->st_uid != geteuid())
+		fatalx("%s belongs to uid %u, not to this daemon's (%u): chown it", path,
+		       (unsigned)st->st_uid, (unsigned)geteuid());
+	if (st->st_mode & 077)
+		fatalx("%s can be read or written by others (mode %03o): chmod 600 %s", path,
+		       (unsigned)(st->st_mode & 0777), path);
+}
+
 /* Read a secret, creating it (0600, 32 random bytes as hex) when missing; the
  * sentence logged then says who needs a copy. */
 static int load_secret(const char *path, const char *who, char **out, size_t *len)
@@ -54,8 +70,8 @@ static int load_secret(const char *path, const char *who, char **out, size_t *le
 		if (ret < 0)
 			return ret;
 		log_info("created %s: %s", path, who);
-	} else if ((st.st_mode & 077) != 0) {
-		log_warnx("%s can be read by others; chmod 600 it", path);
+	} else {
+		private_file(path, &st);
 	}
 	ret = file_read_all(path, SECRET_MAX, &buf, len);
 	if (ret < 0)
@@ -78,8 +94,8 @@ static int load_token(const char *path, char **out)
 	size_t len;
 	int ret;
 
-	if (stat(path, &st) == 0 && (st.st_mode & 077))
-		log_warnx("%s can be read by others; chmod 600 it", path);
+	if (stat(path, &st) == 0)
+		private_file(path, &st);
 	ret = file_read_all(path, SECRET_MAX, out, &len);
 	if (ret < 0)
 		return ret;
@@ -200,6 +216,10 @@ int main(int argc, char **argv)
 		config_release(&cfg);
 		return ret < 0 ? 2 : 0;
 	}
+	/* Whatever the daemon and its CRIU write (the database, images holding a
+	 * process's memory, logs) is for root alone. CRIU gives a restored process its
+	 * own umask back from its images. */
+	umask(077);
 	log_init(cfg.verbose);
 	/* Before any thread: it edits the environment. */
 	if (sdnotify_init() < 0)
@@ -217,6 +237,21 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	ret = mkdir_p(cfg.data_dir, 0700);
+	if (ret == 0) {
+		struct stat dst;
+
+		/* It holds the secrets, the database and every job's images (a process's
+		 * memory): others must not be able to look in, let alone write. One of
+		 * ours that is open to them is closed; another user's is refused. */
+		if (stat(cfg.data_dir, &dst) < 0 || !S_ISDIR(dst.st_mode))
+			fatalx("the data directory %s is not a directory", cfg.data_dir);
+		if (dst.st_uid != geteuid())
+			fatalx("the data directory %s belongs to uid %u, not to this daemon's (%u)",
+			       cfg.data_dir, (unsigned)dst.st_uid, (unsigned)geteuid());
+		if ((dst.st_mode & 077) && chmod(cfg.data_dir, 0700) == 0)
+			log_warnx("the data directory %s was open to others (mode %03o): it is "
+				  "0700 now", cfg.data_dir, (unsigned)(dst.st_mode & 0777));
+	}
 	if (ret < 0)
 		fatalx("cannot create data dir %s: %s", cfg.data_dir, strerror(-ret));
 	snprintf(secret_path, sizeof(secret_path), "%s/peer.secret", cfg.data_dir);
@@ -231,8 +266,11 @@ int main(int argc, char **argv)
 		fatalx("cannot use the token file %s: %s (it needs a line of at least %d bytes)",
 		       cfg.api_token_file, strerror(-ret), SECRET_MIN);
 	if (cfg.tls_cert) {
+		struct stat kst;
 		size_t n;
 
+		if (stat(cfg.tls_key, &kst) == 0)
+			private_file(cfg.tls_key, &kst);
 		if (file_read_all(cfg.tls_cert, 1 << 20, &tls_cert, &n) < 0 ||
 		    file_read_all(cfg.tls_key, 1 << 20, &tls_key, &n) < 0)
 			fatalx("cannot read --tls-cert %s or --tls-key %s", cfg.tls_cert,

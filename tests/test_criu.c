@@ -754,6 +754,45 @@ START_TEST(test_run_capture_deadline)
 }
 END_TEST
 
+START_TEST(test_spawn_no_leak)
+{
+	/* A descriptor opened without close-on-exec (as a library might) does not
+	 * reach a spawned program; one it is given does. */
+	char *ls[] = { "/bin/sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '", NULL };
+	char out[256], want[64];
+	int leak = open("/dev/null", O_RDONLY), keep_fd[2];
+	int ret;
+
+	ck_assert_int_ge(leak, 0);
+	ck_assert_int_eq(pipe2(keep_fd, O_CLOEXEC), 0);
+	ret = run_capture(ls, out, sizeof(out), 5000);
+	ck_assert_int_eq(ret, 0);
+	/* 0, 1, 2, and the fd ls itself opens to read the directory. */
+	ck_assert_msg(strstr(out, "0 1 2 3 ") == out && !strstr(out, " 4 "),
+		      "the child had: %s (leak was fd %d)", out, leak);
+	{
+		char *argv[] = { "/bin/sh", "-c", "ls /proc/self/fd >&2", NULL };
+		pid_t p;
+		char buf[256] = "";
+		ssize_t n;
+		int pfd[2];
+
+		ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
+		ck_assert_int_eq(spawn(argv, &keep_fd[0], 1, pfd[1], &p), 0);
+		close(pfd[1]);
+		n = read(pfd[0], buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		close(pfd[0]);
+		child_wait(p, 5000);
+		snprintf(want, sizeof(want), "\n%d\n", keep_fd[0]);
+		ck_assert_msg(strstr(buf, want), "kept fd %d missing: %s", keep_fd[0], buf);
+	}
+	close(leak);
+	close(keep_fd[0]);
+	close(keep_fd[1]);
+}
+END_TEST
+
 /* ---- the real CRIU ---- */
 
 static int have_criu(void)
@@ -829,6 +868,7 @@ static Suite *criu_suite(void)
 	tcase_add_test(tc, test_child_wait_kills);
 	tcase_add_test(tc, test_child_wait_exits);
 	tcase_add_test(tc, test_run_capture_deadline);
+	tcase_add_test(tc, test_spawn_no_leak);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("real");
