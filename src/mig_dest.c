@@ -92,23 +92,39 @@ static struct dst_job *dst_new(void)
 	return dj;
 }
 
-/* The restored root is our child (CRIU's rst_sibling): reap it when it ends. */
+/* The restored roots are our children (CRIU's rst_sibling): one thread reaps them
+ * all as they end (a thread a process, for the process's whole life, was a
+ * thread too many once hundreds had arrived). The list grows as needed. */
+static pthread_mutex_t reap_mu = PTHREAD_MUTEX_INITIALIZER;
+static pid_t *reap_pids;
+static size_t reap_n, reap_cap;
+static bool reap_running;
+
 static void *reaper_main(void *arg)
 {
-	pid_t pid = (pid_t)(intptr_t)arg;
-	int st = 0;
+	for (;;) {
+		pthread_mutex_lock(&reap_mu);
+		for (size_t i = 0; i < reap_n;) {
+			int st = 0;
+			pid_t pid = reap_pids[i];
+			pid_t ret = waitpid(pid, &st, WNOHANG);
 
-	int ret;
-
-	while ((ret = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
-		;
-	child_untrack(pid);
-	if (ret < 0)
-		log_warnx("restored process %d ended: %s", pid, strerror(errno));
-	else
-		log_info("restored process %d ended (%s %d)", pid,
-			 WIFEXITED(st) ? "exit status" : "signal",
-			 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+			if (ret == 0 || (ret < 0 && errno == EINTR)) {
+				i++;
+				continue;
+			}
+			reap_pids[i] = reap_pids[--reap_n];
+			child_untrack(pid);
+			if (ret < 0)
+				log_warnx("restored process %d ended: %s", pid, strerror(errno));
+			else
+				log_info("restored process %d ended (%s %d)", pid,
+					 WIFEXITED(st) ? "exit status" : "signal",
+					 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+		}
+		pthread_mutex_unlock(&reap_mu);
+		usleep(200 * 1000);
+	}
 	return NULL;
 }
 
@@ -117,12 +133,25 @@ static void reap_later(pid_t pid)
 	pthread_t t;
 
 	child_track(pid);
-	if (pthread_create(&t, NULL, reaper_main, (void *)(intptr_t)pid) == 0) {
-		pthread_detach(t);
-	} else {
-		child_untrack(pid);
-		log_warnx("cannot start a reaper for pid %d", pid);
+	pthread_mutex_lock(&reap_mu);
+	if (reap_n == reap_cap) {
+		size_t cap = reap_cap ? reap_cap * 2 : 64;
+		pid_t *tmp = reallocarray(reap_pids, cap, sizeof(*tmp));
+
+		if (!tmp) {
+			pthread_mutex_unlock(&reap_mu);
+			log_warnx("no memory to reap pid %d later", pid);
+			return;
+		}
+		reap_pids = tmp;
+		reap_cap = cap;
 	}
+	reap_pids[reap_n++] = pid;
+	if (!reap_running && pthread_create(&t, NULL, reaper_main, NULL) == 0) {
+		pthread_detach(t);
+		reap_running = true;
+	}
+	pthread_mutex_unlock(&reap_mu);
 }
 
 static int parse_opts(const json_t *o, struct criu_opts *co, bool *new_pidns)
