@@ -31,8 +31,11 @@ int engine_new(const struct engine_config *cfg, struct store *st, struct engine 
 /* Listen for peers, resolve the jobs a previous run left unfinished, start the
  * workers. *peer_port gets the real peer port. */
 int engine_start(struct engine *e, int *peer_port);
-/* Stop accepting work, finish or hand back what runs, free. NULL is harmless. */
-void engine_free(struct engine *e);
+/* Stop accepting work, finish or hand back what runs, free. false when a peer
+ * thread was still inside a step (a restore may take minutes): then the engine is
+ * left to it, and the store it uses must not be freed either; the process is
+ * about to exit. NULL is harmless (true). */
+bool engine_free(struct engine *e);
 
 #define SUBMIT_KEY_MAX  200   /* bytes of an Idempotency-Key */
 #define SUBMIT_HASH_LEN 64    /* hex SHA-256 of the request */

@@ -126,8 +126,13 @@ void fault_point(struct engine *e, const char *point)
 	 * (cancel, kill a daemon) in a phase that is otherwise too short to hit. */
 	if (strncmp(f, "pause:", 6) == 0 && strncmp(point, "pause:", 6) == 0 &&
 	    strcmp(f, point) == 0) {
-		log_warnx("fault injection: pausing %d ms at %s", FAULT_PAUSE_MS, point);
-		usleep(FAULT_PAUSE_MS * 1000);
+		const char *ms_env = getenv("HAULD_FAULT_MS");
+		long ms = FAULT_PAUSE_MS;
+
+		if (ms_env && parse_long(ms_env, 1, 600000, &ms) < 0)
+			ms = FAULT_PAUSE_MS;
+		log_warnx("fault injection: pausing %ld ms at %s", ms, point);
+		usleep((useconds_t)ms * 1000);
 		return;
 	}
 	if (strcmp(f, point) == 0) {
@@ -771,10 +776,10 @@ int engine_start(struct engine *e, int *peer_port)
 	return 0;
 }
 
-void engine_free(struct engine *e)
+bool engine_free(struct engine *e)
 {
 	if (!e)
-		return;
+		return true;
 	pthread_mutex_lock(&e->lock);
 	e->stopping = true;
 	for (struct src_active *a = e->active; a; a = a->next)
@@ -797,9 +802,12 @@ void engine_free(struct engine *e)
 	if (e->peer_conns > 0) {
 		/* A peer thread is still inside a step (a restore, say); the process is
 		 * about to exit, so leave the engine to it rather than free under it. */
+		int busy = e->peer_conns;
+
 		pthread_mutex_unlock(&e->lock);
-		log_warnx("%d peer connection(s) still busy at shutdown", e->peer_conns);
-		return;
+		log_warnx("%d peer connection(s) still busy at shutdown: their jobs are "
+			  "recovered at the next start", busy);
+		return false;
 	}
 	pthread_mutex_unlock(&e->lock);
 	pthread_cond_destroy(&e->cond);
@@ -809,6 +817,7 @@ void engine_free(struct engine *e)
 		free(e->cpuinfo_ok[i]);
 	free(e->queue);
 	free(e);
+	return true;
 }
 
 /* 1 when the numeric address ai names this host: a socket can be bound to it. */

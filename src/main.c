@@ -197,6 +197,7 @@ int main(int argc, char **argv)
 	size_t secret_len = 0;
 	sigset_t sigs;
 	int ret, port, peer_port = 0, api_port = 0, sig;
+	bool freed;
 
 	/* In lazy mode CRIU runs hauld itself as its action script. */
 	if (getenv("CRTOOLS_SCRIPT_ACTION") && getenv("HAULD_HOOK"))
@@ -373,9 +374,12 @@ int main(int argc, char **argv)
 	sdnotify("STOPPING=1");
 	notify_set(NULL);
 	http_stop(http);
-	engine_free(eng);
+	freed = engine_free(eng);
 	webhooks_stop(wh);
-	store_free(st);
+	/* A peer thread still at work (a restore) uses the store: leave both to the
+	 * exit rather than free them under it. What it did so far is in the store. */
+	if (freed)
+		store_free(st);
 	free(secret);
 	free(wh_key);
 	free(token);
