@@ -42,6 +42,9 @@ int store_job_insert(struct store *s, struct job *j);
 int store_job_insert_keyed(struct store *s, struct job *j, const char *key, const char *hash);
 /* Write every mutable field of an existing job. */
 int store_job_update(struct store *s, const struct job *j);
+/* The same, on the disk before it returns (the WAL synced): for the writes that
+ * decide where a process lives, made before the step they record. */
+int store_job_update_durable(struct store *s, const struct job *j);
 /* Read one job into out (job_init'ed by the callee; release it with job_release). */
 int store_job_get(struct store *s, const char *id, struct job *out);
 /* Newest first: jobs with seq < before (before <= 0: from the newest), at most limit.

@@ -22,6 +22,7 @@
 #include "util.h"
 #include "webhook.h"
 
+__attribute__((format(printf, 6, 0)))
 static void ev_add(struct engine *e, const struct job *j, const char *kind, json_t *data,
 		   const char *level, const char *fmt, va_list ap)
 {
@@ -105,7 +106,8 @@ void job_finish(struct engine *e, struct job *j, enum job_state st, const char *
 	snprintf(j->phase, sizeof(j->phase), "%s", PH_DONE);
 	if (j->callback_url[0])
 		snprintf(j->webhook_state, sizeof(j->webhook_state), "pending");
-	store_job_update(e->store, j);
+	/* The outcome is on the disk before anyone is told of it. */
+	store_job_update_durable(e->store, j);
 	metrics_job_finished(j);
 	/* The last state event carries the final job: a stream's reader learns the
 	 * outcome without another request. */
@@ -139,6 +141,16 @@ void fault_point(struct engine *e, const char *point)
 		log_warnx("fault injection: exiting at %s", point);
 		_exit(99);
 	}
+}
+
+bool fault_fail(struct engine *e, const char *point)
+{
+	/* "fail:POINT" makes the step at POINT report a failure, for the paths that
+	 * no real input reaches on demand (a store write refused, say). */
+	if (!e->fault || strncmp(e->fault, "fail:", 5) != 0 || strcmp(e->fault + 5, point) != 0)
+		return false;
+	log_warnx("fault injection: failing %s", point);
+	return true;
 }
 
 json_t *reply_error(const char *code, const char *fmt, ...)

@@ -140,6 +140,7 @@ void job_finish(struct engine *e, struct job *j, enum job_state st, const char *
  * both "pause:NAME". */
 #define FAULT_PAUSE_MS 3000
 void fault_point(struct engine *e, const char *point);
+bool fault_fail(struct engine *e, const char *point);
 
 /* Job directories: <data>/jobs/<id>/{images,work}. */
 int job_dirs(struct engine *e, const char *id, char *images, char *work, size_t len);

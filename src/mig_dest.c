@@ -563,7 +563,18 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 		return reply_error(dj->d.err_code ? dj->d.err_code : "restore_failed", "%s",
 				   dj->d.err);
 	restored(dj, t0);
-	job_phase(e, &dj->job, PH_RESTORED);
+	snprintf(dj->job.phase, sizeof(dj->job.phase), "%s", PH_RESTORED);
+	/* After this answer the source may kill its copy: ours, and where it is, must
+	 * be on the disk first, or a restart here could not find it. */
+	if (fault_fail(e, "dest_record_restored") ||
+	    store_job_update_durable(e->store, &dj->job) < 0) {
+		dj->ops->dst_discard(&dj->d);
+		dj->job.result_pid = 0;
+		dj->restored = false;
+		return reply_error("restore_failed", "the restored copy could not be recorded "
+				   "here; it was discarded");
+	}
+	ev_kind(e, &dj->job, "phase", NULL, "info", "phase %s", PH_RESTORED);
 	ev(e, &dj->job, "info", "restored as pid %d, stopped until the source commits",
 	   dj->d.restored);
 	fault_point(e, "pause:dest_restored");

@@ -425,8 +425,17 @@ static int hold(struct mig_src *m)
 			snprintf(r->job->result_container, sizeof(r->job->result_container), "%s", c);
 	}
 	json_decref(reply);
-	/* Recovery after a crash from here on needs to know the destination's pid. */
-	store_job_update(r->e->store, r->job);
+	/* Recovery after a crash from here on needs to know the destination's pid, on
+	 * the disk before CRIU kills the source copy: a record that cannot be made is
+	 * a reason to keep the source (the destination's copy is discarded). */
+	ret = fault_fail(r->e, "record_restored") ? -EIO
+						   : store_job_update_durable(r->e->store, r->job);
+	if (ret < 0) {
+		fail(r, "internal", "cannot record the destination's copy (%s): the source "
+		     "copy is kept", strerror(-ret));
+		r->restored = false;
+		return 1;
+	}
 	fault_point(r->e, "pause:restored");
 	/* Once we answer yes, CRIU kills the source copy: no cancel from here on. */
 	pthread_mutex_lock(&r->e->lock);
@@ -657,6 +666,10 @@ static int lazy_released(struct mig_src *m)
 	r->job->stats.restore_ms = json_integer_value(json_object_get(reply, "restore_ms"));
 	r->job->stats.downtime_ms = time_mono_ms() - r->t_dump;
 	json_decref(reply);
+	/* The source copy is killed next: where the process runs must be on the disk. */
+	if (store_job_update_durable(r->e->store, r->job) < 0)
+		log_warnx("job %.8s: the record of the copy at %s could not be written to "
+			  "the disk", r->job->id, r->job->to);
 	r->lazy_sent0 = sock_sent(r->mem.fd);
 	job_phase(r->e, r->job, PH_LAZY);
 	ev(r->e, r->job, "info", "runs at %s as pid %d; pages follow", r->job->to,

@@ -3,6 +3,7 @@
  * into SQL. The schema itself lives in db/ and arrives here as schema_migrations[]. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -603,7 +604,22 @@ int store_job_insert(struct store *s, struct job *j)
 	return store_job_insert_keyed(s, j, NULL, NULL);
 }
 
+static int job_update(struct store *s, const struct job *j, bool durable);
+
 int store_job_update(struct store *s, const struct job *j)
+{
+	return job_update(s, j, false);
+}
+
+int store_job_update_durable(struct store *s, const struct job *j)
+{
+	return job_update(s, j, true);
+}
+
+/* durable: the write reaches the disk (the WAL is synced) before this returns, as
+ * synchronous=FULL does, for this one write; the others stay at NORMAL, which a
+ * crash of the daemon cannot undo, only a power loss. */
+static int job_update(struct store *s, const struct job *j, bool durable)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -611,6 +627,11 @@ int store_job_update(struct store *s, const struct job *j)
 	if (!s || !j || !job_valid(j))
 		return -EINVAL;
 	pthread_mutex_lock(&s->mu);
+	if (durable && sqlite3_exec(s->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = store_err(s, "synchronous full");
+		pthread_mutex_unlock(&s->mu);
+		return rc;
+	}
 	st = s->st[ST_JOB_UPDATE];
 	if (bind_job(st, j) != SQLITE_OK) {
 		rc = store_err(s, "bind job");
@@ -621,6 +642,8 @@ int store_job_update(struct store *s, const struct job *j)
 		rc = -ENOENT;
 out:
 	stmt_done(st);
+	if (durable)
+		sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
