@@ -109,6 +109,27 @@ ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 asan:
 	$(MAKE) B=build-asan OPTFLAGS="-O1 -g" SANFLAGS="$(ASAN_FLAGS)" unit
 
+# libFuzzer harnesses (tests/fuzz/), built with clang under ASan/UBSan, each run for
+# FUZZ_SECONDS from its seed corpus (tests/fuzz/corpus/NAME) plus what earlier runs
+# found (build-fuzz/corpus-NAME). A crash, leak or sanitizer report fails the run
+# and leaves the input in build-fuzz/.
+FUZZERS      := api peer criu_images
+FUZZ_SECONDS ?= 30
+fuzz:
+	$(MAKE) B=build-fuzz CC=clang OPTFLAGS="-O1 -g -Wno-unknown-warning-option" \
+		SANFLAGS="-fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer" \
+		$(FUZZERS:%=build-fuzz/fuzz_%)
+	@set -e; for f in $(FUZZERS); do echo "== fuzz $$f ($(FUZZ_SECONDS) s)"; \
+		mkdir -p build-fuzz/corpus-$$f; \
+		if (cd build-fuzz && ./fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-rss_limit_mb=2048 -print_final_stats=1 corpus-$$f ../tests/fuzz/corpus/$$f \
+			>fuzz-$$f.log 2>&1); then tail -n 8 build-fuzz/fuzz-$$f.log; \
+		else tail -n 60 build-fuzz/fuzz-$$f.log; exit 1; fi; done
+
+$(B)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBOBJS) | $(B)
+	@echo "  FUZZ    $@"
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
 asan-build:
 	$(MAKE) B=build-asan OPTFLAGS="-O1 -g" SANFLAGS="$(ASAN_FLAGS)" all
 
@@ -125,9 +146,9 @@ bench-containers: all
 	bash tests/bench/containers.sh
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
-.PHONY: all unit test asan asan-build valgrind bench bench-containers clean
+.PHONY: all unit test asan asan-build valgrind bench bench-containers clean fuzz
 -include $(OBJS:.o=.d) $(CLI_OBJS:.o=.d)
 # `make install` (as root; DESTDIR=DIR puts the tree below DIR, for packages and
 # the tests): SBINDIR/hauld, BINDIR/haul when built, SHAREDIR/www/ (the dashboard,

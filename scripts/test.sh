@@ -8,4 +8,6 @@ bash scripts/setup.sh
 make -s
 make -s asan
 make -s valgrind
+# The fuzzers, a short run of each under ASan/UBSan (make fuzz FUZZ_SECONDS=N for longer).
+make -s fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 make -s test
