@@ -43,7 +43,7 @@ struct config {
 	char *listen, *peer_listen, *data_dir, *secret_file, *www_dir;
 	char *docker_host, *podman_host, *runc_root;
 	char *api_token_file, *tls_cert, *tls_key, *webhook_key_file;
-	long workers, criu_log_level, retain_jobs, webhook_retry_s;
+	long workers, criu_log_level, retain_jobs, webhook_retry_s, peer_timeout_s;
 	bool verbose;
 };
 

@@ -70,7 +70,11 @@ int peer_connect(const char *hostport, int timeout_ms);
  * (a host gone mid-stream, a page server that stopped reading) fails the
  * connection instead of blocking CRIU. Both limits are PEER_DEAD_S seconds. */
 #define PEER_DEAD_S 30
+/* Another bound than PEER_DEAD_S for connections made from now on (5-600 s). */
+void peer_dead_set(int seconds);
 int peer_sock_tune(int fd);
+/* 0 when the other end has closed or reset the connection (nothing read), else 1. */
+int peer_conn_alive(const struct peer_conn *c);
 
 int peer_send_frame(struct peer_conn *c, uint8_t type, const void *buf, size_t len);
 /* Receive one frame into buf (cap bytes); -EMSGSIZE when it does not fit. */

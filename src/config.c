@@ -55,6 +55,9 @@ static const struct opt opts[] = {
 	{ "www", 0, K_PATH, offsetof(struct config, www_dir), 0, 0, NULL, "DIR",
 	  "the dashboard's files (default: PREFIX/share/hauld/www or PREFIX/www, PREFIX "
 	  "the directory above the binary's, when present)" },
+	{ "peer-timeout", 0, K_LONG, offsetof(struct config, peer_timeout_s), 5, 600, "30",
+	  "SECONDS", "how long a peer may stay silent (an unanswered request, or a link "
+	  "that drops everything) before its migration gives up, 5-600" },
 	{ "criu-log-level", 0, K_LONG, offsetof(struct config, criu_log_level), 0, 4, "2",
 	  "N", "CRIU's log level, 0-4" },
 	{ "retain-jobs", 0, K_LONG, offsetof(struct config, retain_jobs), 0, 100000000,

@@ -327,6 +327,8 @@ int main(int argc, char **argv)
 
 	ecfg.data_dir = cfg.data_dir;
 	ecfg.workers = (int)cfg.workers;
+	ecfg.peer_timeout_ms = (int)cfg.peer_timeout_s * 1000;
+	peer_dead_set((int)cfg.peer_timeout_s);
 	ecfg.retain_jobs = (int)cfg.retain_jobs;
 	ecfg.secret = secret;
 	ecfg.secret_len = secret_len;

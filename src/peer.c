@@ -787,10 +787,21 @@ out:
 	return r < 0 ? r : fd;
 }
 
+static int peer_dead_s = PEER_DEAD_S;
+
+void peer_dead_set(int seconds)
+{
+	if (seconds >= 5 && seconds <= 600)
+		peer_dead_s = seconds;
+}
+
 int peer_sock_tune(int fd)
 {
-	int one = 1, idle = 10, intvl = 5, cnt = (PEER_DEAD_S - 10) / 5;
-	unsigned int user_ms = PEER_DEAD_S * 1000;
+	/* Keepalive probes from half the bound on, every 2.5 s at most: a dead link is
+	 * noticed within the bound, by them or by the unacknowledged data. */
+	int one = 1, idle = peer_dead_s / 2, intvl = peer_dead_s >= 20 ? 5 : 2;
+	int cnt = (peer_dead_s - idle) / intvl;
+	unsigned int user_ms = (unsigned int)peer_dead_s * 1000;
 
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) < 0 ||
@@ -800,6 +811,17 @@ int peer_sock_tune(int fd)
 	    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof(user_ms)) < 0)
 		return -errno;
 	return 0;
+}
+
+int peer_conn_alive(const struct peer_conn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+
+	if (c->fd < 0)
+		return 0;
+	if (poll(&p, 1, 0) < 0)
+		return 1;
+	return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) ? 0 : 1;
 }
 
 int peer_connect(const char *hostport, int timeout_ms)

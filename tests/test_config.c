@@ -106,7 +106,8 @@ START_TEST(test_keys)
 {
 	static const char *const want[] = {
 		"listen", "peer-listen", "data-dir", "secret-file", "workers", "www",
-		"criu-log-level", "retain-jobs", "docker-host", "podman-host", "runc-root",
+		"peer-timeout", "criu-log-level", "retain-jobs", "docker-host", "podman-host",
+		"runc-root",
 		"api-token-file", "tls-cert", "tls-key", "webhook-key-file",
 		"webhook-retry-for", "verbose",
 	};
