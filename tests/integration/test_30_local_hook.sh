@@ -51,9 +51,10 @@ while time.monotonic() < end:
             print("connect refused", n, e, flush=True)
             continue
         if mode == "talk":
-            s.sendall(b"post-dump\n")
+            # The daemon may close the connection before the line is sent.
             s.settimeout(5)
             try:
+                s.sendall(b"post-dump\n")
                 print("answer", repr(s.recv(1)), flush=True)
             except OSError as e:
                 print("no answer", e, flush=True)
