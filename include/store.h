@@ -64,7 +64,14 @@ int store_prune(struct store *s, int keep);
 int store_iter_add(struct store *s, const char *job_id, const struct job_iter *it);
 int store_iter_list(struct store *s, const char *job_id, struct job_iter **out, size_t *n);
 
-/* Append to a job's event log; sets ev->id and ev->ts when ev->ts is 0. */
+/* Events kept per job: past it only state changes are, after one event saying so. */
+#define STORE_MAX_EVENTS_PER_JOB 10000
+/* Another bound than STORE_MAX_EVENTS_PER_JOB, 1 or more (for the tests). */
+void store_set_event_limit(struct store *s, int limit);
+
+/* Append to a job's event log; sets ev->id and ev->ts when ev->ts is 0. A job that
+ * has STORE_MAX_EVENTS_PER_JOB (or the limit set) events keeps only its "state" events: the others
+ * return -ENOSPC, and the first of them is replaced by a warning saying so. */
 int store_event_add(struct store *s, struct job_event *ev);
 /* Events of one job with id > after, oldest first, at most limit. Heap array, free(). */
 int store_event_list(struct store *s, const char *job_id, int64_t after, int limit,

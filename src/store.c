@@ -38,6 +38,7 @@ enum stmt {
 	ST_ITER_ADD,
 	ST_ITER_LIST,
 	ST_EVENT_ADD,
+	ST_EVENT_COUNT,
 	ST_EVENT_LIST,
 	ST_JOB_PRUNE,
 	ST_IDEM_GET,
@@ -115,6 +116,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" FROM job_iterations WHERE job_id = ?1 ORDER BY idx",
 	[ST_EVENT_ADD] = "INSERT INTO events (job_id, ts, level, phase, message, state, kind,"
 			 " data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_EVENT_COUNT] = "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE job_id = ?1"
+			   " LIMIT ?2)",
 	[ST_EVENT_LIST] = "SELECT " EVENT_COLS " FROM events"
 			  " WHERE job_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
 	/* Every job's events after a cursor (?2 = '' for all jobs). */
@@ -150,6 +153,7 @@ struct store {
 	pthread_mutex_t mu;    /* guards db and every statement, which are stateful */
 	sqlite3 *db;
 	sqlite3_stmt *st[ST__COUNT];
+	int event_limit;             /* events kept per job */
 	int version;           /* schema version, fixed after store_open */
 	void (*event_hook)(void *ctx, int64_t id);   /* after each event added */
 	void *event_ctx;
@@ -504,6 +508,7 @@ int store_open(const char *path, struct store **out)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->event_limit = STORE_MAX_EVENTS_PER_JOB;
 	pthread_mutex_init(&s->mu, NULL);
 
 	/* NOMUTEX: s->mu already serialises every use of the connection. */
@@ -863,6 +868,7 @@ int store_event_add(struct store *s, struct job_event *ev)
 	void (*hook)(void *ctx, int64_t id);
 	void *hook_ctx;
 	sqlite3_stmt *st;
+	bool marker = false;
 	int64_t ts;
 	int rc, e = 0;
 
@@ -871,6 +877,28 @@ int store_event_add(struct store *s, struct job_event *ev)
 		return -EINVAL;
 	ts = ev->ts ? ev->ts : time_now_ms();
 	pthread_mutex_lock(&s->mu);
+	if (strcmp(ev->kind, "state") != 0) {
+		int64_t n = 0;
+
+		st = s->st[ST_EVENT_COUNT];
+		if (bind_text(st, 1, ev->job_id, sizeof(ev->job_id)) == SQLITE_OK &&
+		    sqlite3_bind_int64(st, 2, s->event_limit + 1) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int64(st, 0);
+		stmt_done(st);
+		if (n > s->event_limit) {
+			pthread_mutex_unlock(&s->mu);
+			return -ENOSPC;
+		}
+		if (n == s->event_limit) {
+			/* The one past the bound says so, in place of what it was. */
+			snprintf(ev->level, sizeof(ev->level), "warn");
+			snprintf(ev->kind, sizeof(ev->kind), "log");
+			snprintf(ev->message, sizeof(ev->message), "this job has %d events: "
+				 "only its state changes are kept from now on", s->event_limit);
+			marker = true;
+		}
+	}
 	st = s->st[ST_EVENT_ADD];
 	e |= bind_text(st, 1, ev->job_id, sizeof(ev->job_id));
 	e |= sqlite3_bind_int64(st, 2, ts);
@@ -879,7 +907,7 @@ int store_event_add(struct store *s, struct job_event *ev)
 	e |= bind_text(st, 5, ev->message, sizeof(ev->message));
 	e |= bind_text(st, 6, ev->state, sizeof(ev->state));
 	e |= bind_text(st, 7, ev->kind[0] ? ev->kind : "log", sizeof(ev->kind));
-	if (ev->data)
+	if (ev->data && !marker)
 		e |= sqlite3_bind_text(st, 8, ev->data, -1, SQLITE_STATIC);
 	else
 		e |= sqlite3_bind_null(st, 8);
@@ -895,6 +923,12 @@ int store_event_add(struct store *s, struct job_event *ev)
 	if (rc == 0 && hook)
 		hook(hook_ctx, ev->id);
 	return rc;
+}
+
+void store_set_event_limit(struct store *s, int limit)
+{
+	if (s && limit >= 1)
+		s->event_limit = limit;
 }
 
 void store_set_event_hook(struct store *s, void (*fn)(void *ctx, int64_t id), void *ctx)

@@ -517,6 +517,58 @@ START_TEST(test_prune)
 }
 END_TEST
 
+/* A job keeps at most its limit of events (STORE_MAX_EVENTS_PER_JOB, 50 here): the next becomes a warning
+ * that says so, later ones are refused, and state changes are always kept. */
+START_TEST(test_events_bounded)
+{
+	struct store *s = open_store();
+	struct job_event ev, *evs;
+	struct job j;
+	int64_t last = 0;
+	size_t n;
+	int i;
+
+	store_set_event_limit(s, 50);
+	make_job(&j, 1, JOB_RUNNING, 10);
+	ck_assert_int_eq(store_job_insert(s, &j), 0);
+	for (i = 0; i < 50; i++) {
+		memset(&ev, 0, sizeof(ev));
+		strcpy(ev.job_id, j.id);
+		strcpy(ev.level, "info");
+		strcpy(ev.kind, "progress");
+		snprintf(ev.message, sizeof(ev.message), "progress %d", i);
+		ck_assert_int_eq(store_event_add(s, &ev), 0);
+		last = ev.id;
+	}
+	memset(&ev, 0, sizeof(ev));
+	strcpy(ev.job_id, j.id);
+	strcpy(ev.level, "info");
+	strcpy(ev.kind, "progress");
+	strcpy(ev.message, "one too many");
+	ev.data = "{\"lazy_pages_left\": 1}";
+	ck_assert_int_eq(store_event_add(s, &ev), 0);
+	strcpy(ev.message, "two too many");
+	ck_assert_int_eq(store_event_add(s, &ev), -ENOSPC);
+	memset(&ev, 0, sizeof(ev));
+	strcpy(ev.job_id, j.id);
+	strcpy(ev.level, "info");
+	strcpy(ev.kind, "state");
+	strcpy(ev.message, "succeeded");
+	ck_assert_int_eq(store_event_add(s, &ev), 0);
+
+	ck_assert_int_eq(store_event_list(s, j.id, last, 100, &evs, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(evs[0].level, "warn");
+	ck_assert_str_eq(evs[0].kind, "log");
+	ck_assert_ptr_null(evs[0].data);
+	ck_assert_ptr_nonnull(strstr(evs[0].message, "only its state changes are kept"));
+	ck_assert_str_eq(evs[1].kind, "state");
+	ck_assert_str_eq(evs[1].message, "succeeded");
+	store_events_free(evs, n);
+	store_free(s);
+}
+END_TEST
+
 START_TEST(test_events)
 {
 	struct store *s = open_store();
@@ -689,6 +741,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_iterations);
 	tcase_add_test(tc, test_prune);
 	tcase_add_test(tc, test_events);
+	tcase_add_test(tc, test_events_bounded);
 	tcase_add_test(tc, test_long_text_cut_safely);
 	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);
