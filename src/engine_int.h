@@ -81,6 +81,9 @@ struct dst_job {
 	bool mem_attached;
 	bool mem_reserved;      /* a memory connection is answering its attach */
 	bool restored, finished;
+	bool lazy_running;           /* after a restart in the lazy phase: the copy runs,
+	                                and the source's verdict says whether every page
+	                                had arrived (commit) or not (abort) */
 	pthread_cond_t cond;         /* mem_attached changes */
 	struct dst_job *next;
 };

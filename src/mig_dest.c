@@ -624,12 +624,12 @@ static json_t *restore_lazy(struct engine *e, struct dst_job *dj, struct peer_co
 		 * missing pages were: it must not run on. */
 		dj->ops->dst_discard(&dj->d);
 		reply = reply_error("lazy_failed", "not all pages arrived (%s); the copy "
-				    "restored there (pid %d) was killed", dj->d.err,
-				    dj->d.restored);
+				    "restored there (pid %d) was killed: the process is lost",
+				    dj->d.err, dj->d.restored);
 		dj->job.result_pid = 0;
 		job_finish(e, &dj->job, JOB_FAILED, "lazy_failed", "unknown",
 			   "not all pages arrived (%s); the copy restored here (pid %d) was "
-			   "killed", dj->d.err, dj->d.restored);
+			   "killed: the process is lost", dj->d.err, dj->d.restored);
 	} else {
 		reply = json_pack("{s:b, s:i}", "ok", 1, "pid", dj->d.restored);
 		job_finish(e, &dj->job, JOB_SUCCEEDED, NULL, NULL, "runs here as pid %d, every "
@@ -651,6 +651,25 @@ static json_t *finish(struct engine *e, struct dst_job *dj, const char *op)
 {
 	json_t *reply;
 
+	if (dj->lazy_running) {
+		if (strcmp(op, "commit") == 0) {
+			job_finish(e, &dj->job, JOB_SUCCEEDED, NULL, NULL, "runs here as pid %d "
+				   "(the source's job says every page arrived)", dj->d.restored);
+			reply = json_pack("{s:b, s:i}", "ok", 1, "pid", dj->d.restored);
+		} else {
+			/* Its lazy-pages daemon went with our restart: where a page is missing
+			 * it would read zeroes. */
+			dj->ops->dst_discard(&dj->d);
+			dj->job.result_pid = 0;
+			job_finish(e, &dj->job, JOB_FAILED, "lazy_failed", "unknown",
+				   "hauld restarted here during the lazy phase and the source does "
+				   "not say that every page arrived: the copy (pid %d) was killed, "
+				   "the process is lost", dj->d.restored);
+			reply = json_pack("{s:b}", "ok", 1);
+		}
+		dj->finished = true;
+		return reply;
+	}
 	if (strcmp(op, "commit") == 0) {
 		if (!dj->restored) {
 			/* The job is over either way: nothing may be left running for it. */
@@ -1040,21 +1059,36 @@ void dest_recover(struct engine *e, struct job *j)
 	if (strcmp(j->phase, PH_RESTORED) == 0 && j->result_pid > 0 && !ours)
 		ev(e, j, "warn", "pid %d is not the copy restored here any more (it ended, and "
 		   "another process may use its number): it is left alone", j->result_pid);
-	if (strcmp(j->phase, PH_RESTORED) == 0 && ours) {
-		/* A stopped copy waits for the source's verdict. */
+	if (strcmp(j->phase, PH_LAZY) == 0 && !ours) {
+		job_dirs_remove(e, j);
+		j->result_pid = 0;
+		job_finish(e, j, JOB_FAILED, "lazy_failed", "unknown", "hauld restarted here "
+			   "during the lazy phase and the copy restored here is gone: the process "
+			   "is lost");
+		return;
+	}
+	if ((strcmp(j->phase, PH_RESTORED) == 0 || strcmp(j->phase, PH_LAZY) == 0) && ours) {
+		/* A stopped copy waits for the source's verdict; one that ran in the lazy
+		 * phase too, which tells whether every page arrived. */
 		dj = dst_new();
 		if (dj && job_copy(&dj->job, j) == 0) {
 			dj->ops = mig_ops_find(j->type);
 			snprintf(dj->d.data_dir, sizeof(dj->d.data_dir), "%s", e->cfg.data_dir);
 			dj->d.restored = j->result_pid;
 			dj->restored = true;
+			dj->lazy_running = strcmp(j->phase, PH_LAZY) == 0;
 			if (dj->ops) {
 				pthread_mutex_lock(&e->lock);
 				dj->next = e->incoming;
 				e->incoming = dj;
 				pthread_mutex_unlock(&e->lock);
-				ev(e, j, "warn", "hauld restarted; pid %d stays stopped until the "
-				   "source commits or aborts", j->result_pid);
+				if (dj->lazy_running)
+					ev(e, j, "warn", "hauld restarted during the lazy phase; pid %d "
+					   "runs on until the source says whether every page arrived",
+					   j->result_pid);
+				else
+					ev(e, j, "warn", "hauld restarted; pid %d stays stopped until "
+					   "the source commits or aborts", j->result_pid);
 				verdict_later(e, j);
 				return;
 			}

@@ -371,6 +371,7 @@ static int hold(struct mig_src *m)
 		return 1;
 	}
 	job_phase(r->e, r->job, PH_TRANSFERRING);
+	fault_point(r->e, "pause:transferring");
 	/* The pages have gone: their stream ends (CRIU keeps its socket until it
 	 * exits), and the images follow on the same connection. In lazy mode the
 	 * stream is yet to come. */
@@ -437,6 +438,16 @@ static int hold(struct mig_src *m)
 		return 1;
 	}
 	fault_point(r->e, "pause:restored");
+	/* A destination whose daemon went away since (its copy survives it, stopped)
+	 * gets no commit: the source copy is kept, and the destination removes its
+	 * copy when it asks for the verdict. */
+	if (!peer_conn_alive(&r->ctl)) {
+		fail(r, "restore_failed", "the destination's daemon went away after it restored "
+		     "the process: the source copy is kept, and the destination's stopped copy "
+		     "is removed when that daemon is back and asks this host");
+		r->restored = false;
+		return 1;
+	}
 	/* Once we answer yes, CRIU kills the source copy: no cancel from here on. */
 	pthread_mutex_lock(&r->e->lock);
 	if (r->act->cancel || r->act->frozen_expired) {
@@ -799,6 +810,7 @@ static void end_commit(struct src_run *r)
 	fault_point(r->e, "pause:released");
 	job_phase(r->e, j, PH_COMMITTING);
 	ret = finish_peer(r, "commit");
+	fault_point(r->e, "pause:committed");
 	/* From CRIU's freeze (its frozen time ends when it killed the source copy) to
 	 * the commit that lets the destination's copy run; without CRIU's figure, from
 	 * the start of the dump. */
@@ -1098,6 +1110,15 @@ void source_recover(struct engine *e, struct job *j)
 			job_finish(e, j, JOB_FAILED, "commit_unconfirmed", "destination",
 				   "hauld restarted after the source copy was released; the "
 				   "destination %s could not confirm its copy: %s", j->to, r.fail_msg);
+	} else if (strcmp(j->phase, PH_LAZY) == 0) {
+		/* The copy runs at the destination, and the pages it still lacked were
+		 * served from this daemon (its relay), gone with it. No abort: a copy that
+		 * had every page must not be killed for us. */
+		job_finish(e, j, JOB_FAILED, "lazy_failed", "unknown", "hauld restarted during "
+			   "the lazy phase: the source copy had ended when the destination's began "
+			   "to run, and the pages the destination still lacked went with this "
+			   "daemon, so unless every page had arrived the process is lost; the "
+			   "job at %s says which (it kills a copy that lacks pages)", j->to);
 	} else {
 		/* Best effort: the destination may hold images or a stopped copy. */
 		if (strcmp(j->phase, PH_CONNECTING) != 0 && strcmp(j->phase, PH_QUEUED) != 0)
