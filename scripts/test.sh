@@ -11,3 +11,7 @@ make -s valgrind
 # The fuzzers, a short run of each under ASan/UBSan (make fuzz FUZZ_SECONDS=N for longer).
 make -s fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 make -s test
+# The integration suite again, against daemons built with ASan/UBSan.
+make -s test-asan
+# Every phase of a migration against every fault, printed as a table.
+make -s faults
