@@ -99,7 +99,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" webhook_attempts = :webhook_attempts, result_start = :result_start"
 		" WHERE id = :id",
 	[ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
-	[ST_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
+	[ST_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?1"
+			" AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR type = ?4)"
+			" ORDER BY seq DESC LIMIT ?2",
 	[ST_JOB_UNFINISHED] = "SELECT " JOB_COLS " FROM jobs"
 			      " WHERE state IN ('queued', 'running') ORDER BY seq",
 	[ST_TARGET_BUSY] = "SELECT 1 FROM jobs WHERE type = ?1 AND target = ?2"
@@ -660,6 +662,12 @@ int store_job_get(struct store *s, const char *id, struct job *out)
 
 int store_job_list(struct store *s, int64_t before, int limit, struct job **out, size_t *n)
 {
+	return store_job_list_where(s, before, limit, NULL, NULL, out, n);
+}
+
+int store_job_list_where(struct store *s, int64_t before, int limit, const char *state,
+			 const char *type, struct job **out, size_t *n)
+{
 	sqlite3_stmt *st;
 	int rc;
 
@@ -673,6 +681,11 @@ int store_job_list(struct store *s, int64_t before, int limit, struct job **out,
 	st = s->st[ST_JOB_LIST];
 	sqlite3_bind_int64(st, 1, before > 0 ? before : INT64_MAX);
 	sqlite3_bind_int(st, 2, limit);
+	/* Unbound, a parameter is NULL: no filter on it. */
+	if (state)
+		bind_text(st, 3, state, 16);
+	if (type)
+		bind_text(st, 4, type, JOB_TYPE_LEN);
 	rc = read_jobs(s, st, out, n);
 	stmt_done(st);
 	pthread_mutex_unlock(&s->mu);
