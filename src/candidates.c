@@ -104,35 +104,6 @@ static size_t scan(struct entry *v, size_t max)
 	return n;
 }
 
-/* The command line, its arguments joined by spaces, other bytes than printable
- * ASCII shown as '?', cut to CAND_CMD_MAX bytes (with "..." when longer). */
-static void command_line(pid_t pid, char *out, size_t len)
-{
-	char path[64];
-	ssize_t n = 0;
-	int fd;
-
-	out[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, out, len - 1);
-		close(fd);
-	}
-	if (n < 0)
-		n = 0;
-	while (n > 0 && out[n - 1] == '\0')
-		n--;
-	out[n] = '\0';
-	for (ssize_t i = 0; i < n; i++)
-		if (out[i] == '\0')
-			out[i] = ' ';
-		else if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] > 0x7e)
-			out[i] = '?';
-	if ((size_t)n == len - 1 && len > 4)
-		memcpy(out + len - 4, "...", 4);
-}
-
 /* The name in /proc/PID/comm (at most 15 bytes), printable. */
 static void comm_of(pid_t pid, char *out, size_t len)
 {
@@ -247,7 +218,7 @@ json_t *candidates_processes(size_t limit, const char *criu_bin)
 		char cmd[CAND_CMD_MAX + 1], comm[32];
 		json_t *p;
 
-		command_line(e->pid, cmd, sizeof(cmd));
+		proc_cmdline(e->pid, cmd, sizeof(cmd));
 		comm_of(e->pid, comm, sizeof(comm));
 		p = json_pack("{s:i, s:s, s:s, s:I, s:I, s:b, s:b, s:s?}", "pid", (int)e->pid,
 			      "comm", comm, "command", cmd,
