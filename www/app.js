@@ -448,15 +448,18 @@ const jobView = {
       box.replaceChildren(el("p", { class: "muted", text: j.role === "source" ? "No iteration yet." : "Iterations are counted by the source host." }));
       return;
     }
-    const data = [it.map((i) => i.index), it.map((i) => i.pages_written), it.map((i) => (i.bytes || 0) / 1048576)];
+    // An empty slot before the first iteration and after the last, so that each
+    // bar stands clear of the edges (uPlot needs no special case for one point).
+    const lo = it[0].index - 0.5, hi = it[it.length - 1].index + 0.5;
+    const data = [[lo, ...it.map((i) => i.index), hi], [null, ...it.map((i) => i.pages_written), null],
+      [null, ...it.map((i) => (i.bytes || 0) / 1048576), null]];
     this.plot("iter", box, data, {
-      // Half an iteration of room on each side, so that one iteration is a bar too.
-      scales: { x: { time: false, range: (u, lo, hi) => [lo - 0.5, hi + 0.5] }, y: { range: (u, lo, hi) => [0, hi * 1.15 || 1] }, mib: { range: (u, lo, hi) => [0, hi * 1.15 || 1] } },
+      scales: { x: { time: false, range: [lo, hi] }, y: { range: (u, lo, hi) => [0, hi * 1.15 || 1] }, mib: { range: (u, lo, hi) => [0, hi * 1.15 || 1] } },
       series: [{ label: "iteration" },
         { label: "pages written", stroke: "#1f4fa8", fill: "rgba(31,79,168,0.35)", width: 1,
           paths: typeof uPlot !== "undefined" && uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.5, 80] }) : undefined },
         { label: "MiB sent", stroke: "#a3211a", width: 2, scale: "mib", points: { show: true, size: 10 } }],
-      axes: [{ label: "iteration", incrs: [1] }, { label: "pages" }, { label: "MiB", scale: "mib", side: 1, grid: { show: false } }],
+      axes: [{ label: "iteration", incrs: [1], values: (u, ticks) => ticks.map((t) => Number.isInteger(t) ? t : "") }, { label: "pages" }, { label: "MiB", scale: "mib", side: 1, grid: { show: false } }],
     });
   },
   renderLazy(j) {
@@ -469,7 +472,12 @@ const jobView = {
       `${total - (j.stats.lazy_pages_left || 0)} of ${total} pages sent; ${text(j.stats.lazy_pages_left)} left.`;
     if (!prog.length) return;
     const t0 = Date.parse(prog[0].ts);
-    const data = [prog.map((e) => (Date.parse(e.ts) - t0) / 1000), prog.map((e) => e.data.lazy_pages_left)];
+    const pts = prog.map((e) => [(Date.parse(e.ts) - t0) / 1000, e.data.lazy_pages_left]);
+    // The job's own figure is the newest: the last page may leave between two events.
+    const end = j.finished_at ? Date.parse(j.finished_at) : Date.now();
+    if (j.stats.lazy_pages_left !== null && (end - t0) / 1000 > pts[pts.length - 1][0])
+      pts.push([(end - t0) / 1000, j.stats.lazy_pages_left]);
+    const data = [pts.map((p) => p[0]), pts.map((p) => p[1])];
     this.plot("lazy", $("#chart-lazy"), data, {
       scales: { x: { time: false } },
       series: [{ label: "seconds" }, { label: "pages left", stroke: "#1f4fa8", width: 2, points: { show: true } }],
@@ -481,11 +489,8 @@ const jobView = {
       box.replaceChildren(el("p", { class: "error", text: "The chart library is not installed (run scripts/setup.sh)." }));
       return;
     }
-    const width = Math.max(300, Math.min(900, box.clientWidth - 20 || 600));
-    if (this.charts[name] && this.charts[name].series.length === opts.series.length) {
-      this.charts[name].setData(data);
-      return;
-    }
+    const width = Math.max(300, Math.min(1200, box.clientWidth - 20 || 600));
+    // Made anew each time: the scales depend on the data, and a job has few points.
     if (this.charts[name]) this.charts[name].destroy();
     box.replaceChildren();
     this.charts[name] = new uPlot(Object.assign({ width, height: 220 }, opts), data, box);

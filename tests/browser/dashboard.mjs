@@ -5,7 +5,8 @@
 // as JSON. Screenshots of each view go to --shots.
 //
 //   node dashboard.mjs --a URL --b URL --a-peer HOST:PORT --b-peer HOST:PORT
-//        --token-file F --pid N --slow-pid N --shots DIR --out FILE [--chromium PATH]
+//        --token-file F --pid N --slow-pid N [--lazy-pid N] --shots DIR --out FILE
+//        [--chromium PATH]
 import { chromium } from "playwright-core";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -22,6 +23,7 @@ const arg = (name, def) => {
 const A = arg("a"), B = arg("b"), A_PEER = arg("a-peer"), B_PEER = arg("b-peer");
 const TOKEN = readFileSync(arg("token-file"), "utf8").trim();
 const PID = Number(arg("pid")), SLOW_PID = Number(arg("slow-pid"));
+const LAZY_PID = Number(arg("lazy-pid", "0"));
 const SHOTS = arg("shots"), OUT = arg("out");
 const CHROMIUM = arg("chromium", "/usr/bin/chromium");
 mkdirSync(SHOTS, { recursive: true });
@@ -160,6 +162,27 @@ try {
     await a.waitForURL(/state=failed/);
     await a.waitForFunction((id) => !document.querySelector(`#jobs tr[data-id="${id}"]`), jobId);
   });
+
+  // ---- (c2) mode lazy from the form, when this host can: the lazy pages are shown
+  if (LAZY_PID) {
+    await step("A: a lazy migration from the form succeeds and shows its lazy pages", async () => {
+      await a.goto(A + "/#/new");
+      await a.waitForSelector(`#cand-pid-${LAZY_PID}`);
+      await a.check(`#cand-pid-${LAZY_PID}`);
+      await a.fill("#n-to", B_PEER);
+      await a.check('input[name="mode"][value="lazy"]');
+      await a.click("#start");
+      await a.waitForURL(/#\/jobs\/[0-9a-f-]{36}$/);
+      facts.lazy_job = a.url().split("/").pop();
+      await a.waitForSelector('#job-facts dd[data-fact="state"].succeeded', { timeout: 60000 });
+      await a.waitForSelector("#lazy-box:not([hidden])");
+      await a.waitForFunction(() => /pages sent; 0 left/.test(document.querySelector("#lazy-text").textContent));
+      const t = await a.textContent("#timeline");
+      expect(t.includes("lazy"), "no lazy phase: " + t);
+      expect(/post-copy/.test(await a.textContent("#job-facts")), "strategy not post-copy");
+    });
+    await shot(a, "job-lazy");
+  }
 
   // ---- (d) an invalid form: the API's error beside the field it names
   await step("A: an invalid destination shows the API's error beside \"to\"", async () => {

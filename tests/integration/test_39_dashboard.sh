@@ -5,7 +5,8 @@
 # (HAULD_FAULT=pause:preflight, 8 s). In the browser: every view loads without a
 # console error and the chart library comes from hauld; a workload picked in A's
 # form moves to B and the job view shows it succeeded with its chart, timeline and
-# CRIU logs; B's jobs view, open all along, gets the incoming job from the event
+# CRIU logs, and so does one in mode lazy with its lazy pages (when this host can);
+# B's jobs view, open all along, gets the incoming job from the event
 # stream without a reload; an invalid destination and an out-of-range option show
 # the API's error beside their fields; a second workload sent from B's form is
 # cancelled with the page's button and ends cancelled; a tab without the token asks
@@ -36,12 +37,21 @@ HAULD_FAULT=pause:preflight HAULD_FAULT_MS=8000 start_hauld B --secret-file "$T/
 W1=$(start_workload w1 $MIB) || die "workload w1 starts" "no workload"
 W2=$(start_workload w2 $MIB) || die "workload w2 starts" "no workload"
 W2_START=$(pid_start "$W2")
+# Mode lazy needs lazy pages and 4 MiB pipes at both ends (one host here).
+api GET "$A_API/healthz" >/dev/null
+LAZY_ARGS=()
+if [ "$(jget "$HTTP_BODY" '.features.lazy_pages and .features.pipe_max_size >= 4194304')" = true ]; then
+	W3=$(start_workload w3 $MIB) || die "workload w3 starts" "no workload"
+	LAZY_ARGS=(--lazy-pid "$W3")
+else
+	skip "(c2) a lazy migration from the form" "/healthz: no lazy pages here"
+fi
 
 echo "(a-f) in the browser"
 # The browser's profile and its children live under $T, so the cleanup finds them.
 HOME=$T/home timeout -k 10 240 node "$BROWSER_DIR/dashboard.mjs" --a "$A_API" --b "$B_API" \
 	--a-peer "$A_PEER" --b-peer "$B_PEER" --token-file "$API_TOKEN_FILE" \
-	--pid "$W1" --slow-pid "$W2" --shots "$ARTIFACTS" --out "$T/facts.json" \
+	--pid "$W1" --slow-pid "$W2" "${LAZY_ARGS[@]}" --shots "$ARTIFACTS" --out "$T/facts.json" \
 	--chromium "$CHROMIUM" >"$T/browser.out" 2>&1
 rc=$?
 while read -r word rest; do
@@ -72,6 +82,18 @@ if [ -n "$JOB" ]; then
 	fi
 else
 	fail "(g) the browser started a migration" "no job id in $T/facts.json"
+fi
+LAZYJOB=$(jq -r '.lazy_job // empty' "$T/facts.json" 2>/dev/null)
+if [ ${#LAZY_ARGS[@]} -gt 0 ] && [ -n "$LAZYJOB" ]; then
+	api GET "$A_API/migrations/$LAZYJOB" >/dev/null
+	expect_eq "(g) the lazy job succeeded" "$(jget "$HTTP_BODY" .state)/$(jget "$HTTP_BODY" .strategy)" \
+		succeeded/post-copy
+	NEW3=$(jget "$HTTP_BODY" .result.pid)
+	expect_workload "(g) the lazily moved workload runs at B's pid ${NEW3:-?}" "${NEW3:-0}" "$T/w3.status"
+	check_workload_intact "$T/w3.status" $MIB "$(status_field "$T/w3.status" counter)" \
+		"(g) ... with its memory intact"
+elif [ ${#LAZY_ARGS[@]} -gt 0 ]; then
+	fail "(g) the browser started the lazy migration" "no job id in $T/facts.json"
 fi
 if [ -n "$SLOW" ]; then
 	api GET "$B_API/migrations/$SLOW" >/dev/null
