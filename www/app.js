@@ -146,6 +146,10 @@ const stream = {
   dispatch(block) {
     let data = "", id = null;
     for (const line of block.split("\n")) {
+      // The stream's first comment names its cursor: a reconnect resumes there
+      // even when no event came before it.
+      const opened = /^: hauld events after (\d+)/.exec(line);
+      if (opened && this.last === null) this.last = Number(opened[1]);
       if (line.startsWith("data:")) data += line.slice(5).trim();
       else if (line.startsWith("id:")) id = Number(line.slice(3).trim());
     }
@@ -243,10 +247,6 @@ const jobsView = {
     this.next = list.next;
     $("#page-next").disabled = list.next === null;
     $("#page-first").disabled = !this.params.get("before");
-  },
-  matches(j) {
-    const s = this.params.get("state"), t = this.params.get("type");
-    return (!s || j.state === s) && (!t || j.type === t);
   },
   // One job's rows (and, when it failed, a second row with the sentence).
   render(j, replace) {

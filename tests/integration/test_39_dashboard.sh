@@ -27,7 +27,8 @@ command -v node >/dev/null 2>&1 || die "node" "node is missing: run scripts/setu
 [ -f "$ROOT/www/vendor/node_modules/uplot/dist/uPlot.iife.min.js" ] || die "uPlot" \
 	"www/vendor/node_modules is missing: run scripts/setup.sh (npm ci in www/vendor)"
 ARTIFACTS=${HAULD_ARTIFACTS:-$ROOT/build/artifacts}/$TEST_NAME
-rm -rf "$ARTIFACTS" && mkdir -p "$ARTIFACTS" || die "artifacts" "cannot create $ARTIFACTS"
+rm -rf "$ARTIFACTS"
+mkdir -p "$ARTIFACTS" || die "artifacts" "cannot create $ARTIFACTS"
 MIB=16
 
 make_secret "$T/secret"
