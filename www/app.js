@@ -217,7 +217,10 @@ const jobsView = {
     this.params = params;
     $("#f-state").value = params.get("state") || "";
     $("#f-type").value = params.get("type") || "";
-    $("#f-limit").value = params.get("limit") || "25";
+    const limit = params.get("limit") || "25";
+    // A shared address may name a page size the menu does not offer.
+    if (![...$("#f-limit").options].some((o) => o.value === limit)) $("#f-limit").append(el("option", { text: limit }));
+    $("#f-limit").value = limit;
     this.load();
   },
   query() {

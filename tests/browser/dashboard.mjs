@@ -249,6 +249,19 @@ try {
     await a.waitForFunction((p) => document.querySelector("#host").textContent.includes(p), B_PEER);
   });
   await shot(a, "host");
+  await step("A: the jobs come a page at a time (#/jobs?limit=1), older and back", async () => {
+    await a.goto(A + "/#/jobs?limit=1");
+    await a.waitForFunction(() => document.querySelectorAll("#jobs tbody tr[data-id]").length === 1);
+    const first = await a.getAttribute("#jobs tbody tr[data-id]", "data-id");
+    expect(!(await a.isDisabled("#page-next")), "no older page");
+    await a.click("#page-next");
+    await a.waitForURL(/before=\d+/);
+    await a.waitForFunction((id) => { const r = document.querySelector("#jobs tbody tr[data-id]"); return r && r.dataset.id !== id; }, first);
+    await a.reload();
+    await a.waitForFunction((id) => { const r = document.querySelector("#jobs tbody tr[data-id]"); return r && r.dataset.id !== id; }, first);
+    await a.click("#page-first");
+    await a.waitForFunction((id) => { const r = document.querySelector("#jobs tbody tr[data-id]"); return r && r.dataset.id === id; }, first);
+  });
   await a.goto(A + "/#/jobs");
   await a.waitForSelector(`#jobs tbody tr[data-id="${jobId}"]`);
   await shot(a, "jobs-a");
