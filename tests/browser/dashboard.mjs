@@ -5,7 +5,8 @@
 // as JSON. Screenshots of each view go to --shots.
 //
 //   node dashboard.mjs --a URL --b URL --a-peer HOST:PORT --b-peer HOST:PORT
-//        --token-file F --pid N --slow-pid N [--lazy-pid N] --shots DIR --out FILE
+//        --token-file F --pid N --slow-pid N [--lazy-pid N] [--container RUNC_ID]
+//        --shots DIR --out FILE
 //        [--chromium PATH]
 import { chromium } from "playwright-core";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
@@ -24,6 +25,7 @@ const A = arg("a"), B = arg("b"), A_PEER = arg("a-peer"), B_PEER = arg("b-peer")
 const TOKEN = readFileSync(arg("token-file"), "utf8").trim();
 const PID = Number(arg("pid")), SLOW_PID = Number(arg("slow-pid"));
 const LAZY_PID = Number(arg("lazy-pid", "0"));
+const CONTAINER = arg("container", "");
 const SHOTS = arg("shots"), OUT = arg("out");
 const CHROMIUM = arg("chromium", "/usr/bin/chromium");
 mkdirSync(SHOTS, { recursive: true });
@@ -184,6 +186,24 @@ try {
       expect(/post-copy/.test(await a.textContent("#job-facts")), "strategy not post-copy");
     });
     await shot(a, "job-lazy");
+  }
+
+  // ---- (c3) containers: A's runc root holds one; the form lists it under type runc
+  if (CONTAINER) {
+    await step("A: the form lists the runc container and picking it fills the field", async () => {
+      await a.goto(A + "/#/new");
+      await a.waitForSelector("#cand-procs tbody tr");
+      await a.selectOption("#n-type", "runc");
+      expect(await a.isHidden("#pick-pid"), "the pid list is still shown");
+      const radio = a.locator(`#cand-ctrs input[value="${CONTAINER}"]`);
+      await radio.waitFor();
+      const row = await a.locator(`#cand-ctrs tr:has(input[value="${CONTAINER}"])`).textContent();
+      expect(/running/.test(row), "row: " + row);
+      await radio.check();
+      expect(await a.inputValue("#n-container") === CONTAINER, "the field was not filled");
+      await shot(a, "new-form-runc");
+      await a.selectOption("#n-type", "pid");
+    });
   }
 
   // ---- (d) an invalid form: the API's error beside the field it names

@@ -10,13 +10,16 @@
 # stream without a reload; an invalid destination and an out-of-range option show
 # the API's error beside their fields; a second workload sent from B's form is
 # cancelled with the page's button and ends cancelled; a tab without the token asks
-# for it; the host view lists B as a peer. Then the processes themselves: the first
+# for it; the host view lists B as a peer; the form of A lists a runc container that
+# A's runc root holds. Then the processes themselves: the first
 # workload runs at B's result pid with its memory intact, the second goes on at its
 # own pid, once. Screenshots of each view are kept in $ARTIFACTS (build/artifacts/
 # test_39_dashboard by default, or HAULD_ARTIFACTS/test_39_dashboard).
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=engines.sh
+. "$(dirname "$0")/engines.sh"
 need_root_and_build
 
 BROWSER_DIR=$ROOT/tests/browser
@@ -31,8 +34,17 @@ rm -rf "$ARTIFACTS"
 mkdir -p "$ARTIFACTS" || die "artifacts" "cannot create $ARTIFACTS"
 MIB=16
 
+# A runc container under A's runc root, for the form's list of containers (it runs
+# in a network namespace of its own; A only lists it).
+"$LIB_DIR/build-image.sh" "$T/image" >/dev/null || die "test image" "build-image.sh failed"
+setup_netns || die "network namespaces" "setup_netns failed"
+runc_root A || die "runc root" "runc_root failed"
+make_bundle "$T/bundle-c1" "$T/image/rootfs" sh -c '/bin/counter >/tmp/ticks' ||
+	die "bundle" "make_bundle failed"
+runc_run "$A_RUNC_ROOT" "$NS_A" "$T/bundle-c1" dash-c1 || die "runc container starts" "runc_run failed"
+
 make_secret "$T/secret"
-start_hauld A --secret-file "$T/secret" || die "daemon A starts" "see $T/A.log"
+start_hauld A --secret-file "$T/secret" --runc-root "$A_RUNC_ROOT" || die "daemon A starts" "see $T/A.log"
 HAULD_FAULT=pause:preflight HAULD_FAULT_MS=8000 start_hauld B --secret-file "$T/secret" ||
 	die "daemon B starts" "see $T/B.log"
 W1=$(start_workload w1 $MIB) || die "workload w1 starts" "no workload"
@@ -52,7 +64,7 @@ echo "(a-f) in the browser"
 # The browser's profile and its children live under $T, so the cleanup finds them.
 HOME=$T/home timeout -k 10 240 node "$BROWSER_DIR/dashboard.mjs" --a "$A_API" --b "$B_API" \
 	--a-peer "$A_PEER" --b-peer "$B_PEER" --token-file "$API_TOKEN_FILE" \
-	--pid "$W1" --slow-pid "$W2" "${LAZY_ARGS[@]}" --shots "$ARTIFACTS" --out "$T/facts.json" \
+	--pid "$W1" --slow-pid "$W2" "${LAZY_ARGS[@]}" --container dash-c1 --shots "$ARTIFACTS" --out "$T/facts.json" \
 	--chromium "$CHROMIUM" >"$T/browser.out" 2>&1
 rc=$?
 while read -r word rest; do
