@@ -1,5 +1,5 @@
 // hauld dashboard: the same REST API as curl, and the event stream (GET /events)
-// for live updates. Views have addresses of their own (#/jobs, #/jobs/ID, #/new,
+// for live updates (no polling but the header's status every 30 s). Views have addresses of their own (#/jobs, #/jobs/ID, #/new,
 // #/host), so a link to one job can be shared and reloaded.
 "use strict";
 
@@ -728,5 +728,7 @@ stream.listeners.add((ev) => {
   if (ev.kind === "state" && FINAL.has(ev.state)) announce(`Migration ${ev.job.slice(0, 8)} ${ev.state}.`);
 });
 refreshHealth();
+// The header's status; the rest of the page follows the event stream.
+setInterval(refreshHealth, 30000);
 stream.open();
 route();
