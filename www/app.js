@@ -212,7 +212,7 @@ async function refreshHealth() {
 // ---------------------------------------------------------------- jobs view
 
 const jobsView = {
-  params: null, rows: new Map(), cursors: [], refetch: null,
+  params: null, rows: new Map(), next: null, refetch: null,
   show(params) {
     this.params = params;
     $("#f-state").value = params.get("state") || "";
