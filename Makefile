@@ -181,7 +181,12 @@ SYSCONFDIR ?= /etc
 # /etc/systemd/system is the administrator's).
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 INSTALL    ?= install
-WWW_FILES  := $(shell find www -type f 2>/dev/null)
+# The dashboard's own files, and of the chart library in www/vendor (npm ci there,
+# by scripts/setup.sh) only the files hauld serves and the library's licence.
+WWW_FILES  := $(shell find www -path www/vendor -prune -o -type f -print 2>/dev/null)
+WWW_VENDOR := www/vendor/node_modules/uplot/dist/uPlot.iife.min.js \
+              www/vendor/node_modules/uplot/dist/uPlot.min.css \
+              www/vendor/node_modules/uplot/LICENSE
 
 install: $(B)/hauld
 	@echo "  INSTALL $(DESTDIR)$(SBINDIR)/hauld"
@@ -189,7 +194,9 @@ install: $(B)/hauld
 	$(Q)if [ -x $(B)/haul ]; then echo "  INSTALL $(DESTDIR)$(BINDIR)/haul"; \
 		$(INSTALL) -D -m 0755 $(B)/haul $(DESTDIR)$(BINDIR)/haul; fi
 	@echo "  INSTALL $(DESTDIR)$(SHAREDIR)/www/"
-	$(Q)for f in $(WWW_FILES); do \
+	$(Q)for f in $(WWW_VENDOR); do [ -f $$f ] || { echo "make install: $$f is missing:" \
+		"run scripts/setup.sh (npm ci in www/vendor)" >&2; exit 1; }; done
+	$(Q)for f in $(WWW_FILES) $(WWW_VENDOR); do \
 		$(INSTALL) -D -m 0644 $$f $(DESTDIR)$(SHAREDIR)/$$f || exit 1; done
 	$(Q)$(INSTALL) -D -m 0644 scripts/hauld.conf.example $(DESTDIR)$(SHAREDIR)/hauld.conf.example
 	@echo "  INSTALL $(DESTDIR)$(MANDIR)/man8/hauld.8"

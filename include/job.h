@@ -23,6 +23,7 @@ enum job_role { JOB_SOURCE, JOB_DESTINATION };
 #define JOB_STRAT_LEN   24
 #define JOB_TARGET_LEN  80
 #define JOB_CTR_LEN     80      /* a container id (64 hex digits) or name */
+#define JOB_CMD_LEN     257     /* a command line as shown: 256 bytes */
 
 struct job_stats {
 	int64_t downtime_ms;   /* source frozen for the final dump -> tree runs at destination */
@@ -55,6 +56,8 @@ struct job {
 	                                  pid as text, or the container's id */
 	char container_id[JOB_CTR_LEN];    /* the container at the source, "" for pid */
 	char container_name[JOB_CTR_LEN];
+	char command[JOB_CMD_LEN];     /* type pid: the root's command line at the source
+	                                  (proc_cmdline), "" when unknown */
 	char result_container[JOB_CTR_LEN]; /* its id at the destination, "" until then */
 	uint64_t pid_start;            /* its start time (proc_start_time), 0 unknown */
 	char to[JOB_TO_LEN];           /* destination "HOST:PORT" (source role) or peer address (destination role) */

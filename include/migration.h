@@ -154,6 +154,11 @@ struct mig_ops {
 	 * version, whether it can checkpoint, and why not). New reference; NULL when
 	 * the type has no engine. Bounded: a second or two at most. */
 	json_t *(*health)(void);
+	/* GET /candidates: the containers this type's engine runs now, at most max, as
+	 * {"reachable", "why", "containers": [{"id", "name", "image", "state"}],
+	 * "truncated"}. New reference; NULL for a type that moves no container. Bounded
+	 * like health(). */
+	json_t *(*containers)(size_t max);
 };
 
 extern const struct mig_ops mig_pid_ops, mig_docker_ops, mig_podman_ops, mig_runc_ops;
@@ -170,5 +175,7 @@ int mig_dst_ports_free(struct mig_dst *d);
 /* {"docker": {...}, "podman": {...}, "runc": {...}}: each type's health(). New
  * reference. */
 json_t *mig_engines_health(void);
+/* {"docker": {...}, ...}: each container type's containers(max). New reference. */
+json_t *mig_engines_containers(size_t max);
 
 #endif

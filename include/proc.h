@@ -35,6 +35,11 @@ int proc_tree_signal(pid_t pid, int sig);
  * CRIU process (criu_bin, or any task named "criu"; criu_bin may be NULL). */
 int proc_unmovable(pid_t pid, const char *criu_bin, char *why, size_t len);
 
+/* pid's command line, its arguments joined by spaces, other bytes than printable
+ * ASCII shown as '?', cut to len - 1 bytes (ending in "..." when longer); "" when
+ * it cannot be read (a kernel thread, a process gone). */
+void proc_cmdline(pid_t pid, char *out, size_t len);
+
 /* This host's boot id (/proc/sys/kernel/random/boot_id) and the calling process's
  * network namespace ("net:[INODE]"); "" for what cannot be read. Two daemons with
  * the same pair share one network namespace of one machine. */

@@ -50,6 +50,9 @@ int store_job_get(struct store *s, const char *id, struct job *out);
 /* Newest first: jobs with seq < before (before <= 0: from the newest), at most limit.
  * *out is a heap array the caller frees with store_jobs_free. */
 int store_job_list(struct store *s, int64_t before, int limit, struct job **out, size_t *n);
+/* The same, only jobs in state and of type (each NULL: any). */
+int store_job_list_where(struct store *s, int64_t before, int limit, const char *state,
+			 const char *type, struct job **out, size_t *n);
 /* Jobs whose state is queued or running, oldest first (for recovery at start). */
 int store_job_list_unfinished(struct store *s, struct job **out, size_t *n);
 void store_jobs_free(struct job *jobs, size_t n);

@@ -53,7 +53,7 @@ fi
 
 # The OpenAPI check (tests/openapi, test_28) runs on Node.js: Debian's nodejs and npm
 # when the machine has no node or npm, and never over a node installed otherwise
-# (Debian's npm would replace it). Its packages are those of the lock file.
+# (Debian's npm would replace it).
 node_missing=()
 command -v node >/dev/null 2>&1 || node_missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || node_missing+=(npm)
@@ -64,13 +64,26 @@ if [ ${#node_missing[@]} -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${node_missing[@]}" >/dev/null
 fi
-OPENAPI=$(cd "$HERE/../tests/openapi" && pwd)
-if [ ! -d "$OPENAPI/node_modules" ] || [ "$OPENAPI/package-lock.json" -nt "$OPENAPI/node_modules" ]; then
-	if [ $check_only = 1 ]; then say "the OpenAPI validator's packages are missing or older than tests/openapi/package-lock.json"; exit 1; fi
-	say "installing the OpenAPI validator's packages (npm ci in tests/openapi)"
-	(cd "$OPENAPI" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
-		{ say "npm ci in $OPENAPI failed"; exit 1; }
-	touch "$OPENAPI/node_modules"
+# Each Node.js package set is that of its lock file: the OpenAPI check (tests/openapi,
+# test_28), the dashboard's chart library (www/vendor, served by hauld and installed
+# by make install) and the browser tests' driver (tests/browser, test_39).
+for dir in tests/openapi www/vendor tests/browser; do
+	d=$(cd "$HERE/../$dir" && pwd)
+	if [ ! -d "$d/node_modules" ] || [ "$d/package-lock.json" -nt "$d/node_modules" ]; then
+		if [ $check_only = 1 ]; then say "the packages of $dir are missing or older than its package-lock.json"; exit 1; fi
+		say "installing the packages of $dir (npm ci)"
+		(cd "$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+			{ say "npm ci in $d failed"; exit 1; }
+		touch "$d/node_modules"
+	fi
+done
+# The browser tests drive Debian's Chromium (playwright-core brings no browser).
+if ! command -v chromium >/dev/null 2>&1; then
+	if [ $check_only = 1 ]; then say "missing: chromium"; exit 1; fi
+	say "installing chromium"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
 criu_ok() {

@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "apierror.h"
+#include "candidates.h"
 #include "log.h"
 #include "metrics.h"
 #include "migration.h"
@@ -32,6 +33,10 @@
 #define SSE_HEARTBEAT_MS 15000       /* a comment line when nothing happens */
 #define SSE_RETRY_MS   2000          /* the reconnect delay told to EventSource */
 #define SSE_BATCH      50            /* events read from the store at once */
+#define CAND_DEFAULT   100           /* process trees in GET /candidates */
+#define CTR_LIST_MAX   200           /* containers of each engine there */
+#define PEERS_JOBS     200           /* recent jobs /healthz reads for its peers */
+#define PEERS_MAX      16            /* peers it shows */
 
 /* Every option a migration may carry, one row each: CRIU's options of the same
  * names, keep_images (leave the job's directories on both hosts), new_pidns (restore
@@ -487,15 +492,28 @@ static int query_long(const struct http_request *req, const char *key, long min,
 static void list_migrations(struct api *a, const struct http_request *req,
 			    struct http_reply *reply)
 {
+	const char *state = http_query_get(req, "state"), *type = http_query_get(req, "type");
 	struct job *jobs = NULL;
 	size_t n = 0;
 	long limit, before;
+	enum job_state st;
 	json_t *arr;
 
 	if (query_long(req, "limit", 1, LIST_MAX, LIST_DEFAULT, &limit, reply) < 0 ||
 	    query_long(req, "before", 1, INT64_MAX / 2, 0, &before, reply) < 0)
 		return;
-	if (store_job_list(a->store, before, (int)limit, &jobs, &n) < 0) {
+	if (state && job_state_parse(state, &st) < 0) {
+		api_error(reply, AE_BAD_QUERY, "state", "\"state\" must be queued, running, "
+			  "succeeded, failed or cancelled");
+		return;
+	}
+	if (type && !mig_ops_find(type)) {
+		api_error(reply, AE_BAD_QUERY, "type", "\"type\" must be a migration type: %s",
+			  mig_type_names());
+		return;
+	}
+	if (store_job_list_where(a->store, before, (int)limit, state ? job_state_name(st) : NULL,
+				 type ? mig_ops_find(type)->type : NULL, &jobs, &n) < 0) {
 		api_error(reply, AE_INTERNAL, NULL, "cannot read the jobs");
 		return;
 	}
@@ -887,7 +905,71 @@ static void cancel_migration(struct api *a, const char *id, struct http_reply *r
 		reply->status = 202;
 }
 
-static void health(struct api *a, struct http_reply *reply)
+/* ---- GET /candidates: what the form of the dashboard offers to migrate ---- */
+
+static void candidates(struct api *a, const struct http_request *req, struct http_reply *reply)
+{
+	const struct criu_info *ci = a->engine ? engine_criu(a->engine) : NULL;
+	json_t *o;
+	long limit;
+
+	if (query_long(req, "limit", 1, CAND_MAX, CAND_DEFAULT, &limit, reply) < 0)
+		return;
+	o = candidates_processes((size_t)limit, ci && ci->path[0] ? ci->path : NULL);
+	if (!o) {
+		api_error(reply, AE_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	json_object_set_new(o, "containers", mig_engines_containers(CTR_LIST_MAX));
+	reply->status = 200;
+	reply->body = o;
+}
+
+/* The peers of the newest PEERS_JOBS jobs, newest first: each address once, with
+ * when it was last seen (its newest job's creation), how many of those jobs went
+ * there and came from there, and the state of its last job. */
+static json_t *recent_peers(struct api *a)
+{
+	struct job *jobs = NULL;
+	json_t *arr = json_array(), *p = NULL;
+	size_t n = 0;
+
+	if (!arr || store_job_list(a->store, 0, PEERS_JOBS, &jobs, &n) < 0)
+		return arr;
+	for (size_t i = 0; i < n; i++) {
+		const struct job *j = &jobs[i];
+		const char *key = j->role == JOB_SOURCE ? "sent" : "received";
+		char ts[32];
+		size_t k;
+
+		if (!j->to[0])
+			continue;
+		json_array_foreach(arr, k, p)
+			if (strcmp(json_string_value(json_object_get(p, "address")), j->to) == 0)
+				break;
+		if (k < json_array_size(arr)) {
+			json_object_set_new(p, key, json_integer(json_integer_value(
+						json_object_get(p, key)) + 1));
+			continue;
+		}
+		if (json_array_size(arr) >= PEERS_MAX)
+			continue;
+		time_rfc3339(j->created_at, ts, sizeof(ts));
+		p = json_pack("{s:s, s:s, s:s, s:i, s:i}", "address", j->to, "last_seen", ts,
+			      "last_state", job_state_name(j->state),
+			      "sent", j->role == JOB_SOURCE, "received", j->role != JOB_SOURCE);
+		if (p)
+			json_array_append_new(arr, p);
+	}
+	store_jobs_free(jobs, n);
+	return arr;
+}
+
+static bool token_ok(const char *want, const char *auth);
+
+/* peers only for a request that may read the jobs (the token, when one is asked):
+ * /healthz itself is open. */
+static void health(struct api *a, const struct http_request *req, struct http_reply *reply)
 {
 	const struct criu_info *ci = a->engine ? engine_criu(a->engine) : NULL;
 	int queued = 0, running = 0, incoming = 0;
@@ -926,8 +1008,11 @@ static void health(struct api *a, struct http_reply *reply)
 		"strategies", "live", strategy_name(live),
 		"why", why,
 		"jobs", "queued", queued, "running", running, "incoming", incoming);
-	if (reply->body)
+	if (reply->body) {
 		json_object_set_new(reply->body, "engines", mig_engines_health());
+		if (!a->token || token_ok(a->token, req->authorization))
+			json_object_set_new(reply->body, "peers", recent_peers(a));
+	}
 }
 
 static void static_file(struct api *a, const char *path, struct http_reply *reply)
@@ -936,10 +1021,28 @@ static void static_file(struct api *a, const char *path, struct http_reply *repl
 		{ ".html", "text/html; charset=utf-8" }, { ".js", "text/javascript" },
 		{ ".css", "text/css" }, { ".svg", "image/svg+xml" }, { ".json", "application/json" },
 	};
+	/* The chart library, as scripts/setup.sh installed it (npm ci in www/vendor) and
+	 * make install copies it: fixed names to fixed files, nothing else below DIR. */
+	static const struct { const char *path, *file, *type; } vendor[] = {
+		{ "/vendor/uPlot.iife.min.js", "vendor/node_modules/uplot/dist/uPlot.iife.min.js",
+		  "text/javascript" },
+		{ "/vendor/uPlot.min.css", "vendor/node_modules/uplot/dist/uPlot.min.css",
+		  "text/css" },
+	};
 	const char *name = strcmp(path, "/") == 0 ? "index.html" : path + 1;
 	const char *dot = strrchr(name, '.');
 	struct stat st;
 
+	for (size_t i = 0; a->www_dir && i < ARRAY_SIZE(vendor); i++) {
+		if (strcmp(path, vendor[i].path) != 0)
+			continue;
+		snprintf(reply->file, sizeof(reply->file), "%s/%s", a->www_dir, vendor[i].file);
+		if (stat(reply->file, &st) < 0 || !S_ISREG(st.st_mode))
+			break;
+		reply->status = 200;
+		reply->content_type = vendor[i].type;
+		return;
+	}
 	if (!a->www_dir || strstr(name, "..") || strchr(name, '/') || !dot) {
 		api_error(reply, AE_NOT_FOUND, NULL, "no such resource");
 		return;
@@ -1040,7 +1143,8 @@ static int guard(struct api *a, const struct http_request *req, struct http_repl
 	bool changes = !method_is(req, "GET") && !method_is(req, "HEAD");
 	bool open_route = (strcmp(req->path, "/healthz") == 0 && method_is(req, "GET")) ||
 			  (method_is(req, "GET") && strncmp(req->path, "/migrations", 11) != 0 &&
-			   strcmp(req->path, "/events") != 0 && strcmp(req->path, "/metrics") != 0);
+			   strcmp(req->path, "/events") != 0 && strcmp(req->path, "/metrics") != 0 &&
+			   strcmp(req->path, "/candidates") != 0);
 
 	if (!host_is_ours(a, req->host)) {
 		api_error(reply, AE_FORBIDDEN, NULL, "Host \"%.80s\" is not this daemon's: it "
@@ -1091,7 +1195,7 @@ void api_handle(void *ctx, const struct http_request *req, struct http_reply *re
 
 	if (strcmp(p, "/healthz") == 0) {
 		if (method_is(req, "GET"))
-			health(a, reply);
+			health(a, req, reply);
 		else
 			api_error(reply, AE_METHOD, NULL, "/healthz allows GET");
 	} else if (strcmp(p, "/events") == 0) {
@@ -1099,6 +1203,11 @@ void api_handle(void *ctx, const struct http_request *req, struct http_reply *re
 			event_stream(a, req, reply);
 		else
 			api_error(reply, AE_METHOD, NULL, "/events allows GET");
+	} else if (strcmp(p, "/candidates") == 0) {
+		if (method_is(req, "GET"))
+			candidates(a, req, reply);
+		else
+			api_error(reply, AE_METHOD, NULL, "/candidates allows GET");
 	} else if (strcmp(p, "/metrics") == 0) {
 		if (method_is(req, "GET"))
 			metrics(a, reply);

@@ -235,12 +235,13 @@ json_t *job_to_json(const struct job *j, const struct job_iter *iters, size_t n_
 				    "attempts", j->webhook_attempts);
 	else
 		webhook = json_null();
-	return json_pack("{s:o, s:o, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o,"
+	return json_pack("{s:o, s:o, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o,"
 			 " s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "id", text_json(j->id, sizeof(j->id)),
 			 "type", text_json(j->type, sizeof(j->type)),
 			 "role", job_role_name(j->role),
 			 "pid", j->pid,
+			 "command", text_json_or_null(j->command, sizeof(j->command)),
 			 "container", container,
 			 "to", text_json(j->to, sizeof(j->to)),
 			 "mode", text_json(j->mode, sizeof(j->mode)),

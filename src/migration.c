@@ -51,6 +51,19 @@ json_t *mig_engines_health(void)
 	return o;
 }
 
+json_t *mig_engines_containers(size_t max)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < ARRAY_SIZE(mig_types); i++) {
+		json_t *c = mig_types[i]->containers ? mig_types[i]->containers(max) : NULL;
+
+		if (c)
+			json_object_set_new(o, mig_types[i]->type, c);
+	}
+	return o;
+}
+
 /* Every port the tree listens on (or, UDP, is bound to) must be free here, or the
  * restore fails on it; checked before CRIU runs, to say which port and why. */
 int mig_dst_ports_free(struct mig_dst *d)

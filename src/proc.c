@@ -372,3 +372,30 @@ void proc_host_ids(char *boot_id, size_t blen, char *netns, size_t nlen)
 	n = readlink("/proc/self/ns/net", netns, nlen - 1);
 	netns[n > 0 ? n : 0] = '\0';
 }
+
+void proc_cmdline(pid_t pid, char *out, size_t len)
+{
+	char path[64];
+	ssize_t n = 0;
+	int fd;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, out, len - 1);
+		close(fd);
+	}
+	if (n < 0)
+		n = 0;
+	while (n > 0 && out[n - 1] == '\0')
+		n--;
+	out[n] = '\0';
+	for (ssize_t i = 0; i < n; i++)
+		if (out[i] == '\0')
+			out[i] = ' ';
+		else if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] > 0x7e)
+			out[i] = '?';
+	if ((size_t)n == len - 1 && len > 4)
+		memcpy(out + len - 4, "...", 4);
+}

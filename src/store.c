@@ -56,7 +56,7 @@ enum stmt {
 	" err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes, pages_written," \
 	" pid_start, strategy_reason, lazy_pages, lazy_pages_left, target, container_id," \
 	" container_name, result_container, callback_url, webhook_state, webhook_attempts," \
-	" result_start"
+	" result_start, command"
 
 /* The columns events_collect reads, in its order. */
 #define EVENT_COLS "id, job_id, ts, level, phase, message, state, kind, data"
@@ -77,14 +77,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" err_phase, err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes,"
 		" pages_written, pid_start, strategy_reason, lazy_pages, lazy_pages_left,"
 		" target, container_id, container_name, result_container, callback_url,"
-		" webhook_state, webhook_attempts, result_start)"
+		" webhook_state, webhook_attempts, result_start, command)"
 		" VALUES (:id, :type, :role, :pid, :dest, :mode, :strategy,"
 		" :options, :state, :phase, :created_at, :started_at, :finished_at,"
 		" :result_pid, :err_code, :err_msg, :err_phase, :err_where, :downtime_ms,"
 		" :frozen_ms, :total_ms, :restore_ms, :bytes, :pages_written, :pid_start,"
 		" :strategy_reason, :lazy_pages, :lazy_pages_left, :target, :container_id,"
 		" :container_name, :result_container, :callback_url, :webhook_state,"
-		" :webhook_attempts, :result_start)",
+		" :webhook_attempts, :result_start, :command)",
 	[ST_JOB_UPDATE] =
 		"UPDATE jobs SET type = :type, role = :role, pid = :pid, dest = :dest,"
 		" mode = :mode, strategy = :strategy, options = :options, state = :state,"
@@ -98,10 +98,12 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" target = :target, container_id = :container_id,"
 		" container_name = :container_name, result_container = :result_container,"
 		" callback_url = :callback_url, webhook_state = :webhook_state,"
-		" webhook_attempts = :webhook_attempts, result_start = :result_start"
-		" WHERE id = :id",
+		" webhook_attempts = :webhook_attempts, result_start = :result_start,"
+		" command = :command WHERE id = :id",
 	[ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
-	[ST_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
+	[ST_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?1"
+			" AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR type = ?4)"
+			" ORDER BY seq DESC LIMIT ?2",
 	[ST_JOB_UNFINISHED] = "SELECT " JOB_COLS " FROM jobs"
 			      " WHERE state IN ('queued', 'running') ORDER BY seq",
 	[ST_TARGET_BUSY] = "SELECT 1 FROM jobs WHERE type = ?1 AND target = ?2"
@@ -281,6 +283,7 @@ static int bind_job(sqlite3_stmt *st, const struct job *j)
 	e |= bind_named_text(st, ":webhook_state", j->webhook_state, sizeof(j->webhook_state));
 	e |= bind_named_int(st, ":webhook_attempts", j->webhook_attempts);
 	e |= bind_named_int(st, ":result_start", (int64_t)j->result_start);
+	e |= bind_named_text(st, ":command", j->command, sizeof(j->command));
 	return e;
 }
 
@@ -358,6 +361,7 @@ static int row_to_job(sqlite3_stmt *st, struct job *j)
 	col_text(st, c++, j->webhook_state, sizeof(j->webhook_state));
 	j->webhook_attempts = sqlite3_column_int(st, c++);
 	j->result_start = (uint64_t)sqlite3_column_int64(st, c++);
+	col_text(st, c++, j->command, sizeof(j->command));
 
 	if (role_parse(role, &j->role) < 0 || job_state_parse(state, &j->state) < 0) {
 		log_warnx("store: job %s has role \"%s\", state \"%s\"", j->id, role, state);
@@ -688,6 +692,12 @@ int store_job_get(struct store *s, const char *id, struct job *out)
 
 int store_job_list(struct store *s, int64_t before, int limit, struct job **out, size_t *n)
 {
+	return store_job_list_where(s, before, limit, NULL, NULL, out, n);
+}
+
+int store_job_list_where(struct store *s, int64_t before, int limit, const char *state,
+			 const char *type, struct job **out, size_t *n)
+{
 	sqlite3_stmt *st;
 	int rc;
 
@@ -701,6 +711,11 @@ int store_job_list(struct store *s, int64_t before, int limit, struct job **out,
 	st = s->st[ST_JOB_LIST];
 	sqlite3_bind_int64(st, 1, before > 0 ? before : INT64_MAX);
 	sqlite3_bind_int(st, 2, limit);
+	/* Unbound, a parameter is NULL: no filter on it. */
+	if (state)
+		bind_text(st, 3, state, 16);
+	if (type)
+		bind_text(st, 4, type, JOB_TYPE_LEN);
 	rc = read_jobs(s, st, out, n);
 	stmt_done(st);
 	pthread_mutex_unlock(&s->mu);

@@ -959,6 +959,172 @@ START_TEST(test_events)
 }
 END_TEST
 
+/* GET /migrations?state=&type=: only the jobs asked for; bad values name the field. */
+START_TEST(test_list_filters)
+{
+	struct http_query_param q[2];
+	struct http_reply r;
+	struct job j[3];
+
+	for (int i = 0; i < 3; i++)
+		insert_job(&j[i], 2000 + i, "queued");
+	j[1].state = JOB_FAILED;
+	ck_assert_int_eq(store_job_update(st, &j[1]), 0);
+
+	q[0] = (struct http_query_param){ "state", "failed" };
+	call("GET", "/migrations", q, 1, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_int_eq(json_array_size(json_object_get(r.body, "migrations")), 1);
+	ck_assert_str_eq(list_id(r.body, 0), j[1].id);
+	json_decref(r.body);
+
+	q[0] = (struct http_query_param){ "state", "queued" };
+	q[1] = (struct http_query_param){ "type", "pid" };
+	call("GET", "/migrations", q, 2, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_int_eq(json_array_size(json_object_get(r.body, "migrations")), 2);
+	json_decref(r.body);
+
+	q[0] = (struct http_query_param){ "type", "docker" };
+	call("GET", "/migrations", q, 1, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_int_eq(json_array_size(json_object_get(r.body, "migrations")), 0);
+	json_decref(r.body);
+
+	q[0] = (struct http_query_param){ "state", "done" };
+	call("GET", "/migrations", q, 1, NULL, &r);
+	check_error(&r, 400, "invalid_query", "state");
+	json_decref(r.body);
+	q[0] = (struct http_query_param){ "type", "lxc" };
+	call("GET", "/migrations", q, 1, NULL, &r);
+	check_error(&r, 400, "invalid_query", "type");
+	json_decref(r.body);
+	for (int i = 0; i < 3; i++)
+		job_release(&j[i]);
+}
+END_TEST
+
+/* GET /candidates: a sleeper of our own in a session of its own is listed with its
+ * command line; the limit is bounded; only GET; the token guards it. */
+static pid_t session_sleeper(void)
+{
+	pid_t p = fork();
+	char path[64];
+
+	ck_assert_int_ge(p, 0);
+	if (p == 0) {
+		setsid();
+		execl("/bin/sleep", "sleep", "1001", (char *)NULL);
+		_exit(127);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)p);
+	for (int i = 0; i < 500; i++) {
+		char line[64] = "";
+		FILE *f = fopen(path, "r");
+
+		if (f) {
+			if (!fgets(line, sizeof(line), f))
+				line[0] = '\0';
+			fclose(f);
+		}
+		if (strncmp(line, "sleep", 5) == 0)
+			break;
+		usleep(10 * 1000);
+	}
+	return p;
+}
+
+START_TEST(test_candidates)
+{
+	struct http_query_param q[1];
+	struct http_reply r;
+	pid_t p = session_sleeper();
+	json_t *procs, *e, *mine = NULL;
+	size_t i;
+
+	q[0] = (struct http_query_param){ "limit", "500" };
+	call("GET", "/candidates", q, 1, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	procs = json_object_get(r.body, "processes");
+	ck_assert(json_is_array(procs));
+	ck_assert(json_is_boolean(json_object_get(r.body, "truncated")));
+	ck_assert(json_is_object(json_object_get(r.body, "containers")));
+	json_array_foreach(procs, i, e)
+		if (json_integer_value(json_object_get(e, "pid")) == p)
+			mine = e;
+	ck_assert_ptr_nonnull(mine);
+	ck_assert_str_eq(json_string_value(json_object_get(mine, "command")), "sleep 1001");
+	ck_assert_str_eq(json_string_value(json_object_get(mine, "comm")), "sleep");
+	ck_assert(json_is_true(json_object_get(mine, "movable")));
+	ck_assert(json_is_null(json_object_get(mine, "why")));
+	ck_assert_int_eq(json_integer_value(json_object_get(mine, "tasks")), 1);
+	ck_assert_int_gt(json_integer_value(json_object_get(mine, "rss_bytes")), 0);
+	json_decref(r.body);
+
+	q[0] = (struct http_query_param){ "limit", "1" };
+	call("GET", "/candidates", q, 1, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_int_le(json_array_size(json_object_get(r.body, "processes")), 1);
+	json_decref(r.body);
+
+	q[0] = (struct http_query_param){ "limit", "501" };
+	call("GET", "/candidates", q, 1, NULL, &r);
+	check_error(&r, 400, "invalid_query", "limit");
+	json_decref(r.body);
+	call("POST", "/candidates", NULL, 0, "{}", &r);
+	check_error(&r, 405, "method_not_allowed", NULL);
+	json_decref(r.body);
+
+	api.token = "sesame";
+	call_as("GET", "/candidates", NULL, NULL, NULL, NULL, NULL, &r);
+	check_error(&r, 401, "unauthorized", NULL);
+	json_decref(r.body);
+	call_as("GET", "/candidates", NULL, NULL, NULL, NULL, "Bearer sesame", &r);
+	ck_assert_int_eq(r.status, 200);
+	json_decref(r.body);
+	api.token = NULL;
+	reap(p);
+}
+END_TEST
+
+/* The chart library: its two fixed names are served from www/vendor's node_modules,
+ * and nothing else below the directory. */
+START_TEST(test_vendor_files)
+{
+	char dir[128], path[256];
+	struct http_reply r;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/www", tmpdir);
+	snprintf(path, sizeof(path), "mkdir -p %s/vendor/node_modules/uplot/dist", dir);
+	ck_assert_int_eq(system(path), 0);
+	snprintf(path, sizeof(path), "%s/vendor/node_modules/uplot/dist/uPlot.iife.min.js", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("var uPlot;\n", f);
+	fclose(f);
+	api.www_dir = dir;
+
+	call("GET", "/vendor/uPlot.iife.min.js", NULL, 0, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.content_type, "text/javascript");
+	ck_assert_str_eq(r.file, path);
+	/* Not installed: 404, like any missing file. */
+	call("GET", "/vendor/uPlot.min.css", NULL, 0, NULL, &r);
+	check_error(&r, 404, "not_found", NULL);
+	json_decref(r.body);
+	call("GET", "/vendor/node_modules/uplot/dist/uPlot.iife.min.js", NULL, 0, NULL, &r);
+	check_error(&r, 404, "not_found", NULL);
+	json_decref(r.body);
+	call("GET", "/vendor/../vendor/uPlot.iife.min.js", NULL, 0, NULL, &r);
+	check_error(&r, 404, "not_found", NULL);
+	json_decref(r.body);
+	api.www_dir = NULL;
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	ck_assert_int_eq(system(path), 0);
+}
+END_TEST
+
 START_TEST(test_healthz)
 {
 	struct http_reply r;
@@ -1025,6 +1191,9 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_get_job);
 	tcase_add_test(tc, test_events);
 	tcase_add_test(tc, test_healthz);
+	tcase_add_test(tc, test_list_filters);
+	tcase_add_test(tc, test_candidates);
+	tcase_add_test(tc, test_vendor_files);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -162,6 +162,53 @@ START_TEST(test_base64)
 }
 END_TEST
 
+/* GET /candidates: Docker's, Podman's and runc's lists as one shape, bounded. */
+START_TEST(test_list_json)
+{
+	json_t *docker = json_loads("[{\"Id\":\"4aa78b\",\"Names\":[\"/web1\"],\"Image\":\"nginx\","
+				    "\"State\":\"running\"},{\"Names\":[\"/noid\"]},"
+				    "{\"Id\":\"77bb\",\"Names\":[\"/web2\"],\"Image\":\"x\",\"State\":\"running\"}]",
+				    0, NULL);
+	json_t *runc = json_loads("[{\"id\":\"c1\",\"pid\":42,\"status\":\"running\"}]", 0, NULL);
+	json_t *o, *c;
+
+	ck_assert_ptr_nonnull(docker);
+	o = ctr_list_json(docker, 10);
+	ck_assert(json_is_true(json_object_get(o, "reachable")));
+	ck_assert(json_is_null(json_object_get(o, "why")));
+	c = json_object_get(o, "containers");
+	/* The entry without an id is left out. */
+	ck_assert_int_eq(json_array_size(c), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(c, 0), "name")), "web1");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(c, 0), "id")), "4aa78b");
+	ck_assert(json_is_false(json_object_get(o, "truncated")));
+	json_decref(o);
+
+	o = ctr_list_json(docker, 1);
+	ck_assert_int_eq(json_array_size(json_object_get(o, "containers")), 1);
+	ck_assert(json_is_true(json_object_get(o, "truncated")));
+	json_decref(o);
+
+	o = ctr_list_json(runc, 10);
+	c = json_array_get(json_object_get(o, "containers"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(c, "name")), "c1");
+	ck_assert_str_eq(json_string_value(json_object_get(c, "state")), "running");
+	ck_assert_str_eq(json_string_value(json_object_get(c, "image")), "");
+	json_decref(o);
+
+	/* runc prints "null" when it has no container. */
+	o = ctr_list_json(NULL, 10);
+	ck_assert_int_eq(json_array_size(json_object_get(o, "containers")), 0);
+	json_decref(o);
+	o = ctr_list_unreachable("not configured (--docker-host)");
+	ck_assert(json_is_false(json_object_get(o, "reachable")));
+	ck_assert_str_eq(json_string_value(json_object_get(o, "why")), "not configured (--docker-host)");
+	json_decref(o);
+	json_decref(docker);
+	json_decref(runc);
+}
+END_TEST
+
 static Suite *ctr_suite(void)
 {
 	Suite *s = suite_create("ctr");
@@ -175,6 +222,7 @@ static Suite *ctr_suite(void)
 	tcase_add_test(tc, test_target_field);
 	tcase_add_test(tc, test_shared);
 	tcase_add_test(tc, test_base64);
+	tcase_add_test(tc, test_list_json);
 	suite_add_tcase(s, tc);
 	return s;
 }

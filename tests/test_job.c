@@ -48,7 +48,7 @@ static void check_keys(json_t *o, const char *const *keys, size_t n)
 }
 
 static const char *const top_keys[] = {
-	"id", "type", "role", "pid", "container", "to", "mode", "strategy", "strategy_reason",
+	"id", "type", "role", "pid", "command", "container", "to", "mode", "strategy", "strategy_reason",
 	"options", "state", "phase",
 	"created_at", "started_at", "finished_at", "result", "error", "stats", "webhook",
 };

@@ -400,6 +400,13 @@ START_TEST(test_unfinished_and_busy)
 	make_job(&j, 2, JOB_SUCCEEDED, 201);
 	ck_assert_int_eq(store_job_update(s, &j), 0);
 	ck_assert_int_eq(busy(s, 201), 0);
+	/* The command line shown for a pid job comes back as stored. */
+	strcpy(j.command, "/usr/bin/redis-server *:6379");
+	ck_assert_int_eq(store_job_update(s, &j), 0);
+	job_release(&j);
+	ck_assert_int_eq(store_job_get(s, "00000000-0000-4000-8000-000000000002", &j), 0);
+	ck_assert_str_eq(j.command, "/usr/bin/redis-server *:6379");
+	job_release(&j);
 
 	/* A container is busy by type and id; its fields come back as stored. */
 	make_job(&j, 60, JOB_RUNNING, 4242);

@@ -224,3 +224,47 @@ void ctr_explain_message(const char *message, const char **code, char *err, size
 		return;
 	}
 }
+
+/* A string of an engine's answer for the API: at most 255 bytes, "" when absent. */
+static json_t *short_string(const json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	return json_stringn(s ? s : "", s ? strnlen(s, 255) : 0);
+}
+
+json_t *ctr_list_unreachable(const char *why)
+{
+	return json_pack("{s:b, s:s, s:[], s:b}", "reachable", 0, "why", why, "containers",
+			 "truncated", 0);
+}
+
+json_t *ctr_list_json(const json_t *list, size_t max)
+{
+	json_t *arr = json_array(), *c;
+	size_t i;
+
+	json_array_foreach(list, i, c) {
+		const json_t *names = json_object_get(c, "Names");
+		const json_t *id = json_object_get(c, "Id") ?: json_object_get(c, "id");
+		const json_t *name = json_array_get(names, 0) ?: id;
+		const char *n = json_string_value(name);
+		json_t *name_s, *o;
+
+		if (i >= max || !arr)
+			break;
+		if (!json_is_string(id))
+			continue;
+		/* Docker names a container "/web"; the API takes "web". */
+		name_s = n && n[0] == '/' ? json_stringn(n + 1, strnlen(n + 1, 255))
+					  : short_string(name);
+		o = json_pack("{s:o, s:o, s:o, s:o}", "id", short_string(id), "name", name_s,
+			      "image", short_string(json_object_get(c, "Image")),
+			      "state", short_string(json_object_get(c, "State") ?:
+						    json_object_get(c, "status")));
+		if (o)
+			json_array_append_new(arr, o);
+	}
+	return json_pack("{s:b, s:n, s:o, s:b}", "reachable", 1, "why", "containers",
+			 arr ? arr : json_array(), "truncated", json_array_size(list) > max);
+}

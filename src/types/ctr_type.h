@@ -39,6 +39,13 @@ bool ctr_id_ok(const char *s);
 int ctr_problem(struct mig_problem *p, enum api_err err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* GET /candidates: {"reachable": false, "why": why, "containers": [], ...}, and the
+ * answer of a reachable engine from its list (an array of Docker's or Podman's
+ * container summaries, or runc's `list --format json`), at most max entries, each
+ * {"id", "name", "image", "state"} with strings cut to 255 bytes. New references. */
+json_t *ctr_list_unreachable(const char *why);
+json_t *ctr_list_json(const json_t *list, size_t max);
+
 /* Link (or, across file systems, copy) every regular file of directory from into the
  * directory to (created, mode 0700), skipping names that start with skip (NULL:
  * none). */

@@ -941,6 +941,27 @@ static json_t *docker_health(void)
 	return o;
 }
 
+/* The running containers (the list's default), for the form of the dashboard. */
+static json_t *docker_containers(size_t max)
+{
+	struct ctr_reply r;
+	char why[300];
+	json_t *o;
+
+	if (!sock()[0])
+		return ctr_list_unreachable("not configured (--docker-host)");
+	if (ctr_call(sock(), "GET", API "/containers/json", NULL, HEALTH_MS, &r, why, sizeof(why)) < 0 ||
+	    r.status != 200 || !json_is_array(r.json)) {
+		if (r.status)
+			ctr_reply_error(&r, why, sizeof(why));
+		o = ctr_list_unreachable(why);
+	} else {
+		o = ctr_list_json(r.json, max);
+	}
+	ctr_reply_release(&r);
+	return o;
+}
+
 const struct mig_ops mig_docker_ops = {
 	.type = "docker",
 	.strategy_reason = "Docker checkpoints the container into files and stops it; they "
@@ -963,4 +984,5 @@ const struct mig_ops mig_docker_ops = {
 	.dst_resume = docker_dst_resume,
 	.dst_discard = docker_dst_discard,
 	.health = docker_health,
+	.containers = docker_containers,
 };

@@ -50,6 +50,7 @@ static int pid_validate(const json_t *body, struct job *j, struct mig_problem *p
 		snprintf(p->message, sizeof(p->message), "%s", why);
 		return -1;
 	}
+	proc_cmdline(j->pid, j->command, sizeof(j->command));
 	return 0;
 }
 
@@ -82,6 +83,8 @@ static int pid_src_facts(struct mig_src *m, json_t *facts)
 			json_array_append_new(pids, json_integer(tree[i]));
 	}
 	json_object_set_new(facts, "own_pidns", json_boolean(own_ns));
+	/* For people only: the destination's job shows what it received. */
+	json_object_set_new(facts, "command", json_string(m->job->command));
 	json_object_set(facts, "pids", pids);
 out:
 	json_decref(pids);
@@ -316,9 +319,17 @@ static int pid_src_predump(struct mig_src *m)
 static int pid_dst_check(struct mig_dst *d, const json_t *facts)
 {
 	const json_t *pids = json_object_get(facts, "pids");
+	const char *cmd = json_string_value(json_object_get(facts, "command"));
 	size_t i;
 	json_t *v;
 
+	/* Shown as the source said it, if it is the text a source sends. */
+	if (cmd && strlen(cmd) < sizeof(d->job->command)) {
+		for (i = 0; cmd[i] && cmd[i] >= 0x20 && cmd[i] <= 0x7e; i++)
+			;
+		if (!cmd[i])
+			snprintf(d->job->command, sizeof(d->job->command), "%s", cmd);
+	}
 	if (json_is_true(json_object_get(facts, "own_pidns")) || d->new_pidns)
 		return 0;
 	if (!json_is_array(pids) || json_array_size(pids) > PROC_TREE_MAX) {

@@ -29,6 +29,7 @@
 #define BUNDLE_TAR   "hauld-bundle.tar"
 #define BUNDLE_PATH  "hauld-bundle-path"   /* in the work directory, for recovery */
 #define RUNC_OUT     8192
+#define RUNC_LIST_OUT (256 * 1024)         /* `runc list` of a few hundred containers */
 #define TAR_MS       (30 * 60 * 1000)
 
 /* Run runc (--root, --criu) with args; its output in out. The exit status or -errno. */
@@ -522,6 +523,33 @@ static json_t *runc_health(void)
 			 "binary", argv[0], "reachable", 1, "version", ver, "checkpoint", 1);
 }
 
+/* `runc list`: every container under --runc-root, running or not (runc prints
+ * "null" when there is none). */
+static json_t *runc_containers(size_t max)
+{
+	const char *args[] = { "list", "--format", "json", NULL };
+	char *out = NULL;
+	json_t *list, *o;
+	int st;
+
+	if (!ctr_config()->runc_root[0])
+		return ctr_list_unreachable("not configured (--runc-root)");
+	if (!configured())
+		return ctr_list_unreachable("runc is not installed");
+	out = calloc(1, RUNC_LIST_OUT);
+	if (!out)
+		return ctr_list_unreachable("out of memory");
+	st = runc(args, out, RUNC_LIST_OUT, 2000);
+	list = st == 0 ? json_loads(out, JSON_DECODE_ANY, NULL) : NULL;
+	if (st != 0)
+		o = ctr_list_unreachable(st < 0 ? strerror(-st) : first_line(out));
+	else
+		o = ctr_list_json(json_is_array(list) ? list : NULL, max);
+	json_decref(list);
+	free(out);
+	return o;
+}
+
 const struct mig_ops mig_runc_ops = {
 	.type = "runc",
 	.strategy_reason = "runc checkpoints the container into files with CRIU and removes "
@@ -541,4 +569,5 @@ const struct mig_ops mig_runc_ops = {
 	.dst_resume = runc_dst_resume,
 	.dst_discard = runc_dst_discard,
 	.health = runc_health,
+	.containers = runc_containers,
 };

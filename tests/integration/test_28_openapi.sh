@@ -132,6 +132,17 @@ rec "B: GET / without index.html" 404/not_found / GET "$B_API/"
 for f in index.html app.js style.css; do
 	rec "GET /$f" 200 "/{file}" GET "$A_API/$f"
 done
+# The chart library, by its two fixed names (B serves an empty directory).
+rec "GET /vendor/uPlot.iife.min.js" 200 "/vendor/{file}" GET "$A_API/vendor/uPlot.iife.min.js"
+rec "GET /vendor/uPlot.min.css" 200 "/vendor/{file}" GET "$A_API/vendor/uPlot.min.css"
+rec "B: GET /vendor/uPlot.min.css, not installed" 404/not_found "/vendor/{file}" GET \
+	"$B_API/vendor/uPlot.min.css"
+rec "GET /vendor/... from a foreign Host" 403/forbidden "/vendor/{file}" GET \
+	"$A_API/vendor/uPlot.min.css" "${HOST_EVIL[@]}"
+rec "POST /vendor/uPlot.min.css" 404/not_found "/vendor/{file}" POST "$A_API/vendor/uPlot.min.css" "${AUTH[@]}"
+rec "POST /vendor/uPlot.min.css without a token" 401/unauthorized "/vendor/{file}" POST \
+	"$A_API/vendor/uPlot.min.css"
+rec "GET /vendor/other.js" 404/not_found "/vendor/{file}" GET "$A_API/vendor/other.js"
 rec "GET /nope.css" 404/not_found "/{file}" GET "$A_API/nope.css"
 rec "GET /app" 404/not_found "/{file}" GET "$A_API/app"
 rec "GET /app.js from a foreign Host" 403/forbidden "/{file}" GET "$A_API/app.js" "${HOST_EVIL[@]}"
@@ -311,7 +322,14 @@ for d in A B; do
 	# Every event the daemon stored, each checked against the Event schema.
 	rec "$d: every event, from the first" 200 /events GET "${!api_var}/events?after=0&timeout=2" "${AUTH[@]}"
 	rec "$d: GET /metrics" 200 /metrics GET "${!api_var}/metrics" "${AUTH[@]}"
+	rec "$d: the failed jobs" 200 /migrations GET "${!api_var}/migrations?state=failed&type=pid" "${AUTH[@]}"
+	rec "$d: /healthz with the token (and its peers)" 200 /healthz GET "${!api_var}/healthz" "${AUTH[@]}"
+	expect_num_ge "$d: /healthz lists a peer" "$(jget "$REC_BODY_OUT" '.peers | length')" 1
+	rec "$d: GET /candidates" 200 /candidates GET "${!api_var}/candidates" "${AUTH[@]}"
 done
+expect_eq "GET /candidates lists the workload as movable" \
+	"$(jget "$REC_BODY_OUT" ".processes[] | select(.pid == $W) | .movable")" true
+rec "GET /candidates?limit=1" 200 /candidates GET "$A_API/candidates?limit=1" "${AUTH[@]}"
 rec "resumed with Last-Event-ID" 200 /events GET "$A_API/events?timeout=1" "${AUTH[@]}" \
 	-H 'Last-Event-ID: 5'
 rec "from now" 200 /events GET "$A_API/events?timeout=1" "${AUTH[@]}"
@@ -341,6 +359,9 @@ rec "events limit=0" 400/invalid_query "/migrations/{id}/events" GET "$A_API/mig
 rec "events after=-1" 400/invalid_query "/migrations/{id}/events" GET "$A_API/migrations/$ID1/events?after=-1" "${AUTH[@]}"
 rec "/events timeout=0" 400/invalid_query /events GET "$A_API/events?timeout=0" "${AUTH[@]}"
 rec "/events after=x" 400/invalid_query /events GET "$A_API/events?after=x" "${AUTH[@]}"
+rec "state=done" 400/invalid_query /migrations GET "$A_API/migrations?state=done" "${AUTH[@]}"
+rec "type=lxc" 400/invalid_query /migrations GET "$A_API/migrations?type=lxc" "${AUTH[@]}"
+rec "/candidates limit=0" 400/invalid_query /candidates GET "$A_API/candidates?limit=0" "${AUTH[@]}"
 # 401
 rec "GET /migrations without a token" 401/unauthorized /migrations GET "$A_API/migrations"
 rec "GET /migrations with another token" 401/unauthorized /migrations GET "$A_API/migrations" \
@@ -354,7 +375,9 @@ rec "events without a token" 401/unauthorized "/migrations/{id}/events" GET "$A_
 rec "logs without a token" 401/unauthorized "/migrations/{id}/logs" GET "$A_API/migrations/$ID1/logs"
 rec "/events without a token" 401/unauthorized /events GET "$A_API/events?timeout=1"
 rec "/metrics without a token" 401/unauthorized /metrics GET "$A_API/metrics"
-for p in /migrations "/migrations/{id}" "/migrations/{id}/events" "/migrations/{id}/logs" /events /metrics; do
+rec "/candidates without a token" 401/unauthorized /candidates GET "$A_API/candidates"
+for p in /migrations "/migrations/{id}" "/migrations/{id}/events" "/migrations/{id}/logs" /events /metrics \
+	/candidates; do
 	url=$A_API${p/\{id\}/$ID1}
 	rec "PUT $p without a token" 401/unauthorized "$p" PUT "$url"
 	rec "PUT $p" 405/method_not_allowed "$p" PUT "$url" "${AUTH[@]}"
@@ -363,7 +386,8 @@ done
 rec "GET /migrations from a foreign Host" 403/forbidden /migrations GET "$A_API/migrations" "${AUTH[@]}" "${HOST_EVIL[@]}"
 post "POST from another origin" 403/forbidden "$A_API" "{\"type\":\"pid\",\"pid\":$W,\"to\":\"$B_PEER\"}" \
 	-H 'Origin: http://evil.example'
-for p in "/migrations/{id}" "/migrations/{id}/events" "/migrations/{id}/logs" /events /metrics; do
+for p in "/migrations/{id}" "/migrations/{id}/events" "/migrations/{id}/logs" /events /metrics \
+	/candidates; do
 	rec "GET $p from a foreign Host" 403/forbidden "$p" GET "$A_API${p/\{id\}/$ID1}" "${AUTH[@]}" "${HOST_EVIL[@]}"
 done
 rec "DELETE from another origin" 403/forbidden "/migrations/{id}" DELETE "$A_API/migrations/$ID1" \

@@ -51,7 +51,14 @@ files=(
 	usr/local/share/hauld/hauld.conf.example
 	usr/local/share/man/man8/hauld.8
 )
-for f in $(cd "$ROOT" && find www -type f); do files+=("usr/local/share/hauld/$f"); done
+# The dashboard: www/ but the chart library's package, of which only the files hauld
+# serves and the licence.
+www_files() {
+	(cd "$ROOT" && find www -path www/vendor -prune -o -type f -print &&
+		printf '%s\n' www/vendor/node_modules/uplot/dist/uPlot.iife.min.js \
+			www/vendor/node_modules/uplot/dist/uPlot.min.css www/vendor/node_modules/uplot/LICENSE)
+}
+for f in $(www_files); do files+=("usr/local/share/hauld/$f"); done
 # The other engineer's client and its page, installed when they exist.
 [ -x "$BUILD/haul" ] && files+=(usr/local/bin/haul)
 [ -f "$ROOT/docs/man/haul.1" ] && files+=(usr/local/share/man/man1/haul.1)
@@ -65,7 +72,7 @@ expect_true "(a) the configuration is the example" cmp -s "$ROOT/scripts/hauld.c
 expect_true "(a) ... and so is its copy in share/hauld" \
 	cmp -s "$ROOT/scripts/hauld.conf.example" "$SHARE/hauld.conf.example"
 expect_true "(a) the man page" cmp -s "$ROOT/docs/man/hauld.8" "$R/usr/local/share/man/man8/hauld.8"
-for f in $(cd "$ROOT" && find www -type f); do
+for f in $(www_files); do
 	cmp -s "$ROOT/$f" "$SHARE/$f" || fail "(a) $f installed" "differs or is missing"
 done
 expect_eq "(a) the unit runs the installed binary with the installed file" \
