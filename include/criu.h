@@ -9,6 +9,7 @@
 #ifndef HAULD_CRIU_H
 #define HAULD_CRIU_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +48,19 @@ struct criu_opts {
  * killed) or nonzero to make CRIU resume the tree. */
 typedef int (*criu_post_dump_fn)(void *arg);
 
+/* Who may stop a CRIU that hangs: the swrk process of a call in progress, published
+ * by the call (a pidfd, so that a pid used again since is never signalled). */
+struct criu_watch {
+	pthread_mutex_t mu;
+	int pidfd;              /* -1 when no call runs */
+	pid_t pid;
+};
+void criu_watch_init(struct criu_watch *w);
+/* SIGKILL the CRIU of the call in progress, and the processes it forked (the one
+ * that holds the tree); 1 when there was one, 0 when none ran. A tree CRIU had
+ * frozen runs on once its CRIU is gone (the kernel detaches it). */
+int criu_watch_kill(struct criu_watch *w);
+
 struct criu_dump_req {
 	pid_t pid;
 	bool pre_dump;          /* a pre-dump: memory only, the tree keeps running */
@@ -58,6 +72,7 @@ struct criu_dump_req {
 	struct criu_opts opts;
 	criu_post_dump_fn post_dump;
 	void *arg;
+	struct criu_watch *watch;  /* or NULL */
 };
 int criu_rpc_dump(const struct criu_dump_req *req, char *err, size_t errlen);
 

@@ -59,6 +59,7 @@ struct mig_src {
 	int (*released)(struct mig_src *m);
 	void (*progress)(struct mig_src *m, int64_t pages_left, int64_t pages_total);
 	void *engine_ctx;
+	struct criu_watch *criu_watch; /* for the dump's CRIU (criu.h), or NULL */
 	char err[512];               /* why the type's step failed */
 	const char *err_code;        /* and its code when known (criu_diag.h), else NULL */
 };

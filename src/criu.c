@@ -418,8 +418,56 @@ typedef int (*notify_fn)(const char *script, void *arg);
 /* One request to a fresh swrk child, answering notifications on the way with notify
  * (NULL: always success). *resp_out gets the final answer (caller frees with
  * criu_resp__free_unpacked). */
+void criu_watch_init(struct criu_watch *w)
+{
+	pthread_mutex_init(&w->mu, NULL);
+	w->pidfd = -1;
+	w->pid = 0;
+}
+
+int criu_watch_kill(struct criu_watch *w)
+{
+	char path[64], *buf = NULL, *p, *end;
+	size_t len;
+	int ret = 0;
+
+	pthread_mutex_lock(&w->mu);
+	/* The pidfd holds the swrk process: while it answers, its pid and its
+	 * children's (which it has not reaped: it is stuck) are theirs. */
+	if (w->pidfd >= 0 && syscall(SYS_pidfd_send_signal, w->pidfd, 0, NULL, 0) == 0) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)w->pid, (int)w->pid);
+		if (file_read_all(path, 4096, &buf, &len) == 0) {
+			for (p = buf; *p; p = end) {
+				long c = strtol(p, &end, 10);
+
+				if (end == p)
+					break;
+				if (c > 1)
+					kill((pid_t)c, SIGKILL);
+			}
+		}
+		free(buf);
+		syscall(SYS_pidfd_send_signal, w->pidfd, SIGKILL, NULL, 0);
+		ret = 1;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return ret;
+}
+
+static void watch_set(struct criu_watch *w, pid_t pid)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	if (w->pidfd >= 0)
+		close(w->pidfd);
+	w->pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	w->pid = pid;
+	pthread_mutex_unlock(&w->mu);
+}
+
 static int swrk_call(CriuReq *req, int keep_fd, notify_fn notify, void *arg,
-		     CriuResp **resp_out)
+		     struct criu_watch *watch, CriuResp **resp_out)
 {
 	CriuResp *resp = NULL;
 	pid_t pid = -1;
@@ -429,6 +477,7 @@ static int swrk_call(CriuReq *req, int keep_fd, notify_fn notify, void *arg,
 	ret = swrk_start(keep_fd, &pid, &sk);
 	if (ret < 0)
 		return ret;
+	watch_set(watch, pid);
 	ret = swrk_send(sk, req);
 	while (ret == 0) {
 		ret = swrk_recv(sk, &resp);
@@ -454,6 +503,7 @@ static int swrk_call(CriuReq *req, int keep_fd, notify_fn notify, void *arg,
 	}
 	close(sk);
 	st = child_wait(pid, CRIU_WAIT_MS);
+	watch_set(watch, 0);
 	if (ret == 0 && st < 0)
 		ret = st;
 	return ret;
@@ -541,7 +591,7 @@ int criu_rpc_dump(const struct criu_dump_req *req, char *err, size_t errlen)
 		ps.fd = req->ps_fd;
 		o.ps = &ps;
 	}
-	ret = swrk_call(&r, req->ps_fd, dump_notify, (void *)req, &resp);
+	ret = swrk_call(&r, req->ps_fd, dump_notify, (void *)req, req->watch, &resp);
 	if (ret == 0 && (!resp || !resp->success))
 		ret = -ECANCELED;
 	if (ret < 0)
@@ -578,7 +628,7 @@ int criu_rpc_restore(const struct criu_restore_req *req, pid_t *pid, char *err, 
 		o.auto_dedup = true;
 	}
 	opts_apply(&o, &req->opts);
-	ret = swrk_call(&r, -1, NULL, NULL, &resp);
+	ret = swrk_call(&r, -1, NULL, NULL, NULL, &resp);
 	if (ret == 0 && (!resp || !resp->success || !resp->restore))
 		ret = -ECANCELED;
 	if (ret == 0) {
@@ -600,7 +650,7 @@ static void detect_features(struct criu_info *info)
 	CriuResp *resp = NULL;
 
 	r.type = CRIU_REQ_TYPE__VERSION;
-	if (swrk_call(&r, -1, NULL, NULL, &resp) == 0 && resp && resp->success && resp->version) {
+	if (swrk_call(&r, -1, NULL, NULL, NULL, &resp) == 0 && resp && resp->success && resp->version) {
 		info->version = resp->version->major_number * 10000 +
 				resp->version->minor_number * 100 +
 				(resp->version->has_sublevel ? resp->version->sublevel : 0);
@@ -616,7 +666,7 @@ static void detect_features(struct criu_info *info)
 	r.features = &f;
 	f.has_mem_track = f.mem_track = true;
 	f.has_lazy_pages = f.lazy_pages = true;
-	if (swrk_call(&r, -1, NULL, NULL, &resp) == 0 && resp && resp->features) {
+	if (swrk_call(&r, -1, NULL, NULL, NULL, &resp) == 0 && resp && resp->features) {
 		info->mem_track = resp->features->has_mem_track && resp->features->mem_track;
 		info->lazy_pages = resp->features->has_lazy_pages && resp->features->lazy_pages;
 	}

@@ -338,6 +338,7 @@ static void *worker_main(void *arg)
 		e->q_head = (e->q_head + 1) % ENGINE_MAX_QUEUE;
 		e->q_len--;
 		memcpy(act.id, id, JOB_ID_LEN);
+		criu_watch_init(&act.criu);
 		act.next = e->active;
 		e->active = &act;
 		pthread_mutex_unlock(&e->lock);
@@ -483,6 +484,15 @@ static void *watchdog_main(void *arg)
 
 		pthread_mutex_lock(&e->lock);
 		for (struct src_active *a = e->active; a; a = a->next) {
+			/* Even once committed: CRIU is to kill the tree at once then. */
+			if (a->frozen_deadline && !a->criu_killed &&
+			    now >= a->frozen_deadline + CRIU_HANG_GRACE_MS &&
+			    criu_watch_kill(&a->criu)) {
+				a->criu_killed = true;
+				log_warnx("job %.8s: CRIU still holds the tree %d s past its "
+					  "max_frozen_ms: killed it, so that the tree runs on",
+					  a->id, CRIU_HANG_GRACE_MS / 1000);
+			}
 			if (!a->frozen_deadline || a->committed || a->frozen_expired ||
 			    now < a->frozen_deadline)
 				continue;

@@ -33,6 +33,7 @@
  * time it needs (16 GiB at 1 Gbit/s take about 2.5 minutes). */
 #define MAX_FROZEN_DEFAULT_MS (10 * 60 * 1000)
 #define WATCHDOG_TICK_MS      50
+#define CRIU_HANG_GRACE_MS    15000  /* past a frozen deadline, before CRIU is killed */
 
 /* Phases, as the API shows them. */
 #define PH_QUEUED       "queued"
@@ -67,6 +68,11 @@ struct src_active {
 	int64_t frozen_deadline;
 	int frozen_fds[2];
 	volatile bool frozen_expired;
+	/* The job's CRIU, which the watchdog kills when it still holds the tree
+	 * CRIU_HANG_GRACE_MS past the deadline: a CRIU that hangs (stopped, or stuck in
+	 * the kernel) would otherwise keep the tree frozen for as long as it does. */
+	struct criu_watch criu;
+	bool criu_killed;
 	struct src_active *next;
 };
 

@@ -878,6 +878,7 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 {
 	struct src_run r = { .e = e, .job = j, .act = act };
 	char images[1024], work[1024], last[16] = "", final_parent[24];
+	bool criu_killed;
 	int ret;
 
 	peer_conn_init(&r.ctl, -1, e->cfg.peer_timeout_ms);
@@ -890,6 +891,7 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 	r.m.job = j;
 	r.m.hold = hold;
 	r.m.engine_ctx = &r;
+	r.m.criu_watch = &act->criu;
 	r.ops = mig_ops_find(j->type);
 
 	j->state = JOB_RUNNING;
@@ -993,6 +995,14 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 	frozen_watch(&r, r.t_dump + r.max_frozen_ms);
 	ret = r.ops->src_checkpoint(&r.m);
 	frozen_watch(&r, 0);
+	pthread_mutex_lock(&e->lock);
+	criu_killed = act->criu_killed;
+	pthread_mutex_unlock(&e->lock);
+	if (ret < 0 && criu_killed)
+		snprintf(r.m.err, sizeof(r.m.err), "CRIU still held the tree %d s past "
+			 "max_frozen_ms (%lld ms) and was killed, so that the tree runs on: it "
+			 "hung (dump.log is in the job's logs)", CRIU_HANG_GRACE_MS / 1000,
+			 (long long)r.max_frozen_ms);
 	r.t_dump_end = time_mono_ms();
 	abortable(&r, -1);
 	read_dump_stats(&r);

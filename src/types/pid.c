@@ -285,6 +285,7 @@ static int pid_src_checkpoint(struct mig_src *m)
 		.opts = m->copts,
 		.post_dump = pid_hold,
 		.arg = m,
+		.watch = m->criu_watch,
 	};
 
 	int ret;

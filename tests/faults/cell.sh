@@ -12,6 +12,9 @@
 #              A's job has ended, then it is emptied again
 #   criu       the CRIU process at work in that phase is SIGKILLed: the source's
 #              when one runs, else the destination's; no CRIU runs: n/a
+#   criu_hang  the same CRIU processes are SIGSTOPped and left so (the migration
+#              asks for max_frozen_ms 12000): the daemons must get out on their
+#              own; whatever is still stopped is continued after the checks
 # Then both daemons are restarted (SIGTERM, start) and the cell checks:
 #   - each side's record of the job is final (succeeded, failed or cancelled) and
 #     says what happened (a message; a failure's process_at);
@@ -60,7 +63,7 @@ lazy) MODE=lazy; SHAPE=60mbit ;;  # the pages follow for about 6 s
 *) die "phase" "unknown phase $PHASE" ;;
 esac
 case "$FAULT" in
-kill_src | kill_dst | link | disk_full | criu) ;;
+kill_src | kill_dst | link | disk_full | criu | criu_hang) ;;
 *) die "fault" "unknown fault $FAULT" ;;
 esac
 export HAULD_FAULT_MS=6000
@@ -121,6 +124,7 @@ _a_done() {
 	[[ "$(jget "$HTTP_BODY" .state)" =~ ^(succeeded|failed|cancelled)$ ]]
 }
 
+[ "$FAULT" = criu_hang ] && export MIGRATE_OPTIONS='{"max_frozen_ms": 12000}'
 ID=$(migrate "$A_API" "$W" "$B_PEER" "$MODE") || die "migration accepted" "POST refused"
 note "job $ID, workload $W ($MIB MiB), phase $PHASE, fault $FAULT"
 
@@ -157,7 +161,7 @@ disk_full)
 	wait_for 60 _a_done || note "A's job has not ended with B's disk full"
 	rm -f "$T/bdata/fill"
 	;;
-criu)
+criu | criu_hang)
 	victims=$(criu_pids "$A_PID")
 	side=source
 	if [ -z "$victims" ]; then
@@ -170,16 +174,24 @@ criu)
 		note "criu processes: $(for p in $(pgrep -x criu); do echo -n "$p: $(pid_cmdline "$p" | cut -c1-150); "; done)"
 		wait_for 60 _a_done
 	else
-		note "SIGKILL to the $side's CRIU: $(for p in $victims; do
+		sig=KILL
+		[ "$FAULT" = criu_hang ] && sig=STOP
+		note "SIG$sig to the $side's CRIU: $(for p in $victims; do
 			echo -n "$p ($(pid_cmdline "$p" | cut -c1-40)) "; done)"
 		# shellcheck disable=SC2086 # a list of pids
-		kill -KILL $victims
+		kill -$sig $victims
+		STOPPED=$victims
 	fi
 	;;
 esac
 
 # Let the surviving daemons finish what they can, then restart both.
 wait_for 60 _a_done || note "A's job not final before the restart"
+if [ -n "${STOPPED:-}" ]; then
+	left=""
+	for p in $STOPPED; do pid_alive "$p" && left="$left $p"; done
+	[ -z "$left" ] || note "CRIU still there after the job:$left"
+fi
 stop_hauld A || note "A needed SIGKILL"
 stop_hauld B || note "B needed SIGKILL"
 start_again A || die "A restarts" "see $T/A.log"
@@ -232,6 +244,9 @@ sleep 1
 ALL=$(workload_pids "$STATUS" | tr '\n' ' ')
 RUN=$(_running_copies | tr '\n' ' ')
 note "copies: [${ALL}] running: [${RUN}]"
+# A hung CRIU that nobody ended is let go now, once the copies have been counted.
+# shellcheck disable=SC2086 # a list of pids
+[ -n "${STOPPED:-}" ] && kill -CONT $STOPPED 2>/dev/null
 N_ALL=$(wc -w <<<"$ALL")
 N_RUN=$(wc -w <<<"$RUN")
 lost_ok=0

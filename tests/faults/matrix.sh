@@ -18,14 +18,14 @@
 #              the commit
 #   cleanup    the destination runs the process, the source has yet to finish
 #   lazy       post-copy: the process runs at the destination and pulls its pages
-# The faults: kill_src, kill_dst, link, disk_full, criu (cell.sh).
+# The faults: kill_src, kill_dst, link, disk_full, criu, criu_hang (cell.sh).
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=${OUT:-$ROOT/build/faults.log}
 TABLE=$ROOT/build/faults.txt
 PHASES=(preflight dump transfer restore verdict commit cleanup lazy)
-FAULTS=(kill_src kill_dst link disk_full criu)
+FAULTS=(kill_src kill_dst link disk_full criu criu_hang)
 [ $# -gt 0 ] && PHASES=("$@")
 CELL_TIMEOUT=${CELL_TIMEOUT:-240}
 
