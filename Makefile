@@ -153,6 +153,7 @@ valgrind: $(TESTS)
 bench: all
 	bash tests/bench/run.sh
 	bash tests/bench/containers.sh
+	bash tests/bench/limits.sh
 
 # Containers only: hauld beside each engine's CLI pipeline (docs/BENCHMARKS-CONTAINERS.md).
 bench-containers: all

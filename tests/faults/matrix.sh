@@ -31,25 +31,42 @@ CELL_TIMEOUT=${CELL_TIMEOUT:-240}
 
 mkdir -p "$(dirname "$OUT")"
 : >"$OUT"
+# Cells run MATRIX_JOBS at a time (they mostly wait: on pauses, timeouts, restarts);
+# each has its own namespaces, daemons and directory.
+JOBS=${MATRIX_JOBS:-2}
+CELLS=$(mktemp -d /tmp/hauld-matrix.XXXXXX)
+trap 'rm -rf "$CELLS"' EXIT
+run_cell() {
+	local ph=$1 f=$2 t0 line res rest
+	t0=$(date +%s)
+	timeout --kill-after=20 "$CELL_TIMEOUT" bash "$HERE/cell.sh" "$ph" "$f" \
+		>"$CELLS/$ph.$f.log" 2>&1
+	line=$(grep '^CELL ' "$CELLS/$ph.$f.log" | tail -n 1)
+	if [ -z "$line" ]; then
+		res=FAIL
+		rest="no result (setup failed or timed out; see $OUT)"
+	else
+		read -r _ _ _ res rest <<<"$line"
+	fi
+	printf '%s\t%s\n' "$res" "$rest" >"$CELLS/$ph.$f.result"
+	printf '%-9s %-9s %-4s %3ss  %s\n' "$ph" "$f" "$res" "$(($(date +%s) - t0))" "$rest" >&2
+}
+for ph in "${PHASES[@]}"; do
+	for f in "${FAULTS[@]}"; do
+		while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do
+			wait -n
+		done
+		run_cell "$ph" "$f" &
+	done
+done
+wait
 declare -A result outcome
 failed=0
 for ph in "${PHASES[@]}"; do
 	for f in "${FAULTS[@]}"; do
-		t0=$(date +%s)
-		echo "== cell $ph $f" >>"$OUT"
-		line=$(timeout --kill-after=20 "$CELL_TIMEOUT" bash "$HERE/cell.sh" "$ph" "$f" 2>&1 |
-			tee -a "$OUT" | grep '^CELL ' | tail -n 1)
-		if [ -z "$line" ]; then
-			result[$ph,$f]=FAIL
-			outcome[$ph,$f]="no result (setup failed or timed out; see $OUT)"
-		else
-			read -r _ _ _ res rest <<<"$line"
-			result[$ph,$f]=$res
-			outcome[$ph,$f]=$rest
-		fi
+		{ echo "== cell $ph $f"; cat "$CELLS/$ph.$f.log"; } >>"$OUT"
+		IFS=$'\t' read -r result[$ph,$f] outcome[$ph,$f] <"$CELLS/$ph.$f.result"
 		[ "${result[$ph,$f]}" = FAIL ] && failed=$((failed + 1))
-		printf '%-9s %-9s %-4s %3ss  %s\n' "$ph" "$f" "${result[$ph,$f]}" \
-			"$(($(date +%s) - t0))" "${outcome[$ph,$f]}" >&2
 	done
 done
 
