@@ -107,7 +107,7 @@ EOF
 sed -n 's/^#\([a-z-]*\) = \(.*\)$/\1 \2/p' "$ROOT/scripts/hauld.conf.example" >"$T/example.keys"
 help_keys=$(awk '$1 != "config" && $1 != "help" && $1 != "version" { print $1 }' "$T/help.keys" | sort | tr '\n' ' ')
 example_keys=$(awk '{ print $1 }' "$T/example.keys" | sort | tr '\n' ' ')
-expect_match "(b) --help lists 17 settings" "$(echo "$help_keys" | wc -w)" '^17$'
+expect_match "(b) --help lists 18 settings" "$(echo "$help_keys" | wc -w)" '^18$'
 expect_eq "(b) --help and the example name the same keys" "$example_keys" "$help_keys"
 man_text=$(MANWIDTH=1000 man -l "$ROOT/docs/man/hauld.8" 2>/dev/null | tr -s ' \n' '  ')
 readme=$(awk '/^## Daemon/ { on = 1; next } /^## / { on = 0 } on' "$ROOT/README.md")
