@@ -110,5 +110,9 @@ int peer_send_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes);
  * peer_name_ok, files are created with O_EXCL|O_NOFOLLOW, sizes and hashes are
  * checked; nothing is written outside dirfd. */
 int peer_recv_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes);
+/* The same with smaller bounds: at most max_files files (-E2BIG past it) and
+ * max_bytes in all (-EFBIG for the file that would pass it, before its data). */
+int peer_recv_dir_max(struct peer_conn *c, int dirfd, int max_files, int64_t max_bytes,
+		      int *files, int64_t *bytes);
 
 #endif

@@ -178,6 +178,9 @@ static int parse_opts(const json_t *o, struct criu_opts *co, bool *new_pidns)
 	return 0;
 }
 
+#define CPUINFO_MAX_FILES 4
+#define CPUINFO_MAX_BYTES (1 << 20)
+
 /* `criu cpuinfo check` of a source's cpuinfo image, remembering the images it
  * accepted: the same source asks again with the same bytes. */
 static int cpuinfo_check(struct engine *e, const char *dir, char *err, size_t errlen)
@@ -320,8 +323,10 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 		if (dj->d.images_fd < 0 || dj->d.work_fd < 0 || dfd < 0)
 			ret = -errno;
 	}
+	/* One small image (a few KiB): a peer cannot make us write more before any
+	 * check. */
 	if (ret == 0)
-		ret = peer_recv_dir(c, dfd, NULL, NULL);
+		ret = peer_recv_dir_max(c, dfd, CPUINFO_MAX_FILES, CPUINFO_MAX_BYTES, NULL, NULL);
 	if (dfd >= 0)
 		close(dfd);
 	if (ret < 0)

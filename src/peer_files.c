@@ -344,6 +344,12 @@ static int peer_rfile_close(struct peer_rfile *f, json_t *m)
 
 int peer_recv_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
 {
+	return peer_recv_dir_max(c, dirfd, PEER_MAX_FILES, INT64_MAX, files, bytes);
+}
+
+int peer_recv_dir_max(struct peer_conn *c, int dirfd, int max_files, int64_t max_bytes,
+		      int *files, int64_t *bytes)
+{
 	struct peer_rfile f = { .fd = -1 };
 	int open_file = 0;    /* 1 between FILE and FILE_END; f.name is ours to unlink */
 	unsigned char *buf = NULL;
@@ -401,10 +407,19 @@ int peer_recv_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
 				r = -EPROTO;
 				goto out;
 			}
+			if (nfiles >= max_files) {
+				r = -E2BIG;
+				goto out;
+			}
 			r = peer_rfile_open(&f, dirfd, m);
 			if (r < 0)
 				goto out;
 			open_file = 1;
+			/* Refused at its announcement, before any of it is read. */
+			if (f.size > max_bytes - total) {
+				r = -EFBIG;
+				goto out;
+			}
 		} else if (t == PEER_FT_FILE_END) {
 			if (!open_file) {
 				r = -EPROTO;

@@ -1446,6 +1446,64 @@ START_TEST(test_dir_existing)
 }
 END_TEST
 
+/* Smaller bounds than a migration's (the destination's cpuinfo transfer): a file
+ * that would pass the bytes is refused at its announcement, and left out; a file
+ * past the count is refused. */
+static int recv_bounded(const char *tag, const size_t *sizes, int n, int max_files,
+			int64_t max_bytes, int *left)
+{
+	char src[PATH_MAX], dst[PATH_MAX], a[PATH_MAX], name[32];
+	struct side s = { .timeout = T_MS };
+	struct peer_conn c;
+	unsigned char *data;
+	int sv[2], dfd, r;
+
+	snprintf(name, sizeof(name), "src-%s", tag);
+	tpath(src, sizeof(src), name);
+	snprintf(name, sizeof(name), "dst-%s", tag);
+	tpath(dst, sizeof(dst), name);
+	ck_assert_int_eq(mkdir(src, 0700), 0);
+	ck_assert_int_eq(mkdir(dst, 0700), 0);
+	for (int i = 0; i < n; i++) {
+		data = calloc(1, sizes[i] + 1);
+		ck_assert_ptr_nonnull(data);
+		snprintf(name, sizeof(name), "f%d.img", i);
+		jpath(a, sizeof(a), src, name);
+		write_file(a, data, sizes[i], 0600);
+		free(data);
+	}
+	make_pair(sv);
+	s.fd = sv[1];
+	s.dirfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	side_start(&s, th_send_dir);
+	peer_conn_init(&c, sv[0], T_MS);
+	r = peer_recv_dir_max(&c, dfd, max_files, max_bytes, NULL, NULL);
+	close_pair(sv);
+	side_join(&s);
+	*left = count_entries(dst);
+	close(s.dirfd);
+	close(dfd);
+	return r;
+}
+
+START_TEST(test_dir_bounded)
+{
+	const size_t big[] = { 3 * PEER_MAX_FRAME };
+	const size_t many[] = { 10, 10, 10 };
+	const size_t fit[] = { 100, 200 };
+	int left;
+
+	ck_assert_int_eq(recv_bounded("big", big, 1, 4, PEER_MAX_FRAME, &left), -EFBIG);
+	ck_assert_int_eq(left, 0);
+	ck_assert_int_eq(recv_bounded("many", many, 3, 2, 1 << 20, &left), -E2BIG);
+	ck_assert_int_eq(left, 2);
+	ck_assert_int_eq(recv_bounded("fit", fit, 2, 2, 300, &left), 0);
+	ck_assert_int_eq(left, 2);
+}
+END_TEST
+
 START_TEST(test_dir_too_many)
 {
 	char dst[PATH_MAX], name[32];
@@ -1575,6 +1633,7 @@ static Suite *peer_suite(void)
 	tcase_add_test(tc, test_dir_sequence);
 	tcase_add_test(tc, test_dir_existing);
 	tcase_add_test(tc, test_dir_too_many);
+	tcase_add_test(tc, test_dir_bounded);
 	tcase_add_test(tc, test_dir_timeout);
 	tcase_add_test(tc, test_connect);
 	suite_add_tcase(s, tc);
