@@ -53,11 +53,15 @@ static int load_secret(const char *path, const char *who, char **out, size_t *le
 	char *buf = NULL;
 	int ret;
 
-	if (stat(path, &st) < 0 && errno == ENOENT) {
+	if (stat(path, &st) < 0) {
 		unsigned char raw[32];
 		char hex[65];
 		int fd;
 
+		/* Only a missing file is created; st holds nothing after any other
+		 * failure (a directory we may not search, say). */
+		if (errno != ENOENT)
+			return -errno;
 		if (random_bytes(raw, sizeof(raw)) < 0)
 			return -EIO;
 		hex_encode(raw, sizeof(raw), hex);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_37_private_files.sh: what hauld keeps is for its eyes only.
 #   (a) a peer secret, API token or webhook key that others may read, or that
-#       another user owns, is refused at start with what to do (it was a warning);
+#       another user owns, is refused at start with what to do (it was a warning),
+#       as is one whose path cannot be looked at (its cause said);
 #   (b) a data directory of its own that is open to others is closed (0700);
 #   (c) after migrations that keep their images, nothing under either data
 #       directory (database, secrets, job images holding a process's memory, CRIU's
@@ -57,6 +58,12 @@ chmod 604 "$T/a4/webhook.key"
 expect_match "(a) a webhook key others may read is refused" \
 	"$(starts a4 --secret-file "$T/secret")" '^exit [1-9]'
 expect_eq "(a) a secret of mode 600 is fine" "$(starts a5 --secret-file "$T/secret")" running
+# A path whose stat fails otherwise than "missing" (a file where a directory should
+# be): refused with that cause, not checked from an unset stat (it was).
+: >"$T/not-a-dir"
+expect_match "(a) a secret path through a file is refused" \
+	"$(starts a6 --secret-file "$T/not-a-dir/secret")" '^exit [1-9]'
+expect_match "(a) ... saying why" "$(cat "$T/a6.out")" 'secret file .*: Not a directory'
 
 echo "(b) an open data directory"
 mkdir -p "$T/b1"
