@@ -83,6 +83,11 @@ struct criu_restore_req {
 	bool lazy_pages;        /* pages come later from a running `criu lazy-pages` */
 	bool consume_pages;     /* punch each page out of the images once it is read */
 	struct criu_opts opts;
+	/* Called (when set) with the root pid as soon as CRIU names it, before the
+	 * restore ends: a copy that exists must be known even if the caller dies
+	 * before CRIU answers. */
+	void (*on_root)(pid_t root, const char *stage, void *arg);
+	void *arg;
 };
 /* Restore the tree as a child of the calling process (CRIU's rst_sibling); *pid gets
  * the root pid. The caller must reap it. */

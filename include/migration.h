@@ -83,6 +83,10 @@ struct mig_dst {
 	char data_dir[512];          /* this daemon's data directory */
 	char ctr_path[512];          /* a container type's own path (runc: the bundle) */
 	json_t *facts;               /* the source's facts (borrowed from the engine) */
+	/* Set by the engine: told the root pid as soon as CRIU names it, while the
+	 * restore still runs (types that restore through CRIU's RPC call it). */
+	void (*rooted)(struct mig_dst *d, pid_t root, const char *stage);
+	void *engine_ctx;
 	bool want_image;             /* dst_check: send the image first (transfer_image) */
 	char err[512];
 	const char *err_code;        /* the code of err when known (criu_diag.h), else NULL */

@@ -413,7 +413,7 @@ static int swrk_recv(int sk, CriuResp **resp)
 
 /* Answers one of CRIU's notifications (script names as in CRIU's action scripts):
  * 0 for success. */
-typedef int (*notify_fn)(const char *script, void *arg);
+typedef int (*notify_fn)(const char *script, int pid, void *arg);
 
 /* One request to a fresh swrk child, answering notifications on the way with notify
  * (NULL: always success). *resp_out gets the final answer (caller frees with
@@ -492,7 +492,8 @@ static int swrk_call(CriuReq *req, int keep_fd, notify_fn notify, void *arg,
 			ack.has_notify_success = true;
 			ack.notify_success = true;
 			if (notify)
-				ack.notify_success = notify(script, arg) == 0;
+				ack.notify_success = notify(script, resp->notify && resp->notify->has_pid ?
+							    resp->notify->pid : 0, arg) == 0;
 			criu_resp__free_unpacked(resp, NULL);
 			resp = NULL;
 			ret = swrk_send(sk, &ack);
@@ -542,11 +543,12 @@ static void resp_error(CriuResp *resp, int ret, int work_fd, const char *what, c
 		 detail[0] ? detail : "no reason given", log);
 }
 
-static int dump_notify(const char *script, void *arg)
+static int dump_notify(const char *script, int pid, void *arg)
 {
 	const struct criu_dump_req *req = arg;
 	int off = 0, on = 1;
 
+	(void)pid;
 	/* CRIU corks the page-server socket when it connects and, on a socket it was
 	 * handed, never closes it: its final "close" message then waits out the cork's
 	 * 200 ms timer while the tree is frozen. query-ext-files is the first
@@ -602,8 +604,24 @@ int criu_rpc_dump(const struct criu_dump_req *req, char *err, size_t errlen)
 	return ret;
 }
 
+/* CRIU names the root of the tree it restores in its setup-namespaces and
+ * post-restore notifications. */
+struct restore_watch {
+	const struct criu_restore_req *req;
+};
+
+static int restore_notify(const char *script, int pid, void *arg)
+{
+	struct restore_watch *w = arg;
+
+	if (pid > 0 && w->req->on_root)
+		w->req->on_root(pid, script, w->req->arg);
+	return 0;
+}
+
 int criu_rpc_restore(const struct criu_restore_req *req, pid_t *pid, char *err, size_t errlen)
 {
+	struct restore_watch w = { .req = req };
 	CriuReq r = CRIU_REQ__INIT;
 	CriuOpts o = CRIU_OPTS__INIT;
 	CriuResp *resp = NULL;
@@ -628,7 +646,11 @@ int criu_rpc_restore(const struct criu_restore_req *req, pid_t *pid, char *err, 
 		o.auto_dedup = true;
 	}
 	opts_apply(&o, &req->opts);
-	ret = swrk_call(&r, -1, NULL, NULL, NULL, &resp);
+	if (req->on_root) {
+		o.has_notify_scripts = true;
+		o.notify_scripts = true;
+	}
+	ret = swrk_call(&r, -1, req->on_root ? restore_notify : NULL, &w, NULL, &resp);
 	if (ret == 0 && (!resp || !resp->success || !resp->restore))
 		ret = -ECANCELED;
 	if (ret == 0) {

@@ -375,6 +375,61 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 
 /* After a successful restore that began at t0: reap the tree when it is ours, and
  * record its pid and CRIU's restore time (our own measure when CRIU has none). */
+/* CRIU named the root of the copy it restores: on the disk before CRIU goes on, so
+ * that a restart of ours in the middle of the restore finds a copy that CRIU may
+ * still finish (it is our child, and outlives us). */
+struct rooted_ctx {
+	struct engine *e;
+	struct dst_job *dj;
+};
+
+static void dest_rooted(struct mig_dst *d, pid_t root, const char *stage)
+{
+	struct rooted_ctx *rc = d->engine_ctx;
+	struct job *j = &rc->dj->job;
+
+	if (j->result_pid == root) {
+		/* The restore is complete; CRIU waits for our answer to let it go. */
+		if (strcmp(stage, "post-restore") == 0)
+			fault_point(rc->e, "pause:dest_rooted");
+		return;
+	}
+	j->result_pid = root;
+	if (proc_start_time(root, &j->result_start) < 0)
+		j->result_start = 0;
+	if (store_job_update_durable(rc->e->store, j) < 0)
+		log_warnx("job %.8s: cannot record the pid %d CRIU restores", j->id, root);
+}
+
+/* Run the type's restore with dest_rooted watching; on failure nothing of the
+ * copy is left (CRIU killed what it had made), and the record says so. */
+static int dst_restore_watched(struct engine *e, struct dst_job *dj)
+{
+	struct rooted_ctx rc = { .e = e, .dj = dj };
+	int ret;
+
+	dj->d.rooted = dest_rooted;
+	dj->d.engine_ctx = &rc;
+	ret = dj->ops->dst_restore(&dj->d);
+	dj->d.rooted = NULL;
+	dj->d.engine_ctx = NULL;
+	if (ret < 0 && dj->job.result_pid > 0 &&
+	    proc_same(dj->job.result_pid, dj->job.result_start)) {
+		/* CRIU went (killed, or crashed) after it had made the copy: its tasks,
+		 * let go, would run beside the source's. */
+		proc_tree_signal(dj->job.result_pid, SIGKILL);
+		kill(dj->job.result_pid, SIGKILL);
+		reap_later(dj->job.result_pid);
+		ev(e, &dj->job, "warn", "removed pid %d, the copy CRIU had made before it failed",
+		   dj->job.result_pid);
+	}
+	if (ret < 0) {
+		dj->job.result_pid = 0;
+		dj->job.result_start = 0;
+	}
+	return ret;
+}
+
 static void restored(struct dst_job *dj, int64_t t0)
 {
 	struct criu_stats st;
@@ -563,7 +618,7 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 	job_phase(e, &dj->job, PH_RESTORING);
 	fault_point(e, "dest_exit:restore");
 	fault_point(e, "pause:dest_restore");
-	ret = dj->ops->dst_restore(&dj->d);
+	ret = dst_restore_watched(e, dj);
 	if (ret < 0)
 		return reply_error(dj->d.err_code ? dj->d.err_code : "restore_failed", "%s",
 				   dj->d.err);
@@ -598,7 +653,7 @@ static json_t *restore_lazy(struct engine *e, struct dst_job *dj, struct peer_co
 	json_t *reply;
 
 	job_phase(e, &dj->job, PH_RESTORING);
-	if (dj->ops->dst_restore(&dj->d) < 0) {
+	if (dst_restore_watched(e, dj) < 0) {
 		const char *code = dj->d.err_code ? dj->d.err_code : "restore_failed";
 
 		reply = reply_error(code, "%s", dj->d.err);
@@ -1064,6 +1119,28 @@ void dest_recover(struct engine *e, struct job *j)
 	if (strcmp(j->phase, PH_RESTORED) == 0 && j->result_pid > 0 && !ours)
 		ev(e, j, "warn", "pid %d is not the copy restored here any more (it ended, and "
 		   "another process may use its number): it is left alone", j->result_pid);
+	if (strcmp(j->phase, PH_RESTORING) == 0 && ours) {
+		/* CRIU was restoring it when we went: the source, which never heard
+		 * that it was restored, runs its own copy again. */
+		proc_tree_signal(j->result_pid, SIGKILL);
+		kill(j->result_pid, SIGKILL);
+		job_dirs_remove(e, j);
+		ev(e, j, "warn", "removed pid %d, the copy CRIU was restoring when hauld "
+		   "stopped", j->result_pid);
+		j->result_pid = 0;
+		if (strcmp(j->mode, "lazy") == 0)
+			/* Post-copy restores after the source's copy has ended, and the
+			 * pages it lacked came through our lazy-pages daemon. */
+			job_finish(e, j, JOB_FAILED, "lazy_failed", "unknown", "the destination "
+				   "restarted while CRIU restored the process in lazy mode; the "
+				   "copy, which could not get its pages, was removed: the process "
+				   "is lost");
+		else
+			job_finish(e, j, JOB_FAILED, "daemon_restarted", "source", "the "
+				   "destination restarted while CRIU restored the process; the copy "
+				   "it had made was removed, nothing runs here");
+		return;
+	}
 	if (strcmp(j->phase, PH_LAZY) == 0 && !ours) {
 		job_dirs_remove(e, j);
 		j->result_pid = 0;

@@ -379,6 +379,13 @@ static int pid_dst_received(struct mig_dst *d, int timeout_ms)
 	return 0;
 }
 
+static void pid_rooted(pid_t root, const char *stage, void *arg)
+{
+	struct mig_dst *d = arg;
+
+	d->rooted(d, root, stage);
+}
+
 static int pid_dst_restore(struct mig_dst *d)
 {
 	struct criu_restore_req req = {
@@ -387,6 +394,8 @@ static int pid_dst_restore(struct mig_dst *d)
 		.leave_stopped = true,
 		.lazy_pages = d->lazy,
 		.opts = d->copts,
+		.on_root = d->rooted ? pid_rooted : NULL,
+		.arg = d,
 	};
 	pid_t pid = -1;
 	int ret;

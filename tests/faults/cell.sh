@@ -11,7 +11,8 @@
 #   disk_full  B's data directory fills up (the database lives there too) until
 #              A's job has ended, then it is emptied again
 #   criu       the CRIU process at work in that phase is SIGKILLed: the source's
-#              when one runs, else the destination's; no CRIU runs: n/a
+#              when one runs, else (and inside the destination's restore) the
+#              destination's; no CRIU runs: n/a
 #   criu_hang  the same CRIU processes are SIGSTOPped and left so (the migration
 #              asks for max_frozen_ms 12000): the daemons must get out on their
 #              own; whatever is still stopped is continued after the checks
@@ -25,7 +26,8 @@
 # Prints "CELL PHASE FAULT RESULT OUTCOME" as its last line (RESULT pass, FAIL or
 # n/a) and exits 0 for pass and n/a, 1 otherwise.
 #
-# PHASE is one of: preflight dump transfer restore verdict commit cleanup lazy
+# PHASE is one of: preflight dump transfer restore criu_restore verdict commit
+# cleanup lazy
 # (see matrix.sh for what each holds).
 # shellcheck source-path=SCRIPTDIR
 # shellcheck disable=SC2317 # the _helpers are called through wait_for
@@ -56,6 +58,7 @@ preflight) A_FAULT=pause:preflight ;;
 dump) SHAPE=60mbit ;;             # the dump streams its pages for about 6 s
 transfer) A_FAULT=pause:transferring ;;
 restore) B_FAULT=pause:dest_restore ;;
+criu_restore) B_FAULT=pause:dest_rooted ;;
 verdict) A_FAULT=pause:restored ;;
 commit) A_FAULT=pause:released ;;
 cleanup) A_FAULT=pause:committed ;;
@@ -132,7 +135,7 @@ note "job $ID, workload $W ($MIB MiB), phase $PHASE, fault $FAULT"
 case "$PHASE" in
 dump) wait_for 30 _phase_is dumping && sleep 1.5 ;;
 lazy) wait_for 30 _phase_is lazy && sleep 1 ;;
-restore) wait_for 30 _log_has "$T/B.log" "pausing [0-9]+ ms at $B_FAULT\$" ;;
+restore | criu_restore) wait_for 30 _log_has "$T/B.log" "pausing [0-9]+ ms at $B_FAULT\$" ;;
 *) wait_for 30 _log_has "$T/A.log" "pausing [0-9]+ ms at $A_FAULT\$" ;;
 esac || die "the migration reaches $PHASE" "$(job_summary "$HTTP_BODY")"
 api GET "$A_API/migrations/$ID" >/dev/null
@@ -164,6 +167,11 @@ disk_full)
 criu | criu_hang)
 	victims=$(criu_pids "$A_PID")
 	side=source
+	# Inside the destination's restore, its CRIU is the one at work.
+	if [ "$PHASE" = criu_restore ]; then
+		victims=$(criu_pids "$B_PID")
+		side=destination
+	fi
 	if [ -z "$victims" ]; then
 		victims=$(criu_pids "$B_PID")
 		side=destination

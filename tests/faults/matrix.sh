@@ -12,6 +12,8 @@
 #              memory tracking on this kernel the page transfer is the final dump
 #   transfer   the tree frozen and dumped, the images about to go
 #   restore    the destination about to run CRIU's restore
+#   criu_restore  inside CRIU's restore at the destination: it has named the root of
+#              the copy it makes and waits for the daemon's answer
 #   verdict    the destination holds its restored copy stopped, the source copy is
 #              still there, frozen: the source is about to tell CRIU to kill it
 #   commit     the source copy is gone, the destination's stopped copy waits for
@@ -24,7 +26,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=${OUT:-$ROOT/build/faults.log}
 TABLE=$ROOT/build/faults.txt
-PHASES=(preflight dump transfer restore verdict commit cleanup lazy)
+PHASES=(preflight dump transfer restore criu_restore verdict commit cleanup lazy)
 FAULTS=(kill_src kill_dst link disk_full criu criu_hang)
 [ $# -gt 0 ] && PHASES=("$@")
 CELL_TIMEOUT=${CELL_TIMEOUT:-240}
