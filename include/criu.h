@@ -88,6 +88,7 @@ struct criu_restore_req {
 	 * before CRIU answers. */
 	void (*on_root)(pid_t root, const char *stage, void *arg);
 	void *arg;
+	struct criu_watch *watch;  /* or NULL */
 };
 /* Restore the tree as a child of the calling process (CRIU's rst_sibling); *pid gets
  * the root pid. The caller must reap it. */

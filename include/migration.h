@@ -87,6 +87,7 @@ struct mig_dst {
 	 * restore still runs (types that restore through CRIU's RPC call it). */
 	void (*rooted)(struct mig_dst *d, pid_t root, const char *stage);
 	void *engine_ctx;
+	struct criu_watch *criu_watch; /* for the restore's CRIU, or NULL */
 	bool want_image;             /* dst_check: send the image first (transfer_image) */
 	char err[512];
 	const char *err_code;        /* the code of err when known (criu_diag.h), else NULL */

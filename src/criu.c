@@ -650,7 +650,7 @@ int criu_rpc_restore(const struct criu_restore_req *req, pid_t *pid, char *err, 
 		o.has_notify_scripts = true;
 		o.notify_scripts = true;
 	}
-	ret = swrk_call(&r, -1, req->on_root ? restore_notify : NULL, &w, NULL, &resp);
+	ret = swrk_call(&r, -1, req->on_root ? restore_notify : NULL, &w, req->watch, &resp);
 	if (ret == 0 && (!resp || !resp->success || !resp->restore))
 		ret = -ECANCELED;
 	if (ret == 0) {

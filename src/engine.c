@@ -502,6 +502,26 @@ static void *watchdog_main(void *arg)
 					shutdown(a->frozen_fds[i], SHUT_RDWR);
 			log_warnx("job %.8s: frozen past its max_frozen_ms, letting it go", a->id);
 		}
+		/* A restore whose source has gone (it gave up, or its host did) gets
+		 * CRIU_HANG_GRACE_MS to end on its own before its CRIU is killed. */
+		for (struct dst_job *d = e->incoming; d; d = d->next) {
+			struct pollfd p = { .fd = d->ctl_fd, .events = POLLRDHUP };
+
+			if (!d->restoring || d->criu_killed || d->ctl_fd < 0)
+				continue;
+			if (!d->source_gone_at) {
+				if (poll(&p, 1, 0) == 1 &&
+				    (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+					d->source_gone_at = now;
+				continue;
+			}
+			if (now >= d->source_gone_at + CRIU_HANG_GRACE_MS &&
+			    criu_watch_kill(&d->criu)) {
+				d->criu_killed = true;
+				log_warnx("job %.8s: the source went away %d s ago and CRIU still "
+					  "restores: killed it", d->job.id, CRIU_HANG_GRACE_MS / 1000);
+			}
+		}
 		pthread_mutex_unlock(&e->lock);
 		usleep(WATCHDOG_TICK_MS * 1000);
 	}

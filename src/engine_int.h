@@ -87,6 +87,12 @@ struct dst_job {
 	bool mem_attached;
 	bool mem_reserved;      /* a memory connection is answering its attach */
 	bool restored, finished;
+	/* While CRIU restores (restoring, under the engine's lock): its swrk, which the
+	 * watchdog kills when the source has gone meanwhile, since a CRIU that hangs
+	 * would otherwise hold the job and its copy until a restart. */
+	struct criu_watch criu;
+	bool restoring, criu_killed;
+	int64_t source_gone_at;      /* when the watchdog saw the source go (0: not) */
 	bool lazy_running;           /* after a restart in the lazy phase: the copy runs,
 	                                and the source's verdict says whether every page
 	                                had arrived (commit) or not (abort) */

@@ -87,6 +87,7 @@ static struct dst_job *dst_new(void)
 	dj->d.images_fd = dj->d.work_fd = dj->d.mem_fd = -1;
 	dj->d.page_server = dj->d.restored = dj->d.lazy_pages = dj->d.ns_init = -1;
 	dj->ctl_fd = -1;
+	criu_watch_init(&dj->criu);
 	peer_conn_init(&dj->mem, -1, 0);
 	pthread_cond_init(&dj->cond, NULL);
 	return dj;
@@ -410,9 +411,21 @@ static int dst_restore_watched(struct engine *e, struct dst_job *dj)
 
 	dj->d.rooted = dest_rooted;
 	dj->d.engine_ctx = &rc;
+	dj->d.criu_watch = &dj->criu;
+	pthread_mutex_lock(&e->lock);
+	dj->restoring = true;
+	pthread_mutex_unlock(&e->lock);
 	ret = dj->ops->dst_restore(&dj->d);
+	pthread_mutex_lock(&e->lock);
+	dj->restoring = false;
+	if (ret < 0 && dj->criu_killed)
+		snprintf(dj->d.err, sizeof(dj->d.err), "the source went away while CRIU "
+			 "restored, and CRIU did not finish within %d s of it: it was killed",
+			 CRIU_HANG_GRACE_MS / 1000);
+	pthread_mutex_unlock(&e->lock);
 	dj->d.rooted = NULL;
 	dj->d.engine_ctx = NULL;
+	dj->d.criu_watch = NULL;
 	if (ret < 0 && dj->job.result_pid > 0 &&
 	    proc_same(dj->job.result_pid, dj->job.result_start)) {
 		/* CRIU went (killed, or crashed) after it had made the copy: its tasks,

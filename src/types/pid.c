@@ -396,6 +396,7 @@ static int pid_dst_restore(struct mig_dst *d)
 		.opts = d->copts,
 		.on_root = d->rooted ? pid_rooted : NULL,
 		.arg = d,
+		.watch = d->criu_watch,
 	};
 	pid_t pid = -1;
 	int ret;

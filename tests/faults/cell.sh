@@ -194,7 +194,12 @@ criu | criu_hang)
 esac
 
 # Let the surviving daemons finish what they can, then restart both.
+_b_done() {
+	api GET "$B_API/migrations/$ID" >/dev/null
+	[ "$HTTP_STATUS" = 404 ] || [[ "$(jget "$HTTP_BODY" .state)" =~ ^(succeeded|failed|cancelled)$ ]]
+}
 wait_for 60 _a_done || note "A's job not final before the restart"
+wait_for 45 _b_done || note "B's job not final before the restart: $(jget "$HTTP_BODY" .phase)"
 if [ -n "${STOPPED:-}" ]; then
 	left=""
 	for p in $STOPPED; do pid_alive "$p" && left="$left $p"; done
