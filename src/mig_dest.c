@@ -697,8 +697,8 @@ static json_t *restore_lazy(struct engine *e, struct dst_job *dj, struct peer_co
 		 * missing pages were: it must not run on. */
 		dj->ops->dst_discard(&dj->d);
 		reply = reply_error("lazy_failed", "not all pages arrived (%s); the copy "
-				    "restored there (pid %d) was killed: the process is lost",
-				    dj->d.err, dj->d.restored);
+				    "restored there (pid %d) was killed", dj->d.err,
+				    dj->d.restored);
 		dj->job.result_pid = 0;
 		job_finish(e, &dj->job, JOB_FAILED, "lazy_failed", "unknown",
 			   "not all pages arrived (%s); the copy restored here (pid %d) was "
