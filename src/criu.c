@@ -411,13 +411,10 @@ static int swrk_recv(int sk, CriuResp **resp)
 	return *resp ? 0 : -EPROTO;
 }
 
-/* Answers one of CRIU's notifications (script names as in CRIU's action scripts):
- * 0 for success. */
+/* Answers one of CRIU's notifications (script names as in CRIU's action scripts,
+ * pid the one it carries or 0): 0 for success. */
 typedef int (*notify_fn)(const char *script, int pid, void *arg);
 
-/* One request to a fresh swrk child, answering notifications on the way with notify
- * (NULL: always success). *resp_out gets the final answer (caller frees with
- * criu_resp__free_unpacked). */
 void criu_watch_init(struct criu_watch *w)
 {
 	pthread_mutex_init(&w->mu, NULL);
@@ -466,6 +463,10 @@ static void watch_set(struct criu_watch *w, pid_t pid)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* One request to a fresh swrk child, answering notifications on the way with notify
+ * (NULL: always success). *resp_out gets the final answer (caller frees with
+ * criu_resp__free_unpacked). watch, when set, holds the swrk process while
+ * the call runs. */
 static int swrk_call(CriuReq *req, int keep_fd, notify_fn notify, void *arg,
 		     struct criu_watch *watch, CriuResp **resp_out)
 {
