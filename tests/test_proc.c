@@ -458,8 +458,30 @@ START_TEST(test_unmovable)
 }
 END_TEST
 
-/* /bin/sh -c cmd as a child; returns once its tree has want tasks. */
-static pid_t shell_tree(const char *cmd, size_t want)
+/* 1 when one of the n tasks in out is named comm (it has run its program: a task
+ * the shell forked is named "sh" until its exec). */
+static int tree_has_comm(const pid_t *out, size_t n, const char *comm)
+{
+	for (size_t i = 0; i < n; i++) {
+		char path[64], name[64] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)out[i]);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(name, sizeof(name), f))
+			name[strcspn(name, "\n")] = '\0';
+		fclose(f);
+		if (strcmp(name, comm) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* /bin/sh -c cmd as a child; returns once its tree has want tasks, one of them
+ * named comm when that is given. */
+static pid_t shell_tree(const char *cmd, size_t want, const char *comm)
 {
 	pid_t out[8], p = fork();
 	size_t n = 0;
@@ -471,7 +493,8 @@ static pid_t shell_tree(const char *cmd, size_t want)
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {
-		if (proc_tree(p, out, 8, &n) == 0 && n >= want)
+		if (proc_tree(p, out, 8, &n) == 0 && n >= want &&
+		    (!comm || tree_has_comm(out, n, comm)))
 			break;
 		usleep(10 * 1000);
 	}
@@ -496,7 +519,7 @@ START_TEST(test_unmovable_member)
 		snprintf(link, sizeof(link), "%s/%s", dir, names[i]);
 		ck_assert_int_eq(symlink("/bin/sleep", link), 0);
 		snprintf(cmd, sizeof(cmd), "%s 1000 & wait", link);
-		parent = shell_tree(cmd, 2);
+		parent = shell_tree(cmd, 2, names[i]);
 		why = unmovable(parent, NULL);
 		if (i == 2) {
 			ck_assert_msg(why == NULL, "refused: %s", why);
