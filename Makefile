@@ -9,7 +9,7 @@
 #   make V=1         show the compiler command lines
 CC      ?= cc
 B       ?= build
-PKGS    := libmicrohttpd jansson sqlite3 libcrypto uuid libprotobuf-c libcurl
+PKGS    := libmicrohttpd jansson sqlite3 libcrypto uuid libprotobuf-c libcurl libzstd
 CRIU_PC := PKG_CONFIG_PATH=/usr/local/lib/pkgconfig:/usr/local/lib/x86_64-linux-gnu/pkgconfig:$$PKG_CONFIG_PATH
 OPTFLAGS ?= -O2 -g
 SANFLAGS ?=

@@ -60,8 +60,10 @@ void peer_conn_init(struct peer_conn *c, int fd, int timeout_ms)
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : PEER_DEFAULT_TIMEOUT;
 	c->deadline = 0;
 	c->seal = NULL;
+	c->z = NULL;
 	c->bytes_sent = 0;
 	c->bytes_received = 0;
+	c->raw_sent = 0;
 }
 
 /* ---- sealed frames ---- */
@@ -122,6 +124,8 @@ void peer_conn_release(struct peer_conn *c)
 	c->fd = -1;
 	seal_free(c->seal);
 	c->seal = NULL;
+	zframe_free(c->z);
+	c->z = NULL;
 }
 
 void peer_conn_move(struct peer_conn *dst, struct peer_conn *src)
@@ -129,6 +133,17 @@ void peer_conn_move(struct peer_conn *dst, struct peer_conn *src)
 	*dst = *src;
 	src->fd = -1;
 	src->seal = NULL;
+	src->z = NULL;
+}
+
+int peer_compress_enable(struct peer_conn *c, enum zframe_mode mode)
+{
+	if (!c)
+		return -EINVAL;
+	if (c->z)
+		return 0;
+	c->z = zframe_new(mode);
+	return c->z ? 0 : -ENOMEM;
 }
 
 /* Wait for events on fd until the monotonic deadline. */
@@ -279,7 +294,7 @@ static int peer_send_iov(struct peer_conn *c, struct iovec *iov, int iovcnt)
 
 static int peer_type_ok(uint8_t type)
 {
-	return type >= PEER_FT_JSON && type <= PEER_FT_STREAM_END;
+	return type >= PEER_FT_JSON && type <= PEER_FT_ZDATA;
 }
 
 int peer_send_frame(struct peer_conn *c, uint8_t type, const void *buf, size_t len)
