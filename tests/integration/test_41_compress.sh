@@ -8,6 +8,10 @@
 #   - memory written with zeros, "on": CRIU sends those pages (they are not the
 #     kernel's zero page), and they cost next to nothing on the wire;
 #   - random memory with the default ("auto"): at most a little more than raw;
+#   - text in mode lazy with "on": the pages the destination asks for come
+#     compressed, and the process runs on with its memory intact;
+#   - a compressed frame of the page stream with a bit flipped on the way (a proxy
+#     in the middle): the migration fails, the process runs on at the source;
 #   - an unknown value is refused by the API naming the field, and a destination
 #     refuses a prepare that names a codec it does not know.
 # shellcheck source-path=SCRIPTDIR
@@ -86,8 +90,48 @@ stats_ok "random, auto" "$JOB_JSON" 1020 995
 api GET "$A_API/migrations/$JOB_ID/events" >/dev/null
 note "random, auto: $(jget "$HTTP_BODY" '[.events[] | select(.message | startswith("compression")) | .message] | first')"
 
-# 5. Values nobody knows.
-api POST "$A_API/migrations" "{\"type\":\"pid\",\"pid\":$MIGRATED_PID,\"to\":\"$B_PEER\",\"options\":{\"compress\":\"lz4\"}}" >/dev/null
+kill "$MIGRATED_PID"
+
+# 5. Lazy, text, on.
+export WORKLOAD_FILL=text
+L=$(start_workload l $MIB --fill text) || die "lazy workload starts" "no workload"
+ID=$(MIGRATE_OPTIONS='{"compress":"on"}' migrate "$A_API" "$L" "$B_PEER" lazy) ||
+	die "lazy accepted" "POST refused"
+JSON=$(wait_job "$A_API" "$ID" 120) || die "lazy: the job ends" "$JSON"
+note "lazy, on: $(job_summary "$JSON")"
+expect_eq "lazy, on: succeeded" "$(jget "$JSON" .state)" succeeded
+expect_eq "lazy, on: stats.compression" "$(jget "$JSON" .stats.compression)" zstd
+stats_ok "lazy, on" "$JSON" 400 1
+LP=$(jget "$JSON" .result.pid)
+track_pid "$LP"
+expect_true "lazy, on: result.pid $LP is the workload" is_workload "$LP" "$T/l.status"
+check_workload_intact "$T/l.status" $MIB "$(status_field "$T/l.status" counter)" \
+	"lazy, on: workload counts on, memory intact"
+
+# 6. A bit flipped in a compressed frame of the page stream, on the way back.
+rm -f "$T/proxy.port"
+/usr/bin/python3 "$ROOT/tests/tools/mitm_proxy.py" --to "$A_PEER" --port-file "$T/proxy.port" \
+	--log "$T/proxy.log" --mode flip --type 8 --nth 5 &
+PROXY=$!
+remember proc "$PROXY"
+wait_for 10 test -s "$T/proxy.port" || die "proxy starts" "no port"
+before=$(status_field "$T/l.status" counter)
+ID=$(MIGRATE_OPTIONS='{"compress":"on"}' migrate "$B_API" "$LP" "127.0.0.1:$(cat "$T/proxy.port")") ||
+	die "tampered: accepted" "POST refused"
+JSON=$(wait_job "$B_API" "$ID" 120) || die "tampered: the job ends" "$JSON"
+kill "$PROXY"
+note "tampered: proxy: $(cat "$T/proxy.log"); B: $(job_summary "$JSON")"
+expect_match "tampered: the proxy flipped a compressed frame" "$(cat "$T/proxy.log")" \
+	"flipped a bit in frame 5 of type 8"
+expect_eq "tampered: the migration failed, the process at the source" \
+	"$(jget "$JSON" .state)/$(jget "$JSON" .error.process_at)" failed/source
+expect_true "tampered: the workload runs at B as pid $LP" pid_alive "$LP"
+wait_counter_past "$T/l.status" $((before + 3)) 10
+check_workload_intact "$T/l.status" $MIB "$(status_field "$T/l.status" counter)" \
+	"tampered: its memory intact"
+
+# 7. Values nobody knows.
+api POST "$A_API/migrations" "{\"type\":\"pid\",\"pid\":$LP,\"to\":\"$B_PEER\",\"options\":{\"compress\":\"lz4\"}}" >/dev/null
 expect_eq "compress \"lz4\": 422" "$HTTP_STATUS" 422
 expect_eq "... naming options.compress" "$(jget "$HTTP_BODY" .error.field)" options.compress
 api GET "$B_API/healthz" >/dev/null
