@@ -16,6 +16,7 @@
 #ifndef HAULD_ZFRAME_H
 #define HAULD_ZFRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,15 +30,21 @@
  * ZFRAME_AUTO_RATIO of its size makes the next ones go raw untried for a stretch
  * that doubles each time (1 MiB up to ZFRAME_AUTO_SKIP_MAX), so that incompressible
  * memory costs little CPU; then it tries again, since memory changes in kind
- * (heap, then zeros, then a random buffer). */
+ * (heap, then zeros, then a random buffer). AUTO also sends raw, untried, while
+ * the link keeps up or drains faster than the compressor works
+ * (zframe_link_sample): compressing pays only where the link, not CRIU or the
+ * CPU, is what the stream waits for. */
 enum zframe_mode { ZFRAME_ON = 1, ZFRAME_AUTO = 2 };
 #define ZFRAME_AUTO_RATIO     0.9
 #define ZFRAME_AUTO_SKIP_MAX  (32LL << 20)
+#define ZFRAME_AUTO_CPU_MARGIN 2.0      /* compress while CPU >= 2x the link's speed */
 
 struct zframe_stats {
 	int64_t raw;           /* bytes handed to zframe_pack */
 	int64_t packed;        /* bytes of payload they went as (compressed or raw) */
 	int64_t frames_z, frames_raw;  /* frames sent compressed, and raw */
+	int64_t frames_idle;   /* of the raw ones, AUTO's untried: the link kept up, or
+	                          drained faster than the compressor */
 	int64_t pack_ns;       /* thread CPU time spent compressing */
 	int64_t unpacked;      /* bytes zframe_unpack produced */
 	int64_t unpack_ns;     /* and the CPU time it took */
@@ -54,6 +61,13 @@ void zframe_free(struct zframe *z);
  * buffer, valid until the next zframe_pack) compressed; 0: send in raw (it did not
  * get smaller, was too small to try, or AUTO skipped it). */
 int zframe_pack(struct zframe *z, const void *in, size_t n, const void **out, size_t *outlen);
+/* Tell AUTO how the link does, before a chunk: queued bytes wait in the socket
+ * (-1: unknown), acked bytes the peer has acknowledged so far (-1: unknown), at
+ * monotonic now_ns. A link that keeps up (less than ZFRAME_LINK_BEHIND queued)
+ * makes the next chunks go raw untried; so does a link that drains faster than
+ * the compressor compresses. ON ignores it. */
+#define ZFRAME_LINK_BEHIND (256 * 1024)
+void zframe_link_sample(struct zframe *z, int64_t queued, int64_t acked, int64_t now_ns);
 /* Decompress one frame's payload (n bytes) holding at most cap bytes (cap at most
  * PEER_MAX_FRAME) into z's output buffer: *out, *outlen, valid until the next
  * zframe_unpack. -EPROTO for a payload that is not one zstd frame with a declared

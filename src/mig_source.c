@@ -542,10 +542,11 @@ static void stats_bytes(struct src_run *r)
 	if (zs.raw <= 0)
 		return;
 	ev(r->e, j, "info", "compression %s: %.1f MiB of pages and images went as %.1f MiB "
-	   "(ratio %.3f), %lld of %lld frames compressed, %lld ms of CPU compressing",
-	   ZFRAME_CODEC, zs.raw / 1048576.0, zs.packed / 1048576.0,
-	   (double)zs.packed / (double)zs.raw, (long long)zs.frames_z,
-	   (long long)(zs.frames_z + zs.frames_raw), (long long)(zs.pack_ns / 1000000));
+	   "(ratio %.3f), %lld of %lld frames compressed (%lld raw untried while the link "
+	   "kept up), %lld ms of CPU compressing", ZFRAME_CODEC, zs.raw / 1048576.0,
+	   zs.packed / 1048576.0, (double)zs.packed / (double)zs.raw, (long long)zs.frames_z,
+	   (long long)(zs.frames_z + zs.frames_raw), (long long)zs.frames_idle,
+	   (long long)(zs.pack_ns / 1000000));
 }
 
 /* Fill the CRIU fields of it from the stats-dump of the (pre-)dump that just ended,

@@ -17,9 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -134,6 +137,26 @@ void peer_conn_move(struct peer_conn *dst, struct peer_conn *src)
 	src->fd = -1;
 	src->seal = NULL;
 	src->z = NULL;
+}
+
+int peer_pack(struct peer_conn *c, const void *in, size_t n, const void **out, size_t *outlen)
+{
+	int queued = 0;
+
+	*out = in;
+	*outlen = n;
+	if (!c->z)
+		return 0;
+	/* What the kernel has not sent, or had acknowledged, yet: a link that keeps
+	 * up leaves little, a slow one the whole send buffer. The rest of what went
+	 * into the socket has been acknowledged, and how fast it is is the link's
+	 * speed while it is behind. */
+	if (ioctl(c->fd, SIOCOUTQ, &queued) == 0 && queued >= 0)
+		zframe_link_sample(c->z, queued, (int64_t)c->bytes_sent - queued,
+				   time_mono_ms() * 1000000LL);
+	else
+		zframe_link_sample(c->z, -1, -1, time_mono_ms() * 1000000LL);
+	return zframe_pack(c->z, in, n, out, outlen);
 }
 
 int peer_compress_enable(struct peer_conn *c, enum zframe_mode mode)

@@ -135,9 +135,9 @@ out:
  * paid, else raw (DATA). */
 static int send_data(struct peer_conn *c, const unsigned char *buf, size_t n)
 {
-	const void *p = buf;
-	size_t len = n;
-	int z = c->z ? zframe_pack(c->z, buf, n, &p, &len) : 0;
+	const void *p;
+	size_t len;
+	int z = peer_pack(c, buf, n, &p, &len);
 
 	if (z < 0)
 		return z;

@@ -51,9 +51,9 @@ static int send_end(struct relay *r)
  * connection compresses and it paid, else raw (STREAM). */
 static int send_chunk(struct relay *r, size_t n)
 {
-	const void *p = r->out;
-	size_t len = n;
-	int z = r->c->z ? zframe_pack(r->c->z, r->out, n, &p, &len) : 0;
+	const void *p;
+	size_t len;
+	int z = peer_pack(r->c, r->out, n, &p, &len);
 
 	if (z < 0)
 		return z;

@@ -2,7 +2,6 @@
 #include "zframe.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,6 +23,11 @@ struct zframe {
 	unsigned char *obuf;     /* decompressed output: PEER_MAX_FRAME */
 	int64_t skip_left;       /* AUTO: raw bytes still to send untried */
 	int64_t skip_next;       /* AUTO: the stretch after the next chunk that does not pay */
+	bool link_idle;          /* AUTO: the link keeps up, compressing would not help */
+	double link_bps;         /* AUTO: how fast the link drains when behind (0: unknown) */
+	int64_t t_sample, acked_sample;  /* the start of the current drain measure */
+	int64_t tried, tried_ns; /* raw bytes compressed, and the CPU time it took */
+	unsigned slow_skips;     /* chunks sent raw because the CPU was the slower */
 	struct zframe_stats st;
 };
 
@@ -88,6 +92,23 @@ static void auto_learn(struct zframe *z, size_t n, size_t zn)
 		z->skip_next *= 2;
 }
 
+/* AUTO: the compressor is not clearly faster than the link drains (twice: it
+ * shares the CPUs with CRIU, and the other side decompresses), so compressing
+ * would make the stream wait for the CPU instead of the link. One chunk in 16 is
+ * tried anyway, so that the compressor's speed on what the memory holds now stays
+ * known. */
+static bool cpu_slower(struct zframe *z)
+{
+	double cpu_bps;
+
+	if (z->link_bps <= 0 || z->tried < (4 << 20) || z->tried_ns <= 0)
+		return false;
+	cpu_bps = (double)z->tried * 1e9 / (double)z->tried_ns;
+	if (cpu_bps >= ZFRAME_AUTO_CPU_MARGIN * z->link_bps)
+		return false;
+	return ++z->slow_skips % 16 != 0;
+}
+
 int zframe_pack(struct zframe *z, const void *in, size_t n, const void **out, size_t *outlen)
 {
 	int64_t t0;
@@ -96,13 +117,20 @@ int zframe_pack(struct zframe *z, const void *in, size_t n, const void **out, si
 	if (!z || !in || n == 0 || n > PEER_MAX_FRAME || !out || !outlen)
 		return -EINVAL;
 	z->st.raw += (int64_t)n;
+	if (z->mode == ZFRAME_AUTO && (z->link_idle || cpu_slower(z))) {
+		z->st.frames_idle++;
+		goto raw;
+	}
 	if (n < ZFRAME_MIN_IN || z->skip_left > 0) {
 		z->skip_left -= (int64_t)n;
 		goto raw;
 	}
 	t0 = cpu_ns();
 	zn = ZSTD_compress2(z->cctx, z->zbuf, z->zcap, in, n);
-	z->st.pack_ns += cpu_ns() - t0;
+	t0 = cpu_ns() - t0;
+	z->st.pack_ns += t0;
+	z->tried += (int64_t)n;
+	z->tried_ns += t0;
 	if (ZSTD_isError(zn)) {
 		/* A failed compression is not the stream's failure: it goes raw. */
 		ZSTD_CCtx_reset(z->cctx, ZSTD_reset_session_only);
@@ -122,6 +150,29 @@ raw:
 	*out = in;
 	*outlen = n;
 	return 0;
+}
+
+void zframe_link_sample(struct zframe *z, int64_t queued, int64_t acked, int64_t now_ns)
+{
+	if (!z)
+		return;
+	z->link_idle = queued >= 0 && queued < ZFRAME_LINK_BEHIND;
+	if (acked < 0 || z->link_idle || z->t_sample == 0) {
+		/* A drain rate means something only while the link is behind. */
+		z->t_sample = now_ns;
+		z->acked_sample = acked;
+		return;
+	}
+	if (now_ns - z->t_sample < 20 * 1000000LL)
+		return;
+	{
+		double bps = (double)(acked - z->acked_sample) * 1e9 /
+			     (double)(now_ns - z->t_sample);
+
+		z->link_bps = z->link_bps > 0 ? (3 * z->link_bps + bps) / 4 : bps;
+	}
+	z->t_sample = now_ns;
+	z->acked_sample = acked;
 }
 
 int zframe_unpack(struct zframe *z, const void *in, size_t n, size_t cap,

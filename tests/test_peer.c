@@ -1578,7 +1578,7 @@ static void *th_send_dir_z(void *arg)
 	struct peer_conn c;
 
 	peer_conn_init(&c, s->fd, s->timeout);
-	ck_assert_int_eq(peer_compress_enable(&c, ZFRAME_AUTO), 0);
+	ck_assert_int_eq(peer_compress_enable(&c, ZFRAME_ON), 0);
 	s->ret = peer_send_dir(&c, s->dirfd, &s->files, &s->bytes);
 	s->sent = c.bytes_sent;
 	s->received = c.raw_sent;

@@ -139,7 +139,8 @@ START_TEST(test_raw_fallback)
 END_TEST
 
 /* AUTO stops trying on incompressible memory for a stretch (so it costs little
- * CPU), tries again after it, and compresses at once what pays again. */
+ * CPU), tries again after it, and compresses at once what pays again; it does not
+ * try while the link keeps up. */
 START_TEST(test_auto_backoff)
 {
 	struct zframe *a = zframe_new(ZFRAME_AUTO);
@@ -171,6 +172,39 @@ START_TEST(test_auto_backoff)
 	zframe_stats(a, &st);
 	ck_assert_int_eq(st.frames_z, 2);
 	ck_assert_int_eq(st.frames_raw, 7);
+	/* A link that keeps up: raw, untried; ON does not care. */
+	zframe_link_sample(a, 1000, -1, 1);
+	ck_assert_int_eq(zframe_pack(a, txt, PEER_MAX_FRAME, &z, &zn), 0);
+	zframe_stats(a, &st);
+	ck_assert_int_eq(st.frames_idle, 1);
+	zframe_link_sample(a, ZFRAME_LINK_BEHIND, -1, 2);
+	ck_assert_int_eq(zframe_pack(a, txt, PEER_MAX_FRAME, &z, &zn), 1);
+	zframe_free(a);
+	a = zframe_new(ZFRAME_ON);
+	zframe_link_sample(a, 1000, -1, 1);
+	ck_assert_int_eq(zframe_pack(a, txt, PEER_MAX_FRAME, &z, &zn), 1);
+	zframe_free(a);
+	/* A link behind, but draining at 100 GB/s: faster than any compressor, so
+	 * AUTO sends raw once it knows its own speed (4 MiB tried), but for one
+	 * chunk in 16. At 1 MB/s it compresses. */
+	a = zframe_new(ZFRAME_AUTO);
+	zframe_link_sample(a, 1 << 20, 0, 1000000000LL);
+	zframe_link_sample(a, 1 << 20, 10000000000LL, 1100000000LL);
+	for (int k = 0; k < 4; k++)
+		ck_assert_int_eq(zframe_pack(a, txt, PEER_MAX_FRAME, &z, &zn), 1);
+	{
+		int compressed = 0;
+
+		for (int k = 0; k < 32; k++)
+			compressed += zframe_pack(a, txt, PEER_MAX_FRAME, &z, &zn);
+		ck_assert_int_eq(compressed, 2);
+	}
+	zframe_free(a);
+	a = zframe_new(ZFRAME_AUTO);
+	zframe_link_sample(a, 1 << 20, 0, 1000000000LL);
+	zframe_link_sample(a, 1 << 20, 100000, 1100000000LL);
+	for (int k = 0; k < 8; k++)
+		ck_assert_int_eq(zframe_pack(a, txt, PEER_MAX_FRAME, &z, &zn), 1);
 	zframe_free(a);
 	free(rnd);
 	free(txt);
