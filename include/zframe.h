@@ -37,7 +37,7 @@
 enum zframe_mode { ZFRAME_ON = 1, ZFRAME_AUTO = 2 };
 #define ZFRAME_AUTO_RATIO     0.9
 #define ZFRAME_AUTO_SKIP_MAX  (32LL << 20)
-#define ZFRAME_AUTO_CPU_MARGIN 2.0      /* compress while CPU >= 2x the link's speed */
+#define ZFRAME_AUTO_CPU_MARGIN 1.0      /* compress while the CPU outruns the link */
 
 struct zframe_stats {
 	int64_t raw;           /* bytes handed to zframe_pack */
@@ -64,8 +64,8 @@ int zframe_pack(struct zframe *z, const void *in, size_t n, const void **out, si
 /* Tell AUTO how the link does, before a chunk: queued bytes wait in the socket
  * (-1: unknown), acked bytes the peer has acknowledged so far (-1: unknown), at
  * monotonic now_ns. A link that keeps up (less than ZFRAME_LINK_BEHIND queued)
- * makes the next chunks go raw untried; so does a link that drains faster than
- * the compressor compresses. ON ignores it. */
+ * makes the next chunks go raw untried; so does a link that has drained (over
+ * 20 ms) faster than the compressor compresses. ON ignores it. */
 #define ZFRAME_LINK_BEHIND (256 * 1024)
 void zframe_link_sample(struct zframe *z, int64_t queued, int64_t acked, int64_t now_ns);
 /* Decompress one frame's payload (n bytes) holding at most cap bytes (cap at most

@@ -24,7 +24,7 @@ struct zframe {
 	int64_t skip_left;       /* AUTO: raw bytes still to send untried */
 	int64_t skip_next;       /* AUTO: the stretch after the next chunk that does not pay */
 	bool link_idle;          /* AUTO: the link keeps up, compressing would not help */
-	double link_bps;         /* AUTO: how fast the link drains when behind (0: unknown) */
+	double link_bps;         /* AUTO: the fastest the link drained yet (0: unknown) */
 	int64_t t_sample, acked_sample;  /* the start of the current drain measure */
 	int64_t tried, tried_ns; /* raw bytes compressed, and the CPU time it took */
 	unsigned slow_skips;     /* chunks sent raw because the CPU was the slower */
@@ -92,11 +92,11 @@ static void auto_learn(struct zframe *z, size_t n, size_t zn)
 		z->skip_next *= 2;
 }
 
-/* AUTO: the compressor is not clearly faster than the link drains (twice: it
- * shares the CPUs with CRIU, and the other side decompresses), so compressing
- * would make the stream wait for the CPU instead of the link. One chunk in 16 is
- * tried anyway, so that the compressor's speed on what the memory holds now stays
- * known. */
+/* AUTO: the compressor is slower than the link has shown it can go, so
+ * compressing would make the stream wait for the CPU instead of the link. One
+ * chunk in 16 is tried anyway, so that the compressor's speed on what the memory
+ * holds now stays known. (Where the CPU is faster, compressing only while the
+ * link is behind mixes compressed and raw frames, keeping both busy.) */
 static bool cpu_slower(struct zframe *z)
 {
 	double cpu_bps;
@@ -154,23 +154,24 @@ raw:
 
 void zframe_link_sample(struct zframe *z, int64_t queued, int64_t acked, int64_t now_ns)
 {
+	double bps;
+
 	if (!z)
 		return;
 	z->link_idle = queued >= 0 && queued < ZFRAME_LINK_BEHIND;
-	if (acked < 0 || z->link_idle || z->t_sample == 0) {
-		/* A drain rate means something only while the link is behind. */
+	if (acked < 0 || z->t_sample == 0 || acked < z->acked_sample) {
 		z->t_sample = now_ns;
 		z->acked_sample = acked;
 		return;
 	}
 	if (now_ns - z->t_sample < 20 * 1000000LL)
 		return;
-	{
-		double bps = (double)(acked - z->acked_sample) * 1e9 /
-			     (double)(now_ns - z->t_sample);
-
-		z->link_bps = z->link_bps > 0 ? (3 * z->link_bps + bps) / 4 : bps;
-	}
+	/* The fastest the peer ever acknowledged over 20 ms is a speed the link has:
+	 * a fast link shows it whenever we send raw, a slow one never exceeds its
+	 * rate. */
+	bps = (double)(acked - z->acked_sample) * 1e9 / (double)(now_ns - z->t_sample);
+	if (bps > z->link_bps)
+		z->link_bps = bps;
 	z->t_sample = now_ns;
 	z->acked_sample = acked;
 }
