@@ -13,8 +13,8 @@
 #   SHAPED_MIB    workload size in MiB [256]
 #   SHAPED_RUNS   migrations per row [2]
 #   SHAPED_FILLS  workloads (workload --fill) ["text random"]
-# Not the CRIU CLI baseline yet, nor the other profiles of issue 13: see
-# docs/BENCHMARKS.md.
+# Not the CRIU CLI baseline yet, nor the other workloads of issue 13: see
+# docs/BENCHMARKS-SHAPED.md for the figures and what is missing.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../integration/lib.sh
 . "$(dirname "$0")/../integration/lib.sh"
