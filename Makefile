@@ -5,11 +5,12 @@
 #   make valgrind    unit tests under valgrind
 #   make bench       benchmarks (see docs/BENCHMARKS.md, docs/BENCHMARKS-CONTAINERS.md)
 #   make bench-containers  the container benchmarks alone
+#   make bench-shaped  compression off and on over a veth shaped with tc (SHAPED_RATE)
 #   make install     install hauld, haul, the dashboard, the unit and the man pages (PREFIX, DESTDIR)
 #   make V=1         show the compiler command lines
 CC      ?= cc
 B       ?= build
-PKGS    := libmicrohttpd jansson sqlite3 libcrypto uuid libprotobuf-c libcurl
+PKGS    := libmicrohttpd jansson sqlite3 libcrypto uuid libprotobuf-c libcurl libzstd
 CRIU_PC := PKG_CONFIG_PATH=/usr/local/lib/pkgconfig:/usr/local/lib/x86_64-linux-gnu/pkgconfig:$$PKG_CONFIG_PATH
 OPTFLAGS ?= -O2 -g
 SANFLAGS ?=
@@ -153,15 +154,19 @@ bench: all
 	bash tests/bench/run.sh
 	bash tests/bench/containers.sh
 	bash tests/bench/limits.sh
+	bash tests/bench/shaped.sh
 
 # Containers only: hauld beside each engine's CLI pipeline (docs/BENCHMARKS-CONTAINERS.md).
 bench-containers: all
 	bash tests/bench/containers.sh
 
+bench-shaped: all
+	bash tests/bench/shaped.sh
+
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all unit test test-asan asan asan-build valgrind bench bench-containers clean fuzz faults
+.PHONY: all unit test test-asan asan asan-build valgrind bench bench-containers bench-shaped clean fuzz faults
 -include $(OBJS:.o=.d) $(CLI_OBJS:.o=.d)
 # `make install` (as root; DESTDIR=DIR puts the tree below DIR, for packages and
 # the tests): SBINDIR/hauld, BINDIR/haul when built, SHAREDIR/www/ (the dashboard,

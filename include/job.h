@@ -30,7 +30,10 @@ struct job_stats {
 	int64_t frozen_ms;     /* CRIU's frozen_time of the final dump */
 	int64_t total_ms;      /* started_at -> finished_at */
 	int64_t restore_ms;    /* CRIU's restore_time at the destination */
-	int64_t bytes;         /* page bytes + image file bytes sent */
+	int64_t bytes;         /* bytes sent on the wire (pages, image files, messages) */
+	int64_t bytes_raw;     /* CRIU's page stream and image files before compression */
+	char compression[8];   /* the codec the daemons agreed on: "zstd" or "none"; ""
+	                          before it was decided */
 	int64_t pages_written; /* CRIU's pages_written, all iterations */
 	int64_t lazy_pages;    /* lazy mode: pages left to the background transfer */
 	int64_t lazy_pages_left; /* of those, not yet sent (estimated from the bytes sent) */

@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "zframe.h"
+
 #define PEER_PROTO_VERSION 2              /* 2: sealed frames */
 #define PEER_TAG_LEN       16
 #define PEER_MAX_FRAME     (1024 * 1024)
@@ -41,6 +43,8 @@ enum peer_frame_type {
 	PEER_FT_FILES_END = 5,  /* ends a transfer: JSON {"files": n, "bytes": n} */
 	PEER_FT_STREAM = 6,     /* bytes of a CRIU stream on its way (src/relay.c) */
 	PEER_FT_STREAM_END = 7, /* this direction of the stream has ended (no payload) */
+	PEER_FT_ZSTREAM = 8,    /* as STREAM, compressed (zframe.h); only once negotiated */
+	PEER_FT_ZDATA = 9,      /* as DATA, compressed (zframe.h); only once negotiated */
 };
 
 struct peer_seal;
@@ -52,13 +56,23 @@ struct peer_conn {
 	                           exchange, such as the handshake, within a bound */
 	uint64_t bytes_sent, bytes_received;
 	struct peer_seal *seal; /* the keys and counters once authenticated, else NULL */
+	struct zframe *z;       /* compression, both ways, once the job negotiated it
+	                           (peer_compress_enable); NULL: none is sent, and a
+	                           compressed frame that arrives is refused (-EPROTO) */
+	uint64_t raw_sent;      /* bytes of CRIU's stream and of files sent, before
+	                           compression */
 };
 
 void peer_conn_init(struct peer_conn *c, int fd, int timeout_ms);
 /* Close the fd (when >= 0) and forget the keys. */
 void peer_conn_release(struct peer_conn *c);
-/* Hand the connection (fd and keys) from src to dst; src is left empty. */
+/* Hand the connection (fd, keys, codec) from src to dst; src is left empty. */
 void peer_conn_move(struct peer_conn *dst, struct peer_conn *src);
+/* From now on c sends CRIU's stream and files compressed as mode says (ZSTREAM,
+ * ZDATA frames) and accepts them compressed. Both ends must have agreed (the
+ * job's prepare, api/peer-protocol.md): a peer that did not refuses these frames.
+ * -ENOMEM; a second call keeps the first codec and its counts. */
+int peer_compress_enable(struct peer_conn *c, enum zframe_mode mode);
 
 /* Connect over TCP to "HOST:PORT" within timeout_ms; returns an fd or -errno. The
  * socket is tuned as peer_sock_tune does. */

@@ -25,6 +25,8 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 PKGS=(build-essential pkg-config git patch
       libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3 check libssl-dev uuid-dev
       libcurl4-openssl-dev
+      # the peer protocol's compression (src/zframe.c)
+      libzstd-dev
       # the fuzzers (make fuzz): clang and its libFuzzer and sanitizer runtimes
       clang libclang-rt-14-dev
       iproute2 iptables curl jq procps util-linux valgrind wrk

@@ -44,31 +44,56 @@
  * policy (see precopy.h for the defaults), the frozen-time bound, and the options of
  * containers: keep_source (leave the source's stopped container after a success),
  * transfer_image (send the image when the destination lacks it), shared_paths
- * (mounts that both hosts see, so they need not travel). */
-enum option_kind { OPT_BOOL, OPT_INT, OPT_PATHS };
+ * (mounts that both hosts see, so they need not travel), and compress (the page
+ * stream and image files between the daemons: "auto", the default, "on", "off"). */
+enum option_kind { OPT_BOOL, OPT_INT, OPT_PATHS, OPT_ENUM };
 
 #define OPT_PATHS_MAX  64      /* entries of a path list */
 #define OPT_PATH_LEN   255
+
+/* The values of an OPT_ENUM option, NULL-terminated. */
+static const char *const compress_values[] = { "auto", "on", "off", NULL };
 
 static const struct option_spec {
 	const char *name;
 	enum option_kind kind;
 	long min, max;
+	const char *const *values;     /* OPT_ENUM */
 } option_table[] = {
-	{ "tcp_established", OPT_BOOL, 0, 0 },
-	{ "shell_job", OPT_BOOL, 0, 0 },
-	{ "file_locks", OPT_BOOL, 0, 0 },
-	{ "ext_unix_sk", OPT_BOOL, 0, 0 },
-	{ "keep_images", OPT_BOOL, 0, 0 },
-	{ "new_pidns", OPT_BOOL, 0, 0 },
-	{ "max_iterations", OPT_INT, 0, PRECOPY_ITERATIONS_CAP },
-	{ "precopy_min_pages", OPT_INT, 0, 1L << 30 },
-	{ "precopy_max_growth_pct", OPT_INT, 0, 1000 },
-	{ "max_frozen_ms", OPT_INT, 100, 24L * 60 * 60 * 1000 },
-	{ "keep_source", OPT_BOOL, 0, 0 },
-	{ "transfer_image", OPT_BOOL, 0, 0 },
-	{ "shared_paths", OPT_PATHS, 0, 0 },
+	{ "tcp_established", OPT_BOOL, 0, 0, NULL },
+	{ "shell_job", OPT_BOOL, 0, 0, NULL },
+	{ "file_locks", OPT_BOOL, 0, 0, NULL },
+	{ "ext_unix_sk", OPT_BOOL, 0, 0, NULL },
+	{ "keep_images", OPT_BOOL, 0, 0, NULL },
+	{ "new_pidns", OPT_BOOL, 0, 0, NULL },
+	{ "max_iterations", OPT_INT, 0, PRECOPY_ITERATIONS_CAP, NULL },
+	{ "precopy_min_pages", OPT_INT, 0, 1L << 30, NULL },
+	{ "precopy_max_growth_pct", OPT_INT, 0, 1000, NULL },
+	{ "max_frozen_ms", OPT_INT, 100, 24L * 60 * 60 * 1000, NULL },
+	{ "keep_source", OPT_BOOL, 0, 0, NULL },
+	{ "transfer_image", OPT_BOOL, 0, 0, NULL },
+	{ "shared_paths", OPT_PATHS, 0, 0, NULL },
+	{ "compress", OPT_ENUM, 0, 0, compress_values },
 };
+
+/* An OPT_ENUM option's value: one of spec->values. */
+static int enum_ok(const struct option_spec *spec, const json_t *v, const char *field,
+		   struct http_reply *reply)
+{
+	const char *s = json_string_value(v);
+	char list[128] = "";
+	size_t i;
+
+	for (i = 0; s && spec->values[i]; i++)
+		if (strcmp(s, spec->values[i]) == 0)
+			return 0;
+	for (i = 0; spec->values[i]; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s\"%s\"",
+			 i ? ", " : "", spec->values[i]);
+	api_error(reply, s ? AE_BAD_VALUE : AE_BAD_TYPE, field, "\"%s\" must be one of %s",
+		  field, list);
+	return -1;
+}
 
 /* A list of paths (or volume names): at most OPT_PATHS_MAX strings, each 1 to
  * OPT_PATH_LEN bytes of printable ASCII. */
@@ -131,6 +156,11 @@ static int parse_options(const json_t *o, struct job *j, struct http_reply *repl
 		}
 		if (spec->kind == OPT_PATHS) {
 			if (paths_ok(v, field, reply) < 0)
+				return -1;
+			continue;
+		}
+		if (spec->kind == OPT_ENUM) {
+			if (enum_ok(spec, v, field, reply) < 0)
 				return -1;
 			continue;
 		}

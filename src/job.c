@@ -31,6 +31,7 @@ void job_init(struct job *j)
 	j->stats.total_ms = -1;
 	j->stats.restore_ms = -1;
 	j->stats.bytes = -1;
+	j->stats.bytes_raw = -1;
 	j->stats.pages_written = -1;
 	j->stats.lazy_pages = -1;
 	j->stats.lazy_pages_left = -1;
@@ -138,6 +139,14 @@ static json_t *stat_json(int64_t v)
 	return v < 0 ? json_null() : json_integer(v);
 }
 
+/* Bytes on the wire per byte CRIU produced, to 3 decimals; null when unknown. */
+static json_t *ratio_json(int64_t wire, int64_t raw)
+{
+	if (wire < 0 || raw <= 0)
+		return json_null();
+	return json_real((double)(wire * 1000 / raw) / 1000.0);
+}
+
 static json_t *options_json(const char *text)
 {
 	json_t *o;
@@ -182,12 +191,16 @@ static json_t *stats_to_json(const struct job_stats *st, const struct job_iter *
 			return NULL;
 		}
 	}
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "downtime_ms", stat_json(st->downtime_ms),
 			 "frozen_ms", stat_json(st->frozen_ms),
 			 "total_ms", stat_json(st->total_ms),
 			 "restore_ms", stat_json(st->restore_ms),
 			 "bytes", stat_json(st->bytes),
+			 "bytes_raw", stat_json(st->bytes_raw),
+			 "compress_ratio", ratio_json(st->bytes, st->bytes_raw),
+			 "compression", text_json_or_null(st->compression,
+							  sizeof(st->compression)),
 			 "pages_written", stat_json(st->pages_written),
 			 "lazy_pages", stat_json(st->lazy_pages),
 			 "lazy_pages_left", stat_json(st->lazy_pages_left),

@@ -51,6 +51,8 @@ static struct counters failures = { .name = "hauld_migration_failures_total",
 	.help = "Failed migrations by error code (CRIU's failures have their own codes) and role." };
 static struct counters bytes = { .name = "hauld_migration_bytes_total",
 	.help = "Bytes a migration moved between the hosts, by role." };
+static struct counters bytes_raw = { .name = "hauld_migration_bytes_raw_total",
+	.help = "What CRIU's page stream and the image files weighed before compression, by role." };
 static struct counters peer_failures = { .name = "hauld_peer_connection_failures_total",
 	.help = "Peer connections that failed: connect (could not reach the peer) or handshake." };
 static struct counters webhooks = { .name = "hauld_webhook_deliveries_total",
@@ -168,6 +170,10 @@ void metrics_job_finished(const struct job *j)
 	if (j->stats.bytes > 0) {
 		labels(lab, sizeof(lab), "role", role, NULL);
 		count(&bytes, lab, (double)j->stats.bytes);
+	}
+	if (j->stats.bytes_raw > 0) {
+		labels(lab, sizeof(lab), "role", role, NULL);
+		count(&bytes_raw, lab, (double)j->stats.bytes_raw);
 	}
 	if (j->role == JOB_SOURCE) {
 		if (j->state == JOB_SUCCEEDED) {
@@ -300,6 +306,7 @@ char *metrics_render(const struct metrics_gauges *g)
 	put_counters(&o, &migrations);
 	put_counters(&o, &failures);
 	put_counters(&o, &bytes);
+	put_counters(&o, &bytes_raw);
 	put_counters(&o, &peer_failures);
 	put_counters(&o, &webhooks);
 	put_hists(&o, &downtime);

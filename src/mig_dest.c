@@ -227,6 +227,22 @@ static int versions_compatible(int src, int dst)
 	return src / 10000 == dst / 10000 && dst >= src;
 }
 
+/* prepare's "compress": missing (a source without compression) or "none", or a
+ * codec this build decodes; anything else is refused. The job records the
+ * choice; the memory connection compresses when it is the codec. */
+static int compress_agree(json_t *v, struct job *j)
+{
+	const char *c = v ? json_string_value(v) : "none";
+
+	if (c && strcmp(c, "none") == 0)
+		snprintf(j->stats.compression, sizeof(j->stats.compression), "none");
+	else if (zframe_codec_known(c))
+		snprintf(j->stats.compression, sizeof(j->stats.compression), "%s", ZFRAME_CODEC);
+	else
+		return -1;
+	return 0;
+}
+
 /* "prepare": check what the source says against this host, create the job. */
 static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *msg,
 			       const char *remote, json_t **reply)
@@ -238,6 +254,7 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 	json_t *facts = json_object_get(msg, "facts");
 	json_t *opts = json_object_get(msg, "options");
 	int src_ver = (int)json_integer_value(json_object_get(msg, "criu_version"));
+	json_t *compress = json_object_get(msg, "compress");
 	struct dst_job *dj = NULL;
 	struct job existing;
 	char cpu_dir[1100];
@@ -351,12 +368,19 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 		*reply = reply_error("preflight_failed", "CPU not compatible: %s", dj->d.err);
 	else if (strcmp(mode, "lazy") == 0 && criu_lazy_ready(ci, dj->d.err, sizeof(dj->d.err)) < 0)
 		*reply = reply_error("preflight_failed", "lazy mode: %s", dj->d.err);
+	else if (compress_agree(compress, &dj->job) < 0)
+		*reply = reply_error("preflight_failed", "unknown compression \"%.40s\": this "
+				     "destination knows \"" ZFRAME_CODEC "\" and \"none\" (upgrade "
+				     "it, or migrate with options.compress \"off\")",
+				     json_is_string(compress) ? json_string_value(compress) :
+				     "(not a string)");
 	else if (dj->ops->dst_check(&dj->d, facts) < 0)
 		*reply = reply_error(dj->d.err_code ? dj->d.err_code : "preflight_failed", "%s",
 				     dj->d.err);
 	else
-		*reply = json_pack("{s:b, s:i, s:b}", "ok", 1, "criu_version", ci->version,
-				   "want_image", dj->d.want_image);
+		*reply = json_pack("{s:b, s:i, s:b, s:s?}", "ok", 1, "criu_version", ci->version,
+				   "want_image", dj->d.want_image, "compress",
+				   strcmp(dj->job.stats.compression, "none") ? ZFRAME_CODEC : NULL);
 	if (!json_is_true(json_object_get(*reply, "ok"))) {
 		/* The destination's job keeps the reason's own code, as the source's does. */
 		job_finish(e, &dj->job, JOB_FAILED,
@@ -1030,7 +1054,7 @@ static void serve_memory(struct engine *e, struct peer_conn *c)
 	const char *jid;
 	struct dst_job *dj;
 	json_t *msg = NULL, *reply;
-	bool ok;
+	bool ok, compress = false;
 
 	if (peer_recv_json(c, &msg) < 0) {
 		peer_conn_release(c);
@@ -1046,7 +1070,14 @@ static void serve_memory(struct engine *e, struct peer_conn *c)
 	ok = dj && !dj->mem_attached && !dj->mem_reserved && !dj->restored;
 	if (ok)
 		dj->mem_reserved = true;
+	if (ok)
+		compress = strcmp(dj->job.stats.compression, ZFRAME_CODEC) == 0;
 	pthread_mutex_unlock(&e->lock);
+	/* Agreed in prepare: from here on this connection compresses, both ways. What
+	 * this side sends is little (the page server's answers, lazy-pages' requests),
+	 * so AUTO's back-off suits it. */
+	if (ok && compress && peer_compress_enable(c, ZFRAME_AUTO) < 0)
+		ok = false;
 	reply = ok ? json_pack("{s:b}", "ok", 1)
 		   : reply_error("unknown_job", "no prepared migration with that id");
 	if (peer_send_json(c, reply) < 0)

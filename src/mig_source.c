@@ -49,6 +49,9 @@ struct src_run {
 	int64_t last_progress;   /* monotonic ms of the last progress update stored */
 	int64_t last_progress_ev;  /* and of the last progress event */
 	int64_t max_frozen_ms;   /* options.max_frozen_ms */
+	int compress;            /* options.compress: 0 off, else the zframe_mode */
+	bool compress_agreed;    /* the destination agreed: the memory connection
+	                            compresses */
 	char images_dir[1024], work_dir[1024], job_dir[1024];
 };
 
@@ -240,6 +243,20 @@ static int ship_image(struct src_run *r)
 	return expect_ok(r, &r->ctl, LONG_WAIT_MS, "preflight_failed", NULL);
 }
 
+/* The destination's answer to prepare says whether it compresses too: only an
+ * echo of the codec does (an older destination ignores the key). */
+static void compress_agree(struct src_run *r, json_t *reply)
+{
+	const char *c = json_string_value(json_object_get(reply, "compress"));
+
+	r->compress_agreed = r->compress && zframe_codec_known(c);
+	snprintf(r->job->stats.compression, sizeof(r->job->stats.compression), "%s",
+		 r->compress_agreed ? ZFRAME_CODEC : "none");
+	if (r->compress && !r->compress_agreed)
+		ev(r->e, r->job, "info", "the destination does not compress (a hauld without "
+		   "it): the pages and images go uncompressed");
+}
+
 static int preflight(struct src_run *r)
 {
 	const struct criu_info *ci = r->e->cfg.criu;
@@ -272,11 +289,12 @@ static int preflight(struct src_run *r)
 	}
 	if (r->job->options)
 		opts = json_loads(r->job->options, 0, NULL);
-	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:i, s:s, s:o, s:o, s:o}", "op",
+	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:i, s:s, s:s, s:o, s:o, s:o}", "op",
 			"prepare", "job", r->job->id, "type", r->job->type, "mode", r->job->mode,
 			"pid", r->job->pid, "source_port", r->e->peer_port,
 			"strategy", r->job->strategy,
 			"criu_version", ci->version, "criu_version_text", ci->version_text,
+			"compress", r->compress ? ZFRAME_CODEC : "none",
 			"facts", facts, "options", opts ? opts : json_object(),
 			"host", host_facts());
 	ret = peer_send_json(&r->ctl, msg);
@@ -292,6 +310,8 @@ static int preflight(struct src_run *r)
 		return ret;
 	}
 	ret = expect_ok(r, &r->ctl, LONG_WAIT_MS, "preflight_failed", &reply);
+	if (ret == 0)
+		compress_agree(r, reply);
 	if (ret == 0 && json_is_true(json_object_get(reply, "want_image")))
 		ret = ship_image(r);
 	json_decref(reply);
@@ -506,6 +526,29 @@ static int64_t bytes_sent(struct src_run *r)
 	return sock_sent(r->ctl.fd) + sock_sent(r->mem.fd);
 }
 
+/* The job's byte counts at its end: on the wire, and what CRIU's stream and the
+ * image files weighed before compression; with compression, an event says what
+ * it did. */
+static void stats_bytes(struct src_run *r)
+{
+	struct zframe_stats zs;
+	struct job *j = r->job;
+
+	j->stats.bytes = bytes_sent(r);
+	j->stats.bytes_raw = (int64_t)(r->ctl.raw_sent + r->mem.raw_sent);
+	if (!r->mem.z)
+		return;
+	zframe_stats(r->mem.z, &zs);
+	if (zs.raw <= 0)
+		return;
+	ev(r->e, j, "info", "compression %s: %.1f MiB of pages and images went as %.1f MiB "
+	   "(ratio %.3f), %lld of %lld frames compressed (%lld raw untried while the link "
+	   "kept up), %lld ms of CPU compressing", ZFRAME_CODEC, zs.raw / 1048576.0,
+	   zs.packed / 1048576.0, (double)zs.packed / (double)zs.raw, (long long)zs.frames_z,
+	   (long long)(zs.frames_z + zs.frames_raw), (long long)zs.frames_idle,
+	   (long long)(zs.pack_ns / 1000000));
+}
+
 /* Fill the CRIU fields of it from the stats-dump of the (pre-)dump that just ended,
  * which CRIU writes into its work directory. -ENOENT when there is none. */
 static int iter_read_stats(struct src_run *r, struct job_iter *it)
@@ -566,6 +609,13 @@ static void parse_options(struct src_run *r)
 	if (json_is_integer(json_object_get(o, "precopy_max_growth_pct")))
 		r->policy.max_growth_pct =
 			(int)json_integer_value(json_object_get(o, "precopy_max_growth_pct"));
+	/* The default, "auto", tries and backs off where it does not pay. */
+	{
+		const char *c = json_string_value(json_object_get(o, "compress"));
+
+		r->compress = c && strcmp(c, "off") == 0 ? 0 :
+			c && strcmp(c, "on") == 0 ? ZFRAME_ON : ZFRAME_AUTO;
+	}
 	json_decref(o);
 }
 
@@ -775,7 +825,7 @@ static void end_lazy(struct src_run *r, int ret)
 	 * page arrived. CRIU's exit status does not (a lazy-pages daemon that dies
 	 * mid-transfer may look like one that finished). */
 	rep = expect_ok(r, &r->ctl, r->e->cfg.peer_timeout_ms, "lazy_failed", NULL);
-	j->stats.bytes = bytes_sent(r);
+	stats_bytes(r);
 	fetch_peer_logs(r);
 	if (rep == 0) {
 		j->stats.lazy_pages_left = 0;
@@ -819,7 +869,7 @@ static void end_commit(struct src_run *r)
 	j->stats.downtime_ms = j->stats.frozen_ms >= 0 && r->ops->page_stream ?
 		j->stats.frozen_ms + time_mono_ms() - r->t_dump_end :
 		time_mono_ms() - r->t_dump;
-	j->stats.bytes = bytes_sent(r);
+	stats_bytes(r);
 	fetch_peer_logs(r);
 	if (r->ops->src_release && ret == 0 && r->ops->src_release(&r->m) < 0)
 		ev(r->e, j, "warn", "the destination runs it, but what is left here could not be "
@@ -853,7 +903,7 @@ static void rollback(struct src_run *r)
 		     r->e->cfg.peer_timeout_ms, "peer_protocol", NULL);
 		memcpy(j->phase, phase, sizeof(phase));
 	}
-	j->stats.bytes = bytes_sent(r);
+	stats_bytes(r);
 	j->result_pid = 0;       /* a copy the destination restored is gone now */
 	fetch_peer_logs(r);
 	/* A cancel ends cancelled even when the process went meanwhile: the error's
@@ -960,6 +1010,10 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		goto out;
 	if (connect_channel(&r, &r.mem, "memory") < 0)
 		goto out;
+	if (r.compress_agreed && peer_compress_enable(&r.mem, (enum zframe_mode)r.compress) < 0) {
+		fail(&r, "internal", "cannot compress: out of memory");
+		goto out;
+	}
 	if (call(&r, &r.mem, json_pack("{s:s, s:s}", "op", "attach", "job", j->id),
 		 e->cfg.peer_timeout_ms, "peer_protocol", NULL) < 0)
 		goto out;

@@ -17,9 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -60,8 +63,10 @@ void peer_conn_init(struct peer_conn *c, int fd, int timeout_ms)
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : PEER_DEFAULT_TIMEOUT;
 	c->deadline = 0;
 	c->seal = NULL;
+	c->z = NULL;
 	c->bytes_sent = 0;
 	c->bytes_received = 0;
+	c->raw_sent = 0;
 }
 
 /* ---- sealed frames ---- */
@@ -122,6 +127,8 @@ void peer_conn_release(struct peer_conn *c)
 	c->fd = -1;
 	seal_free(c->seal);
 	c->seal = NULL;
+	zframe_free(c->z);
+	c->z = NULL;
 }
 
 void peer_conn_move(struct peer_conn *dst, struct peer_conn *src)
@@ -129,6 +136,37 @@ void peer_conn_move(struct peer_conn *dst, struct peer_conn *src)
 	*dst = *src;
 	src->fd = -1;
 	src->seal = NULL;
+	src->z = NULL;
+}
+
+int peer_pack(struct peer_conn *c, const void *in, size_t n, const void **out, size_t *outlen)
+{
+	int queued = 0;
+
+	*out = in;
+	*outlen = n;
+	if (!c->z)
+		return 0;
+	/* What the kernel has not sent, or had acknowledged, yet: a link that keeps
+	 * up leaves little, a slow one the whole send buffer. The rest of what went
+	 * into the socket has been acknowledged, and how fast it is is the link's
+	 * speed while it is behind. */
+	if (ioctl(c->fd, SIOCOUTQ, &queued) == 0 && queued >= 0)
+		zframe_link_sample(c->z, queued, (int64_t)c->bytes_sent - queued,
+				   time_mono_ms() * 1000000LL);
+	else
+		zframe_link_sample(c->z, -1, -1, time_mono_ms() * 1000000LL);
+	return zframe_pack(c->z, in, n, out, outlen);
+}
+
+int peer_compress_enable(struct peer_conn *c, enum zframe_mode mode)
+{
+	if (!c)
+		return -EINVAL;
+	if (c->z)
+		return 0;
+	c->z = zframe_new(mode);
+	return c->z ? 0 : -ENOMEM;
 }
 
 /* Wait for events on fd until the monotonic deadline. */
@@ -279,7 +317,7 @@ static int peer_send_iov(struct peer_conn *c, struct iovec *iov, int iovcnt)
 
 static int peer_type_ok(uint8_t type)
 {
-	return type >= PEER_FT_JSON && type <= PEER_FT_STREAM_END;
+	return type >= PEER_FT_JSON && type <= PEER_FT_ZDATA;
 }
 
 int peer_send_frame(struct peer_conn *c, uint8_t type, const void *buf, size_t len)

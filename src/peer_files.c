@@ -131,6 +131,20 @@ out:
 	return r;
 }
 
+/* One chunk of a file: compressed (ZDATA) when the connection compresses and it
+ * paid, else raw (DATA). */
+static int send_data(struct peer_conn *c, const unsigned char *buf, size_t n)
+{
+	const void *p;
+	size_t len;
+	int z = peer_pack(c, buf, n, &p, &len);
+
+	if (z < 0)
+		return z;
+	c->raw_sent += n;
+	return peer_send_frame(c, z ? PEER_FT_ZDATA : PEER_FT_DATA, p, len);
+}
+
 /* Send one open regular file: FILE, DATA..., FILE_END. */
 static int peer_send_file(struct peer_conn *c, const char *name, int fd, const struct stat *st,
 		       unsigned char *buf)
@@ -174,7 +188,7 @@ static int peer_send_file(struct peer_conn *c, const char *name, int fd, const s
 			r = -EIO;
 			goto out;
 		}
-		r = peer_send_frame(c, PEER_FT_DATA, buf, (size_t)n);
+		r = send_data(c, buf, (size_t)n);
 		if (r < 0)
 			goto out;
 		left -= n;
@@ -342,6 +356,38 @@ static int peer_rfile_close(struct peer_rfile *f, json_t *m)
 	return 0;
 }
 
+/* A DATA or ZDATA frame of n bytes for the open file f. Its size is checked
+ * before anything is written: a DATA frame's from its header, a ZDATA frame's from
+ * the size its zstd frame declares, which the decoder holds it to. */
+static int recv_data(struct peer_conn *c, uint8_t t, size_t n, unsigned char *buf,
+		     struct peer_rfile *f)
+{
+	int64_t room = f->size - f->got;
+	const void *p = buf;
+	size_t len = n;
+	int r;
+
+	if (n == 0 || room <= 0 || (t == PEER_FT_DATA && (int64_t)n > room) ||
+	    (t == PEER_FT_ZDATA && !c->z))
+		return -EPROTO;
+	r = peer_recv_all(c, buf, n);
+	if (r < 0)
+		return r;
+	if (t == PEER_FT_ZDATA) {
+		r = zframe_unpack(c->z, buf, n, room < PEER_MAX_FRAME ? (size_t)room : PEER_MAX_FRAME,
+				  &p, &len);
+		if (r < 0)
+			return -EPROTO;
+	}
+	if (EVP_DigestUpdate(f->md, p, len) != 1)
+		return -EIO;
+	r = write_full(f->fd, p, len);
+	if (r < 0)
+		return r;
+	f->got += (int64_t)len;
+	return 0;
+}
+
 int peer_recv_dir(struct peer_conn *c, int dirfd, int *files, int64_t *bytes)
 {
 	return peer_recv_dir_max(c, dirfd, PEER_MAX_FILES, INT64_MAX, files, bytes);
@@ -375,24 +421,10 @@ int peer_recv_dir_max(struct peer_conn *c, int dirfd, int max_files, int64_t max
 		r = peer_recv_header(c, &t, &n);
 		if (r < 0)
 			goto out;
-		if (t == PEER_FT_DATA) {
-			/* Checked before reading, so that nothing beyond the announced size
-			 * is ever written. */
-			if (!open_file || n == 0 || (int64_t)n > f.size - f.got) {
-				r = -EPROTO;
-				goto out;
-			}
-			r = peer_recv_all(c, buf, n);
+		if (t == PEER_FT_DATA || t == PEER_FT_ZDATA) {
+			r = open_file ? recv_data(c, t, n, buf, &f) : -EPROTO;
 			if (r < 0)
 				goto out;
-			if (EVP_DigestUpdate(f.md, buf, n) != 1) {
-				r = -EIO;
-				goto out;
-			}
-			r = write_full(f.fd, buf, n);
-			if (r < 0)
-				goto out;
-			f.got += (int64_t)n;
 			continue;
 		}
 		if (t == PEER_FT_JSON) {

@@ -21,6 +21,11 @@ int peer_recv_header(struct peer_conn *c, uint8_t *type, size_t *len);
 int peer_send_json_frame(struct peer_conn *c, uint8_t type, json_t *m);
 /* Read an n-byte payload as a JSON object; *out is a new reference. */
 int peer_recv_json_payload(struct peer_conn *c, size_t n, json_t **out);
+/* A chunk of CRIU's stream or of a file, compressed when c compresses and it pays
+ * (zframe_pack: 1, *out in the codec's buffer), else 0 and *out is in. AUTO is
+ * told first how the link does (zframe_link_sample): what waits in the socket,
+ * and what the peer has acknowledged. */
+int peer_pack(struct peer_conn *c, const void *in, size_t n, const void **out, size_t *outlen);
 /* Decode exactly 2*len lower-case hex digits into out; -EPROTO otherwise. */
 int peer_hex_decode(const char *s, unsigned char *out, size_t len);
 

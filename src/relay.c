@@ -47,19 +47,40 @@ static int send_end(struct relay *r)
 	return peer_send_frame(r->c, PEER_FT_STREAM_END, NULL, 0);
 }
 
-/* CRIU has something for the peer, or has closed its socket. */
+/* n bytes of CRIU's stream in r->out to the peer: compressed (ZSTREAM) when the
+ * connection compresses and it paid, else raw (STREAM). */
+static int send_chunk(struct relay *r, size_t n)
+{
+	const void *p;
+	size_t len;
+	int z = peer_pack(r->c, r->out, n, &p, &len);
+
+	if (z < 0)
+		return z;
+	r->n_out += (long long)n;
+	r->c->raw_sent += n;
+	return peer_send_frame(r->c, z ? PEER_FT_ZSTREAM : PEER_FT_STREAM, p, len);
+}
+
+/* CRIU has something for the peer, or has closed its socket. When compressing,
+ * what CRIU has written so far is gathered into one chunk (up to a frame), since
+ * larger chunks compress better; nothing waits for more. */
 static int from_criu(struct relay *r)
 {
-	ssize_t n = read(r->fd, r->out, RELAY_CHUNK);
+	size_t got = 0;
+	ssize_t n;
 
+	do {
+		n = read(r->fd, r->out + got, RELAY_CHUNK - got);
+		if (n > 0)
+			got += (size_t)n;
+	} while (n > 0 && r->c->z && got < RELAY_CHUNK);
+	if (got > 0)
+		return send_chunk(r, got);    /* an end that came with it is seen next */
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
-	if (n <= 0) {
-		r->criu_eof = true;
-		return send_end(r);
-	}
-	r->n_out += n;
-	return peer_send_frame(r->c, PEER_FT_STREAM, r->out, (size_t)n);
+	r->criu_eof = true;
+	return send_end(r);
 }
 
 /* A frame from the peer: bytes for CRIU, or the end of its stream. */
@@ -88,13 +109,24 @@ static int from_peer(struct relay *r)
 		shutdown(r->fd, SHUT_WR);
 		return send_end(r);
 	}
-	if (type != PEER_FT_STREAM || len > PEER_MAX_FRAME)
+	if (!(type == PEER_FT_STREAM || (type == PEER_FT_ZSTREAM && r->c->z)) ||
+	    len > PEER_MAX_FRAME)
 		return -EPROTO;
 	if (len == 0)
-		return 0;
+		return type == PEER_FT_STREAM ? 0 : -EPROTO;
 	ret = peer_recv_view(r->c, (const void **)&r->in, len);
 	if (ret < 0)
 		return ret;
+	if (type == PEER_FT_ZSTREAM) {
+		/* Into the codec's buffer, which nothing overwrites before CRIU has
+		 * taken it: no frame is read meanwhile. */
+		const void *p;
+
+		ret = zframe_unpack(r->c->z, r->in, len, PEER_MAX_FRAME, &p, &len);
+		if (ret < 0)
+			return -EILSEQ;
+		r->in = p;
+	}
 	r->n_in += (long long)len;
 	r->in_len = len;
 	r->in_off = 0;
@@ -184,7 +216,10 @@ static void *relay_main(void *arg)
 		 * this connection can be trusted) and end the connection, so that its
 		 * CRIU stops at once instead of filling the socket. */
 		const char *w = ret == -EBADMSG ? "a frame of the page stream did not open "
-			"(changed, replayed or dropped on the way)" : strerror(-ret);
+			"(changed, replayed or dropped on the way)" :
+			ret == -EILSEQ ? "a compressed frame of the page stream did not "
+			"decompress within its bounds (not one zstd frame of at most 1 MiB)" :
+			strerror(-ret);
 		json_t *m = json_pack("{s:s}", "stream_error", w);
 
 		log_warnx("relay: the page stream failed: %s", w);

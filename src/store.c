@@ -56,7 +56,7 @@ enum stmt {
 	" err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes, pages_written," \
 	" pid_start, strategy_reason, lazy_pages, lazy_pages_left, target, container_id," \
 	" container_name, result_container, callback_url, webhook_state, webhook_attempts," \
-	" result_start, command"
+	" result_start, command, bytes_raw, compression"
 
 /* The columns events_collect reads, in its order. */
 #define EVENT_COLS "id, job_id, ts, level, phase, message, state, kind, data"
@@ -77,14 +77,15 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" err_phase, err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes,"
 		" pages_written, pid_start, strategy_reason, lazy_pages, lazy_pages_left,"
 		" target, container_id, container_name, result_container, callback_url,"
-		" webhook_state, webhook_attempts, result_start, command)"
+		" webhook_state, webhook_attempts, result_start, command, bytes_raw,"
+		" compression)"
 		" VALUES (:id, :type, :role, :pid, :dest, :mode, :strategy,"
 		" :options, :state, :phase, :created_at, :started_at, :finished_at,"
 		" :result_pid, :err_code, :err_msg, :err_phase, :err_where, :downtime_ms,"
 		" :frozen_ms, :total_ms, :restore_ms, :bytes, :pages_written, :pid_start,"
 		" :strategy_reason, :lazy_pages, :lazy_pages_left, :target, :container_id,"
 		" :container_name, :result_container, :callback_url, :webhook_state,"
-		" :webhook_attempts, :result_start, :command)",
+		" :webhook_attempts, :result_start, :command, :bytes_raw, :compression)",
 	[ST_JOB_UPDATE] =
 		"UPDATE jobs SET type = :type, role = :role, pid = :pid, dest = :dest,"
 		" mode = :mode, strategy = :strategy, options = :options, state = :state,"
@@ -99,7 +100,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" container_name = :container_name, result_container = :result_container,"
 		" callback_url = :callback_url, webhook_state = :webhook_state,"
 		" webhook_attempts = :webhook_attempts, result_start = :result_start,"
-		" command = :command WHERE id = :id",
+		" command = :command, bytes_raw = :bytes_raw, compression = :compression"
+		" WHERE id = :id",
 	[ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
 	[ST_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?1"
 			" AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR type = ?4)"
@@ -284,6 +286,9 @@ static int bind_job(sqlite3_stmt *st, const struct job *j)
 	e |= bind_named_int(st, ":webhook_attempts", j->webhook_attempts);
 	e |= bind_named_int(st, ":result_start", (int64_t)j->result_start);
 	e |= bind_named_text(st, ":command", j->command, sizeof(j->command));
+	e |= bind_named_int(st, ":bytes_raw", j->stats.bytes_raw);
+	e |= bind_named_text(st, ":compression", j->stats.compression,
+			     sizeof(j->stats.compression));
 	return e;
 }
 
@@ -362,6 +367,8 @@ static int row_to_job(sqlite3_stmt *st, struct job *j)
 	j->webhook_attempts = sqlite3_column_int(st, c++);
 	j->result_start = (uint64_t)sqlite3_column_int64(st, c++);
 	col_text(st, c++, j->command, sizeof(j->command));
+	j->stats.bytes_raw = sqlite3_column_int64(st, c++);
+	col_text(st, c++, j->stats.compression, sizeof(j->stats.compression));
 
 	if (role_parse(role, &j->role) < 0 || job_state_parse(state, &j->state) < 0) {
 		log_warnx("store: job %s has role \"%s\", state \"%s\"", j->id, role, state);

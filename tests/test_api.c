@@ -443,6 +443,43 @@ START_TEST(test_bad_options)
 }
 END_TEST
 
+/* options.compress: "auto", "on" or "off", kept as given; anything else names the
+ * field. */
+START_TEST(test_compress_option)
+{
+	static const char *const good[] = { "auto", "on", "off" };
+	char body[160];
+	pid_t child = sleeper();
+
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		struct http_reply r;
+		struct job j;
+		char want[40];
+
+		memset(&r, 0, sizeof(r));
+		job_init(&j);
+		snprintf(body, sizeof(body), "{\"type\":\"pid\",\"pid\":%d,\"to\":\"127.0.0.1:9\","
+			 "\"options\":{\"compress\":\"%s\"}}", (int)child, good[i]);
+		ck_assert_int_eq(api_parse_migration(body, strlen(body), &j, &r), 0);
+		snprintf(want, sizeof(want), "\"compress\":\"%s\"", good[i]);
+		ck_assert_ptr_nonnull(strstr(j.options, want));
+		json_decref(r.body);
+		job_release(&j);
+	}
+	reap(child);
+	parse_fails("{\"type\":\"pid\",\"pid\":5,\"to\":\"h:1\",\"options\":{\"compress\":\"lz4\"}}",
+		    422, "invalid_value", "options.compress");
+	parse_fails("{\"type\":\"pid\",\"pid\":5,\"to\":\"h:1\",\"options\":{\"compress\":\"ON\"}}",
+		    422, "invalid_value", "options.compress");
+	parse_fails("{\"type\":\"pid\",\"pid\":5,\"to\":\"h:1\",\"options\":{\"compress\":true}}",
+		    400, "invalid_type", "options.compress");
+	parse_fails("{\"type\":\"pid\",\"pid\":5,\"to\":\"h:1\",\"options\":{\"compress\":null}}",
+		    400, "invalid_type", "options.compress");
+	post_fails("{\"type\":\"pid\",\"pid\":5,\"to\":\"h:1\",\"options\":{\"compress\":\"\"}}",
+		   422, "invalid_value", "options.compress");
+}
+END_TEST
+
 /* The pre-copy policy options are bounded integers. */
 START_TEST(test_integer_options)
 {
@@ -1176,6 +1213,7 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_bad_to);
 	tcase_add_test(tc, test_bad_mode);
 	tcase_add_test(tc, test_bad_options);
+	tcase_add_test(tc, test_compress_option);
 	tcase_add_test(tc, test_integer_options);
 	tcase_add_test(tc, test_bad_pids);
 	tcase_add_test(tc, test_bad_pid_kthread_child);

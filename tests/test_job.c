@@ -33,6 +33,8 @@ static void fill_job(struct job *j)
 	j->stats.frozen_ms = 80;
 	j->stats.total_ms = 1001;
 	j->stats.bytes = 1 << 20;
+	j->stats.bytes_raw = 4 << 20;
+	strcpy(j->stats.compression, "zstd");
 	j->stats.pages_written = 256;
 }
 
@@ -54,7 +56,8 @@ static const char *const top_keys[] = {
 };
 static const char *const stats_keys[] = {
 	"downtime_ms", "frozen_ms", "total_ms", "restore_ms", "bytes", "pages_written",
-	"lazy_pages", "lazy_pages_left", "iterations",
+	"lazy_pages", "lazy_pages_left", "iterations", "bytes_raw", "compress_ratio",
+	"compression",
 };
 static const char *const iter_keys[] = {
 	"index", "kind", "frozen_ms", "memdump_ms", "memwrite_ms", "pages_scanned",
@@ -157,6 +160,9 @@ START_TEST(test_json_empty)
 	check_keys(stats, stats_keys, ARRAY_SIZE(stats_keys));
 	ck_assert(json_is_null(json_object_get(stats, "downtime_ms")));
 	ck_assert(json_is_null(json_object_get(stats, "bytes")));
+	ck_assert(json_is_null(json_object_get(stats, "bytes_raw")));
+	ck_assert(json_is_null(json_object_get(stats, "compress_ratio")));
+	ck_assert(json_is_null(json_object_get(stats, "compression")));
 	ck_assert(json_is_array(json_object_get(stats, "iterations")));
 	ck_assert_uint_eq(json_array_size(json_object_get(stats, "iterations")), 0);
 	json_decref(o);
@@ -213,6 +219,9 @@ START_TEST(test_json_full)
 	stats = json_object_get(o, "stats");
 	check_keys(stats, stats_keys, ARRAY_SIZE(stats_keys));
 	ck_assert_int_eq(json_integer_value(json_object_get(stats, "downtime_ms")), 120);
+	ck_assert_int_eq(json_integer_value(json_object_get(stats, "bytes_raw")), 4 << 20);
+	ck_assert(json_real_value(json_object_get(stats, "compress_ratio")) == 0.25);
+	ck_assert_str_eq(json_string_value(json_object_get(stats, "compression")), "zstd");
 	ck_assert(json_is_null(json_object_get(stats, "restore_ms")));
 	arr = json_object_get(stats, "iterations");
 	ck_assert_uint_eq(json_array_size(arr), 2);

@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,10 @@
 
 #include <openssl/evp.h>
 
+#include <zstd.h>
+
 #include "peer.h"
+#include "relay.h"
 #include "util.h"
 
 #define SECRET "correct horse battery staple"
@@ -439,7 +443,7 @@ START_TEST(test_bad_header)
 	ck_assert_int_eq(recv_header_of("HLD1", 3, PEER_FT_JSON, 0), -EPROTO);
 	ck_assert_int_eq(recv_header_of("HLD1", 0, PEER_FT_JSON, 0), -EPROTO);
 	ck_assert_int_eq(recv_header_of("HLD1", PEER_PROTO_VERSION, 0, 0), -EPROTO);
-	ck_assert_int_eq(recv_header_of("HLD1", PEER_PROTO_VERSION, PEER_FT_STREAM_END + 1, 0), -EPROTO);
+	ck_assert_int_eq(recv_header_of("HLD1", PEER_PROTO_VERSION, PEER_FT_ZDATA + 1, 0), -EPROTO);
 	ck_assert_int_eq(recv_header_of("HLD1", PEER_PROTO_VERSION, PEER_FT_JSON, 1), -EPROTO);
 }
 END_TEST
@@ -459,7 +463,7 @@ START_TEST(test_bad_args)
 	ck_assert_int_eq(peer_send_dir(&c, AT_FDCWD, NULL, NULL), -EINVAL);
 	c.fd = 0;
 	ck_assert_int_eq(peer_send_frame(&c, 0, "{}", 2), -EINVAL);
-	ck_assert_int_eq(peer_send_frame(&c, 9, "{}", 2), -EINVAL);
+	ck_assert_int_eq(peer_send_frame(&c, PEER_FT_ZDATA + 1, "{}", 2), -EINVAL);
 	ck_assert_int_eq(peer_send_frame(&c, PEER_FT_DATA, NULL, 3), -EINVAL);
 	c.fd = -1;
 	peer_conn_release(&c);
@@ -1190,7 +1194,15 @@ static void rb_file(struct rawbuf *b, const char *name, const char *content)
 	rb_text(b, PEER_FT_FILE_END, js);
 }
 
+static int recv_dir_raw_z(struct rawbuf *b, const char *dst, int *files, bool compress);
+
 static int recv_dir_raw(struct rawbuf *b, const char *dst, int *files)
+{
+	return recv_dir_raw_z(b, dst, files, false);
+}
+
+/* As recv_dir_raw, by a receiver that accepts compressed frames when compress. */
+static int recv_dir_raw_z(struct rawbuf *b, const char *dst, int *files, bool compress)
 {
 	int sv[2], dfd, r, n = -1;
 	struct side s = { .timeout = T_MS };
@@ -1204,8 +1216,12 @@ static int recv_dir_raw(struct rawbuf *b, const char *dst, int *files)
 	s.rawlen = b->len;
 	side_start(&s, th_write_raw);
 	peer_conn_init(&c, sv[0], T_MS);
+	if (compress)
+		ck_assert_int_eq(peer_compress_enable(&c, ZFRAME_ON), 0);
 	r = peer_recv_dir(&c, dfd, &n, NULL);
 	/* Closing our end unblocks a writer the receiver gave up on. */
+	c.fd = -1;
+	peer_conn_release(&c);
 	close(sv[0]);
 	side_join(&s);
 	close(sv[1]);
@@ -1595,6 +1611,304 @@ START_TEST(test_connect)
 }
 END_TEST
 
+/* ---- compression (zframe.h) of files and of CRIU's stream ---- */
+
+/* Text-like bytes (a heap of strings): compress well. */
+static void fill_words(unsigned char *p, size_t n, unsigned seed)
+{
+	static const char *const words[] = { "criu ", "page ", "hauld ", "heap ", "the ",
+		"process ", "memory ", "stream " };
+	size_t i = 0;
+
+	while (i < n) {
+		const char *w;
+
+		seed = seed * 1103515245u + 12345u;
+		w = words[(seed >> 16) % ARRAY_SIZE(words)];
+		for (size_t k = 0; w[k] && i < n; k++)
+			p[i++] = (unsigned char)w[k];
+	}
+}
+
+static void *th_send_dir_z(void *arg)
+{
+	struct side *s = arg;
+	struct peer_conn c;
+
+	peer_conn_init(&c, s->fd, s->timeout);
+	ck_assert_int_eq(peer_compress_enable(&c, ZFRAME_ON), 0);
+	s->ret = peer_send_dir(&c, s->dirfd, &s->files, &s->bytes);
+	s->sent = c.bytes_sent;
+	s->received = c.raw_sent;
+	c.fd = -1;
+	peer_conn_release(&c);
+	return NULL;
+}
+
+/* Text, zeros and random bytes, each intact; fewer bytes on the wire than in the
+ * files, and the raw count is the files' bytes. */
+START_TEST(test_dir_compressed)
+{
+	static const struct { const char *name; size_t size; int kind; } f[] = {
+		{ "empty.img", 0, 0 },
+		{ "pages-1.img", 3 * PEER_MAX_FRAME + 5, 0 },
+		{ "pages-2.img", 2 * PEER_MAX_FRAME, 1 },
+		{ "pages-3.img", PEER_MAX_FRAME + 7, 2 },
+		{ "small.img", 300, 0 },
+	};
+	char src[PATH_MAX], dst[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+	unsigned char *data = malloc(3 * PEER_MAX_FRAME + 5);
+	struct side s = { .timeout = T_MS };
+	int sv[2], dfd, files = 0;
+	int64_t bytes = 0, total = 0;
+	struct peer_conn c;
+
+	tpath(src, sizeof(src), "src");
+	tpath(dst, sizeof(dst), "dst");
+	ck_assert_int_eq(mkdir(src, 0700), 0);
+	ck_assert_int_eq(mkdir(dst, 0700), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(f); i++) {
+		if (f[i].kind == 0)
+			fill_words(data, f[i].size, (unsigned)i);
+		else if (f[i].kind == 1)
+			memset(data, 0, f[i].size);
+		else
+			ck_assert_int_eq(random_bytes(data, f[i].size), 0);
+		write_file(jpath(a, sizeof(a), src, f[i].name), data, f[i].size, 0600);
+		total += (int64_t)f[i].size;
+	}
+	make_pair(sv);
+	s.fd = sv[1];
+	s.dirfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	side_start(&s, th_send_dir_z);
+	peer_conn_init(&c, sv[0], T_MS);
+	ck_assert_int_eq(peer_compress_enable(&c, ZFRAME_ON), 0);
+	ck_assert_int_eq(peer_recv_dir(&c, dfd, &files, &bytes), 0);
+	side_join(&s);
+	ck_assert_int_eq(s.ret, 0);
+	ck_assert_int_eq(files, (int)ARRAY_SIZE(f));
+	ck_assert_int_eq(bytes, total);
+	ck_assert_uint_eq(s.received, (uint64_t)total);
+	/* The random MiB goes raw, the rest shrinks to well under half. */
+	ck_assert_uint_lt(s.sent, (uint64_t)total / 2);
+	ck_assert_uint_gt(s.sent, PEER_MAX_FRAME);
+	for (size_t i = 0; i < ARRAY_SIZE(f); i++)
+		check_same(jpath(a, sizeof(a), src, f[i].name), jpath(b, sizeof(b), dst, f[i].name));
+	c.fd = -1;
+	peer_conn_release(&c);
+	close(s.dirfd);
+	close(dfd);
+	close_pair(sv);
+	free(data);
+}
+END_TEST
+
+/* A zstd frame of n zero bytes, its size declared (or not). Heap, caller frees. */
+static unsigned char *zstd_zeros(size_t n, int declare, size_t *zn)
+{
+	unsigned char *zeros = calloc(1, n), *out;
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	size_t cap = ZSTD_compressBound(n);
+
+	out = malloc(cap);
+	ck_assert(zeros && cc && out);
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, declare);
+	*zn = ZSTD_compress2(cc, out, cap, zeros, n);
+	ck_assert(!ZSTD_isError(*zn));
+	ZSTD_freeCCtx(cc);
+	free(zeros);
+	return out;
+}
+
+/* A ZDATA frame is refused by a receiver that did not agree to compression; with
+ * it, a zip bomb (64 MiB in a few KiB), one beyond the file's size and one
+ * without a declared size are refused, the file removed, nothing written beyond
+ * the bound. A good one is taken. */
+START_TEST(test_dir_zdata_hostile)
+{
+	char dst[PATH_MAX], js[256], h[65];
+	struct rawbuf b = { 0 };
+	unsigned char *z, *zeros = calloc(1, 4096);
+	size_t zn;
+
+	tpath(dst, sizeof(dst), "dst");
+	ck_assert_int_eq(mkdir(dst, 0700), 0);
+	z = zstd_zeros(4096, 1, &zn);
+	rb_text(&b, PEER_FT_FILE, "{\"name\":\"a.img\",\"size\":4096,\"mode\":420}");
+	rb_add(&b, PEER_FT_ZDATA, z, zn);
+	ck_assert_int_eq(recv_dir_raw(&b, dst, NULL), -EPROTO);
+	ck_assert_int_eq(count_entries(dst), 0);
+	/* Agreed: the same transfer is taken. */
+	rb_text(&b, PEER_FT_FILE, "{\"name\":\"a.img\",\"size\":4096,\"mode\":420}");
+	rb_add(&b, PEER_FT_ZDATA, z, zn);
+	sha256_hex(zeros, 4096, h);
+	snprintf(js, sizeof(js), "{\"sha256\":\"%s\"}", h);
+	rb_text(&b, PEER_FT_FILE_END, js);
+	rb_text(&b, PEER_FT_FILES_END, "{\"files\":1,\"bytes\":4096}");
+	ck_assert_int_eq(recv_dir_raw_z(&b, dst, NULL, true), 0);
+	ck_assert_int_eq(count_entries(dst), 1);
+	tpath(js, sizeof(js), "dst/a.img");
+	ck_assert_int_eq(unlink(js), 0);
+	/* 4 KiB of content in a file announced as 4095 bytes. */
+	rb_text(&b, PEER_FT_FILE, "{\"name\":\"a.img\",\"size\":4095,\"mode\":420}");
+	rb_add(&b, PEER_FT_ZDATA, z, zn);
+	ck_assert_int_eq(recv_dir_raw_z(&b, dst, NULL, true), -EPROTO);
+	ck_assert_int_eq(count_entries(dst), 0);
+	free(z);
+	/* The bomb, in a file that claims to be 16 GiB: the frame's bound holds. */
+	z = zstd_zeros(64u << 20, 1, &zn);
+	ck_assert_uint_lt(zn, 64 * 1024);
+	rb_text(&b, PEER_FT_FILE, "{\"name\":\"a.img\",\"size\":17179869184,\"mode\":420}");
+	rb_add(&b, PEER_FT_ZDATA, z, zn);
+	ck_assert_int_eq(recv_dir_raw_z(&b, dst, NULL, true), -EPROTO);
+	ck_assert_int_eq(count_entries(dst), 0);
+	free(z);
+	z = zstd_zeros(8192, 0, &zn);
+	rb_text(&b, PEER_FT_FILE, "{\"name\":\"a.img\",\"size\":8192,\"mode\":420}");
+	rb_add(&b, PEER_FT_ZDATA, z, zn);
+	ck_assert_int_eq(recv_dir_raw_z(&b, dst, NULL, true), -EPROTO);
+	ck_assert_int_eq(count_entries(dst), 0);
+	free(z);
+	free(zeros);
+}
+END_TEST
+
+/* Two sealed connections' ends, a and b, over a socketpair. */
+static void zpair_open(struct peer_conn *a, struct peer_conn *b, int sv[2])
+{
+	struct side s = { .timeout = T_MS, .secret = SECRET };
+
+	make_pair(sv);
+	s.fd = sv[1];
+	side_start(&s, th_auth_server);
+	peer_conn_init(a, sv[0], T_MS);
+	ck_assert_int_eq(peer_auth_client(a, SECRET, strlen(SECRET), "memory"), 0);
+	side_join(&s);
+	ck_assert_int_eq(s.ret, 0);
+	peer_conn_move(b, &s.conn);
+}
+
+struct criu_writer {
+	pthread_t th;
+	int fd;
+	const unsigned char *p;
+	size_t len;
+	int ret;
+};
+
+/* CRIU at the sending end: writes its stream, then closes its socket. */
+static void *th_criu_write(void *arg)
+{
+	struct criu_writer *w = arg;
+
+	w->ret = write_full(w->fd, w->p, w->len);
+	close(w->fd);
+	return NULL;
+}
+
+/* CRIU at the receiving end: everything until the stream's end. */
+static size_t criu_read_all(int fd, unsigned char *buf, size_t cap)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < cap && (n = read(fd, buf + got, cap - got)) > 0)
+		got += (size_t)n;
+	return got;
+}
+
+/* CRIU's stream through two relays that compress: what arrives is what was sent
+ * (text, zeros, random), in fewer bytes on the wire; raw counts are CRIU's. */
+START_TEST(test_relay_compressed)
+{
+	size_t len = 12u << 20, got;
+	unsigned char *data = malloc(len), *back = malloc(len + 1);
+	struct criu_writer w = { .p = data, .len = len };
+	struct peer_conn a, b;
+	struct relay *ra = NULL, *rb = NULL;
+	struct zframe_stats st;
+	long long out, in;
+	int sv[2], fb;
+	char why[200];
+
+	fill_words(data, 4u << 20, 5);
+	memset(data + (4u << 20), 0, 4u << 20);
+	ck_assert_int_eq(random_bytes(data + (8u << 20), 4u << 20), 0);
+	zpair_open(&a, &b, sv);
+	ck_assert_int_eq(peer_compress_enable(&a, ZFRAME_ON), 0);
+	ck_assert_int_eq(peer_compress_enable(&b, ZFRAME_ON), 0);
+	ck_assert_int_eq(relay_open(&a, true, &w.fd, &ra), 0);
+	ck_assert_int_eq(relay_open(&b, true, &fb, &rb), 0);
+	ck_assert_int_eq(pthread_create(&w.th, NULL, th_criu_write, &w), 0);
+	got = criu_read_all(fb, back, len + 1);
+	ck_assert_int_eq(pthread_join(w.th, NULL), 0);
+	ck_assert_int_eq(w.ret, 0);
+	ck_assert_uint_eq(got, len);
+	ck_assert(memcmp(back, data, len) == 0);
+	close(fb);
+	relay_counts(ra, &out, &in);
+	ck_assert_int_eq(out, (long long)len);
+	relay_counts(rb, &out, &in);
+	ck_assert_int_eq(in, (long long)len);
+	ck_assert_int_eq(relay_finish(ra, T_MS, why, sizeof(why)), 0);
+	ck_assert_int_eq(relay_finish(rb, T_MS, why, sizeof(why)), 0);
+	ck_assert_uint_eq(a.raw_sent, len);
+	/* The random third goes raw; text and zeros shrink. */
+	ck_assert_uint_lt(a.bytes_sent, len / 2);
+	ck_assert_uint_gt(a.bytes_sent, 4u << 20);
+	zframe_stats(a.z, &st);
+	ck_assert_int_gt(st.frames_z, 0);
+	ck_assert_int_gt(st.frames_raw, 0);
+	ck_assert_int_eq(st.raw, (int64_t)len);
+	a.fd = b.fd = -1;
+	peer_conn_release(&a);
+	peer_conn_release(&b);
+	close_pair(sv);
+	free(data);
+	free(back);
+}
+END_TEST
+
+/* A relay whose connection did not agree to compression refuses a ZSTREAM frame;
+ * one that did refuses a zip bomb (64 MiB declared in a few KiB), fails cleanly
+ * and tells the other side why. */
+START_TEST(test_relay_zstream_hostile)
+{
+	for (int agreed = 0; agreed <= 1; agreed++) {
+		struct peer_conn a, b;
+		struct relay *rb = NULL;
+		unsigned char *z, buf[512];
+		size_t zn;
+		json_t *m = NULL;
+		char why[200];
+		int sv[2], fb, r;
+
+		zpair_open(&a, &b, sv);
+		if (agreed)
+			ck_assert_int_eq(peer_compress_enable(&b, ZFRAME_ON), 0);
+		ck_assert_int_eq(relay_open(&b, true, &fb, &rb), 0);
+		z = zstd_zeros(agreed ? 64u << 20 : 4096, 1, &zn);
+		ck_assert_int_eq(peer_send_frame(&a, PEER_FT_ZSTREAM, z, zn), 0);
+		free(z);
+		r = relay_finish(rb, T_MS, why, sizeof(why));
+		ck_assert_int_lt(r, 0);
+		if (agreed)
+			ck_assert_msg(strstr(why, "decompress") != NULL, "why: %s", why);
+		/* The relay said why before it closed, and CRIU saw nothing. */
+		ck_assert_int_eq(peer_recv_json(&a, &m), 0);
+		ck_assert_ptr_nonnull(json_string_value(json_object_get(m, "stream_error")));
+		json_decref(m);
+		ck_assert_int_eq(read(fb, buf, sizeof(buf)), 0);
+		close(fb);
+		a.fd = b.fd = -1;
+		peer_conn_release(&a);
+		peer_conn_release(&b);
+		close_pair(sv);
+	}
+}
+END_TEST
+
 static Suite *peer_suite(void)
 {
 	Suite *s = suite_create("peer");
@@ -1636,6 +1950,10 @@ static Suite *peer_suite(void)
 	tcase_add_test(tc, test_dir_bounded);
 	tcase_add_test(tc, test_dir_timeout);
 	tcase_add_test(tc, test_connect);
+	tcase_add_test(tc, test_dir_compressed);
+	tcase_add_test(tc, test_dir_zdata_hostile);
+	tcase_add_test(tc, test_relay_compressed);
+	tcase_add_test(tc, test_relay_zstream_hostile);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,10 +1,14 @@
 /* workload.c: the process tree the integration tests and benchmarks migrate.
  *
  *   workload --mib N --status FILE [--seed S] [--tick-ms T] [--dirty-mib-per-s R]
- *            [--children K]
- *   workload --print-checksum --mib N [--seed S]
+ *            [--children K] [--fill random|text|zeros]
+ *   workload --print-checksum --mib N [--seed S] [--fill random|text|zeros]
  *
  * It fills N MiB of anonymous memory with pseudo-random words and then ticks forever.
+ * --fill chooses what the words look like, for the compression tests: random (the
+ * default, incompressible), text (8-byte words of English from a vocabulary of 32,
+ * chosen by the same stream: a heap of strings compresses about as well) or zeros
+ * (written, so the pages are real pages that CRIU dumps, not the zero page).
  * Every tick it counts, measures the wall-clock gap since the previous tick (a
  * migration shows as one long gap), checksums a slice of the region and rewrites the
  * status file FILE with one line:
@@ -105,6 +109,18 @@ static uint64_t gen_mask(uint32_t gen)
 	return gen ? splitmix64(0xa5a5a5a5a5a5a5a5ULL + gen) : 0;
 }
 
+enum fill { FILL_RANDOM, FILL_TEXT, FILL_ZEROS };
+static enum fill fill_kind;
+
+/* --fill text: 32 words of 8 bytes, spaces included. */
+static const char text_words[32][9] = {
+	"the     ", "process ", "memory  ", "moves   ", "between ", "hosts   ", "while   ",
+	"it      ", "runs    ", "and     ", "a       ", "page    ", "of      ", "data    ",
+	"is      ", "sent    ", "over    ", "link    ", "to      ", "another ", "host    ",
+	"where   ", "restore ", "begins  ", "with    ", "its     ", "state   ", "intact  ",
+	"when    ", "done,   ", "then    ", "again.  ",
+};
+
 /* The canonical content of block b, before any generation mask. */
 static void block_fill(uint64_t *w, uint64_t seed, uint64_t b)
 {
@@ -114,7 +130,10 @@ static void block_fill(uint64_t *w, uint64_t seed, uint64_t b)
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
-		w[i] = x;
+		if (fill_kind == FILL_TEXT)
+			memcpy(&w[i], text_words[x >> 59], 8);
+		else
+			w[i] = fill_kind == FILL_ZEROS ? 0 : x;
 	}
 }
 
@@ -260,8 +279,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: workload --mib N --status FILE [--seed S] [--tick-ms T]\n"
-		"                [--dirty-mib-per-s R] [--children K]\n"
-		"       workload --print-checksum --mib N [--seed S]\n");
+		"                [--dirty-mib-per-s R] [--children K] [--fill random|text|zeros]\n"
+		"       workload --print-checksum --mib N [--seed S] [--fill random|text|zeros]\n");
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -274,6 +293,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "dirty-mib-per-s", required_argument, NULL, 'd' },
 		{ "children", required_argument, NULL, 'c' },
 		{ "print-checksum", no_argument, NULL, 'p' },
+		{ "fill", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -307,6 +327,19 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'p':
 			o->print_checksum = 1;
+			break;
+		case 'f':
+			if (strcmp(optarg, "random") == 0) {
+				fill_kind = FILL_RANDOM;
+			} else if (strcmp(optarg, "text") == 0) {
+				fill_kind = FILL_TEXT;
+			} else if (strcmp(optarg, "zeros") == 0) {
+				fill_kind = FILL_ZEROS;
+			} else {
+				fprintf(stderr, "workload: --fill wants random, text or zeros, "
+					"got '%s'\n", optarg);
+				return -1;
+			}
 			break;
 		default:
 			usage();

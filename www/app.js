@@ -374,6 +374,8 @@ const jobView = {
       ["Created", when(j.created_at)], ["Started", when(j.started_at)], ["Finished", when(j.finished_at)],
       ["Result", j.result ? "pid " + j.result.pid + " at the destination" + (j.result.container ? ", container " + j.result.container : "") : "–"],
       ["Downtime", ms(j.stats.downtime_ms)], ["Total", ms(j.stats.total_ms)], ["Bytes", bytes(j.stats.bytes)],
+      ["From CRIU", bytes(j.stats.bytes_raw)],
+      ["Compression", j.stats.compression ? j.stats.compression + (j.stats.compress_ratio !== null ? ", " + j.stats.compress_ratio.toFixed(3) + " of the raw bytes on the wire" : "") : "–"],
     ];
     f.replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: k }),
       el("dd", { text: text(v), class: k === "State" ? j.state : null, "data-fact": k.toLowerCase() })]));

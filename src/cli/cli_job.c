@@ -111,6 +111,11 @@ static void print_stats(FILE *f, json_t *job)
 	} else {
 		fmt_kv(f, "bytes", "-");
 	}
+	if (jint(job, "stats.bytes_raw", &v) == 0) {
+		fmt_bytes(b, sizeof(b), v);
+		fmt_kv(f, "from CRIU", "%s (%lld), compression %s", b, (long long)v,
+		       jstr(job, "stats.compression", "-"));
+	}
 	if (jint(job, "stats.pages_written", &v) == 0)
 		fmt_kv(f, "pages", "%lld", (long long)v);
 	else

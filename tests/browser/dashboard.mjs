@@ -133,6 +133,8 @@ try {
       expect(tl.includes(p), "timeline lacks " + p + ": " + tl);
     expect(/downtime/.test(await a.textContent("#times")), "no downtime bar");
     expect(await a.locator("#events tbody tr").count() >= 5, "few events");
+    const comp = await a.textContent('#job-facts dd[data-fact="compression"]');
+    expect(/^(zstd|none)/.test(comp), "no compression fact: " + comp);
     expect(await a.isDisabled("#cancel"), "cancel enabled on a finished job");
     expect(/ended \(succeeded\)/.test(await a.textContent("#cancel-why")), "no reason why not");
   });

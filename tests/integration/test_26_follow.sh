@@ -321,6 +321,9 @@ expect_eq "(f) the downtime's sum is the job's" \
 	"$(jget "$JOB_JSON" '.stats.downtime_ms / 1000')"
 expect_num_ge "(f) bytes moved (MiB)" \
 	"$(m 'hauld_migration_bytes_total{role=source}' | awk '{ print int($1 / 1048576) }')" $((MIB / 2))
+expect_eq "(f) the bytes from CRIU counted are the job's" \
+	"$(m 'hauld_migration_bytes_raw_total{role=source}' | awk '{ printf "%d", $1 }')" \
+	"$(jget "$JOB_JSON" .stats.bytes_raw)"
 api GET "$A_API/metrics" >/dev/null
 TOKEN_SAVE=$API_TOKEN_FILE
 echo wrong-token-0123456789 >"$T/wrong.token"

@@ -279,12 +279,24 @@ function checkSources(doc, V, src) {
 
 	const table = read("src/api.c").match(/option_table\[\]\s*=\s*\{([\s\S]*?)\n\};/);
 	const opts = new Map();
-	for (const m of (table ? table[1] : "").matchAll(/\{\s*"(\w+)",\s*OPT_(BOOL|INT|PATHS)/g))
-		opts.set(m[1], { BOOL: "boolean", INT: "integer", PATHS: "array" }[m[2]]);
+	const enums = new Map();
+	for (const m of (table ? table[1] : "").matchAll(/\{\s*"(\w+)",\s*OPT_(BOOL|INT|PATHS|ENUM)[^}]*?(\w+_values)?\s*\}/g)) {
+		opts.set(m[1], { BOOL: "boolean", INT: "integer", PATHS: "array", ENUM: "string" }[m[2]]);
+		if (m[2] === "ENUM")
+			enums.set(m[1], m[3]);
+	}
 	compareSet("#/components/schemas/Options", "options", Object.keys(S.Options.properties), opts.keys());
 	for (const [name, type] of opts)
 		if (S.Options.properties[name] && S.Options.properties[name].type !== type)
 			problem(`#/components/schemas/Options/properties/${name}`, `type ${S.Options.properties[name].type}, the code takes ${type}`);
+	// An option of a few values: the spec's enum is the code's list.
+	for (const [name, arr] of enums) {
+		const list = arr && read("src/api.c").match(new RegExp(`${arr}\\[\\]\\s*=\\s*\\{([^}]*)\\}`));
+		if (S.Options.properties[name])
+			compareSet(`#/components/schemas/Options/properties/${name}`, `values of ${name}`,
+				   S.Options.properties[name].enum || [],
+				   list ? [...list[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]) : []);
+	}
 
 	const logs = read("src/criu.c").match(/criu_log_names\[[^\]]*\]\s*=\s*\{([^}]*)\}/);
 	compareSet("#/components/schemas/Log/properties/name", "CRIU log names", S.Log.properties.name.enum,

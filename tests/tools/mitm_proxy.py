@@ -5,7 +5,8 @@ Listens on 127.0.0.1 (its port goes to --port-file) and forwards every connectio
 to --to HOST:PORT. It reads the frames of what the client sends (a 12-byte header
 "HLD1", version, type, 2 reserved bytes, a 4-byte big-endian length; from version 2
 on every frame after the client's first one carries a 16-byte tag) and, in the
---nth frame of type --type (6: CRIU's stream; 1: JSON), does one of:
+--nth frame of type --type (6: CRIU's stream; 8: CRIU's stream compressed; 1: JSON;
+or a list such as 6,8, whose frames then count together), does one of:
   flip    change one bit of its payload
   replay  send it twice
   drop    leave it out
@@ -35,7 +36,7 @@ def main():
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--mode", choices=["flip", "replay", "drop", "none"], required=True)
-    ap.add_argument("--type", type=int, default=6)
+    ap.add_argument("--type", type=lambda v: {int(t) for t in v.split(",")}, default={6})
     ap.add_argument("--nth", type=int, default=10)
     a = ap.parse_args()
     host, port = a.to.rsplit(":", 1)
@@ -75,7 +76,7 @@ def main():
                     break
                 first = False
                 frame = hdr + body
-                if typ == a.type and a.mode != "none":
+                if typ in a.type and a.mode != "none":
                     seen += 1
                     if seen == a.nth:
                         if a.mode == "flip" and length > 0:
