@@ -35,6 +35,10 @@ int proc_tree_signal(pid_t pid, int sig);
  * CRIU process (criu_bin, or any task named "criu"; criu_bin may be NULL). */
 int proc_unmovable(pid_t pid, const char *criu_bin, char *why, size_t len);
 
+/* pid's name as in /proc/PID/comm, without its newline, cut to len - 1 bytes; ""
+ * when it cannot be read. */
+void proc_comm(pid_t pid, char *out, size_t len);
+
 /* pid's command line, its arguments joined by spaces, other bytes than printable
  * ASCII shown as '?', cut to len - 1 bytes (ending in "..." when longer); "" when
  * it cannot be read (a kernel thread, a process gone). */

@@ -107,20 +107,7 @@ static size_t scan(struct entry *v, size_t max)
 /* The name in /proc/PID/comm (at most 15 bytes), printable. */
 static void comm_of(pid_t pid, char *out, size_t len)
 {
-	char path[64];
-	ssize_t n = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, out, len - 1);
-		close(fd);
-	}
-	if (n < 0)
-		n = 0;
-	out[n] = '\0';
-	out[strcspn(out, "\n")] = '\0';
+	proc_comm(pid, out, len);
 	for (char *c = out; *c; c++)
 		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
 			*c = '?';

@@ -265,21 +265,28 @@ static int runs_file(pid_t pid, const struct stat *prog)
 	       st.st_ino == prog->st_ino;
 }
 
-static int has_comm(pid_t pid, const char *name)
+void proc_comm(pid_t pid, char *out, size_t len)
 {
-	char path[64], comm[32] = "";
+	char path[64];
+	ssize_t n = 0;
 	int fd;
-	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, comm, sizeof(comm) - 1);
-	close(fd);
-	comm[n > 0 ? n : 0] = '\0';
-	comm[strcspn(comm, "\n")] = '\0';
-	return strcmp(comm, name) == 0;
+	if (fd >= 0) {
+		n = read(fd, out, len - 1);
+		close(fd);
+	}
+	out[n > 0 ? n : 0] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+}
+
+static int has_comm(pid_t pid, const char *name)
+{
+	char comm[32];
+
+	proc_comm(pid, comm, sizeof(comm));
+	return comm[0] && strcmp(comm, name) == 0;
 }
 
 /* Why one task of the tree rooted at root must not be frozen, or NULL. */
