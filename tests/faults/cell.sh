@@ -194,6 +194,7 @@ criu | criu_hang)
 esac
 
 # Let the surviving daemons finish what they can, then restart both.
+# _b_done: B's record of the job is final, or B has none (HTTP 404).
 _b_done() {
 	api GET "$B_API/migrations/$ID" >/dev/null
 	[ "$HTTP_STATUS" = 404 ] || [[ "$(jget "$HTTP_BODY" .state)" =~ ^(succeeded|failed|cancelled)$ ]]
@@ -217,11 +218,7 @@ start_again B || die "B restarts" "see $T/B.log"
 # Both records final.
 JA=$(wait_job "$A_API" "$ID" 60) || fail "A's record is final after the restarts" "$(job_summary "$JA")"
 note "A: $(job_summary "$JA")"
-_b_final() {
-	api GET "$B_API/migrations/$ID" >/dev/null
-	[ "$HTTP_STATUS" = 404 ] || [[ "$(jget "$HTTP_BODY" .state)" =~ ^(succeeded|failed|cancelled)$ ]]
-}
-wait_for 60 _b_final || fail "B's record is final after the restarts" "$(job_summary "$HTTP_BODY")"
+wait_for 60 _b_done || fail "B's record is final after the restarts" "$(job_summary "$HTTP_BODY")"
 JB=$HTTP_BODY
 B_STATUS=$HTTP_STATUS
 if [ "$B_STATUS" = 200 ]; then
