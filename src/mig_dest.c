@@ -426,6 +426,14 @@ static void dest_rooted(struct mig_dst *d, pid_t root, const char *stage)
 		log_warnx("job %.8s: cannot record the pid %d CRIU restores", j->id, root);
 }
 
+/* Kill a copy CRIU made, every task of its tree (the root of a PID namespace takes
+ * the namespace with it). */
+static void kill_copy(pid_t root)
+{
+	proc_tree_signal(root, SIGKILL);
+	kill(root, SIGKILL);
+}
+
 /* Run the type's restore with dest_rooted watching; on failure nothing of the
  * copy is left (CRIU killed what it had made), and the record says so. */
 static int dst_restore_watched(struct engine *e, struct dst_job *dj)
@@ -454,8 +462,7 @@ static int dst_restore_watched(struct engine *e, struct dst_job *dj)
 	    proc_same(dj->job.result_pid, dj->job.result_start)) {
 		/* CRIU went (killed, or crashed) after it had made the copy: its tasks,
 		 * let go, would run beside the source's. */
-		proc_tree_signal(dj->job.result_pid, SIGKILL);
-		kill(dj->job.result_pid, SIGKILL);
+		kill_copy(dj->job.result_pid);
 		reap_later(dj->job.result_pid);
 		ev(e, &dj->job, "warn", "removed pid %d, the copy CRIU had made before it failed",
 		   dj->job.result_pid);
@@ -1166,8 +1173,7 @@ void dest_recover(struct engine *e, struct job *j)
 	if (strcmp(j->phase, PH_RESTORING) == 0 && ours) {
 		/* CRIU was restoring it when we went: the source, which never heard
 		 * that it was restored, runs its own copy again. */
-		proc_tree_signal(j->result_pid, SIGKILL);
-		kill(j->result_pid, SIGKILL);
+		kill_copy(j->result_pid);
 		job_dirs_remove(e, j);
 		ev(e, j, "warn", "removed pid %d, the copy CRIU was restoring when hauld "
 		   "stopped", j->result_pid);
