@@ -30,6 +30,8 @@ PKGS=(build-essential pkg-config git patch
       # the fuzzers (make fuzz): clang and its libFuzzer and sanitizer runtimes
       clang libclang-rt-14-dev
       iproute2 iptables curl jq procps util-linux valgrind wrk
+      # the benchmarks' CLI pipelines copy their files across the link with nc
+      netcat-openbsd
       # programs the integration tests migrate
       redis-server redis-tools python3
       # the tests' Prometheus text parser

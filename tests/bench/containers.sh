@@ -8,12 +8,16 @@
 # alternately with hauld and with the CLI pipeline, and after each move the workload
 # itself says how long it stood still (its longest gap between two ticks) and that
 # its memory is intact. The CLI pipelines, prepared as hauld prepares (the
-# destination's container created before anything stops):
-#   docker   docker checkpoint create --checkpoint-dir; cp of the checkpoint into the
+# destination's container created before anything stops), copy their files from one
+# host to the other over the same link as hauld (tar through nc, as a user scripts it
+# between two machines):
+#   docker   docker checkpoint create --checkpoint-dir; the checkpoint copied into the
 #            destination container's own checkpoint directory (Docker restores from no
 #            other); docker start --checkpoint; docker rm at the source
-#   podman   podman container checkpoint --export; podman container restore --import;
-#            podman rm at the source
+#   podman   podman container checkpoint --export; the archive copied; podman container
+#            restore --import; podman rm at the source
+# Each CLI step is timed too: the engine's checkpoint and restore calls, which hauld
+# makes as well, are the floor under both tools' downtime.
 # Writes docs/BENCHMARKS-CONTAINERS.md and prints its table.
 #
 # Environment: BENCH_RUNS moves per tool and engine [4]; BENCH_CONTAINER_MIB [64];
@@ -105,9 +109,28 @@ hauld_move() {
 		<<<"$HTTP_BODY" >>"$T/phases"
 }
 
-# cli_move ENGINE NAME FROM TO: the same with the engine's CLI; echoes "total_ms".
+# link_copy FROM TO DIR NAME INTO: DIR/NAME (a file or a directory) from host FROM to
+# the directory INTO at host TO, a tar stream through nc over the link between them.
+link_copy() {
+	local from_ns=NS_$1 to_ns=NS_$2 to_addr=ADDR_$2 port=7790 rc
+	mkdir -p "$5"
+	ip netns exec "${!to_ns}" nc -l "${!to_addr}" $port </dev/null | tar -C "$5" -xf - &
+	local rx=$!
+	wait_for 10 _listening "${!to_ns}" $port || { kill $rx 2>/dev/null; return 1; }
+	tar -C "$3" -cf - "$4" | ip netns exec "${!from_ns}" nc -N "${!to_addr}" $port
+	rc=$?
+	wait $rx || rc=1
+	return $rc
+}
+
+_listening() {
+	[ -n "$(ip netns exec "$1" ss -Hltn "sport = :$2")" ]
+}
+
+# cli_move ENGINE NAME FROM TO: the same with the engine's CLI; echoes "total_ms",
+# and appends "ENGINE checkpoint_ms copy_ms restore_ms" to $T/cli_steps.
 cli_move() {
-	local from=$3 to=$4 s d t0 dir bid root
+	local from=$3 to=$4 s d t0 t1 t2 t3 dir bid root
 	if [ "$1" = docker ]; then
 		s=${from}_DOCKER_SOCK d=${to}_DOCKER_SOCK root=${to}_DOCKER_ROOT
 		dir=$T/cli-checkpoint
@@ -118,23 +141,30 @@ cli_move() {
 		t0=$(now_ms)
 		"$DOCKER_CLI" -H "unix://${!s}" checkpoint create --checkpoint-dir "$dir" "$2" cp1 \
 			>/dev/null || return 1
-		mkdir -p "${!root}/containers/$bid/checkpoints"
-		cp -a "$dir/cp1" "${!root}/containers/$bid/checkpoints/cp1" || return 1
+		t1=$(now_ms)
+		link_copy "$from" "$to" "$dir" cp1 "${!root}/containers/$bid/checkpoints" || return 1
+		t2=$(now_ms)
 		"$DOCKER_CLI" -H "unix://${!d}" start --checkpoint cp1 "$2" >/dev/null || return 1
-		echo $(($(now_ms) - t0))
+		t3=$(now_ms)
 		"$DOCKER_CLI" -H "unix://${!s}" rm -f "$2" >/dev/null
 		"$DOCKER_CLI" -H "unix://${!d}" checkpoint rm "$2" cp1 >/dev/null 2>&1
 	else
 		s=${from}_PODMAN_SOCK d=${to}_PODMAN_SOCK
-		rm -f "$T/cli-export.tar"
+		rm -rf "$T/cli-export" "$T/cli-import"
+		mkdir -p "$T/cli-export"
 		t0=$(now_ms)
-		"$PODMAN_CLI" --remote --url "unix://${!s}" container checkpoint --export "$T/cli-export.tar" \
-			"$2" >/dev/null || return 1
-		"$PODMAN_CLI" --remote --url "unix://${!d}" container restore --import "$T/cli-export.tar" \
-			>/dev/null || return 1
-		echo $(($(now_ms) - t0))
+		"$PODMAN_CLI" --remote --url "unix://${!s}" container checkpoint \
+			--export "$T/cli-export/cp.tar" "$2" >/dev/null || return 1
+		t1=$(now_ms)
+		link_copy "$from" "$to" "$T/cli-export" cp.tar "$T/cli-import" || return 1
+		t2=$(now_ms)
+		"$PODMAN_CLI" --remote --url "unix://${!d}" container restore \
+			--import "$T/cli-import/cp.tar" >/dev/null || return 1
+		t3=$(now_ms)
 		"$PODMAN_CLI" --remote --url "unix://${!s}" rm -f "$2" >/dev/null
 	fi
+	echo "$1 $((t1 - t0)) $((t2 - t1)) $((t3 - t2))" >>"$T/cli_steps"
+	echo $((t3 - t0))
 }
 
 median() {
@@ -144,6 +174,7 @@ median() {
 results=$T/results
 : >"$results"
 : >"$T/phases"
+: >"$T/cli_steps"
 for engine in $ENGINES; do
 	if [ "$engine" = docker ]; then
 		docker_run "$A_DOCKER_SOCK" w1 "${WORKLOAD[@]}" || die "$engine workload" "docker_run"
@@ -190,6 +221,23 @@ phases_table=$T/phases_table
 		printf ' |\n'
 	done
 } >"$phases_table"
+# The CLI pipeline's steps, and the floor under any tool that makes the same two engine
+# calls: the CLI's downtime less its copy (the calls freeze and resume the workload at
+# the same points whoever makes them).
+steps_table=$T/steps_table
+{
+	printf '| engine | CLI steps (ms): checkpoint / copy / restore | CLI downtime seen | floor: that less the copy | floor / CLI |\n'
+	printf '|---|---:|---:|---:|---:|\n'
+	for engine in $ENGINES; do
+		ck=$(awk -v e="$engine" '$1 == e { print $2 }' "$T/cli_steps" | median)
+		cp=$(awk -v e="$engine" '$1 == e { print $3 }' "$T/cli_steps" | median)
+		rs=$(awk -v e="$engine" '$1 == e { print $4 }' "$T/cli_steps" | median)
+		cd=$(awk -v e="$engine" '$1 == e && $2 == "cli" { print $3 }' "$results" | median)
+		fl=$(awk -v a="$cd" -v b="$cp" 'BEGIN { print a - b }')
+		printf '| %s | %s / %s / %s | %s | %s | %s |\n' "$engine" "$ck" "$cp" "$rs" "$cd" "$fl" \
+			"$(awk -v a="$fl" -v b="$cd" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+	done
+} >"$steps_table"
 table=$T/table
 {
 	printf '| engine | downtime seen (ms), hauld / CLI | ratio | total (ms), hauld / CLI |\n'
@@ -205,6 +253,7 @@ table=$T/table
 } >"$table"
 cat "$table"
 cat "$phases_table"
+cat "$steps_table"
 if [ "$WRITE" = 1 ]; then
 	{
 		echo "# Container benchmarks"
@@ -229,6 +278,14 @@ if [ "$WRITE" = 1 ]; then
 		echo "container), and the commit (unpause)."
 		echo
 		cat "$phases_table"
+		echo
+		echo "The CLI pipeline's own steps (medians of their wall times), and the floor under"
+		echo "any tool that makes the same two engine calls, as hauld does: the CLI's downtime"
+		echo "less its copy, since those calls freeze and resume the workload wherever they"
+		echo "are made from. The floor over the CLI's downtime is the best ratio such a tool can"
+		echo "reach."
+		echo
+		cat "$steps_table"
 		echo
 		echo "Every move:"
 		echo
