@@ -155,6 +155,8 @@ bench: all
 	bash tests/bench/containers.sh
 	bash tests/bench/limits.sh
 	bash tests/bench/shaped.sh
+	BENCH_RATE=1gbit BENCH_FILL=text BENCH_RUNS=2 BENCH_DOC=docs/BENCHMARKS-CONTAINERS-1G.md \
+		bash tests/bench/containers.sh
 
 # Containers only: hauld beside each engine's CLI pipeline (docs/BENCHMARKS-CONTAINERS.md).
 bench-containers: all
@@ -162,6 +164,8 @@ bench-containers: all
 
 bench-shaped: all
 	bash tests/bench/shaped.sh
+	BENCH_RATE=1gbit BENCH_FILL=text BENCH_RUNS=2 BENCH_DOC=docs/BENCHMARKS-CONTAINERS-1G.md \
+		bash tests/bench/containers.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

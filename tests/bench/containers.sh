@@ -21,7 +21,10 @@
 # Writes docs/BENCHMARKS-CONTAINERS.md and prints its table.
 #
 # Environment: BENCH_RUNS moves per tool and engine [4]; BENCH_CONTAINER_MIB [64];
-# BENCH_ENGINES ["docker podman"]; BENCH_WRITE 0 to leave the doc alone [1].
+# BENCH_ENGINES ["docker podman"]; BENCH_FILL the workload's memory, random or text
+# [random]; BENCH_RATE shapes the link with tc tbf at that rate (tc's syntax, e.g.
+# 1gbit) [unshaped]; BENCH_DOC the document written [docs/BENCHMARKS-CONTAINERS.md];
+# BENCH_WRITE 0 to leave the doc alone [1].
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,7 +38,9 @@ RUNS=${BENCH_RUNS:-4}
 MIB=${BENCH_CONTAINER_MIB:-64}
 ENGINES=${BENCH_ENGINES:-docker podman}
 WRITE=${BENCH_WRITE:-1}
-DOC=$ROOT/docs/BENCHMARKS-CONTAINERS.md
+FILL=${BENCH_FILL:-random}
+RATE=${BENCH_RATE:-}
+DOC=$ROOT/${BENCH_DOC:-docs/BENCHMARKS-CONTAINERS.md}
 DOCKER_CLI=$(command -v docker) || die "docker CLI" "not installed"
 PODMAN_CLI=$(command -v podman) || die "podman CLI" "not installed"
 need_root_and_build
@@ -44,6 +49,12 @@ ENGINES_IMAGE=localhost/hauld-bench:1
 IMAGE_TAG=$ENGINES_IMAGE EXTRA_BINS=$BUILD/workload "$LIB_DIR/build-image.sh" "$T/image" \
 	>/dev/null || die "bench image" "build-image.sh failed"
 setup_netns || die "network namespaces" "setup_netns failed"
+if [ -n "$RATE" ]; then
+	for ns in "$NS_A" "$NS_B"; do
+		tc -n "$ns" qdisc add dev veth0 root tbf rate "$RATE" burst 256kb latency 50ms ||
+			die "tc tbf on $ns" "cannot shape the link at $RATE"
+	done
+fi
 make_secret "$T/secret"
 for h in A B; do
 	ns=NS_$h
@@ -57,7 +68,7 @@ for h in A B; do
 		die "daemon $h" "see $T/$h.log"
 done
 
-WORKLOAD=(/usr/bin/workload --mib "$MIB" --status /tmp/w.status --tick-ms 5)
+WORKLOAD=(/usr/bin/workload --mib "$MIB" --fill "$FILL" --status /tmp/w.status --tick-ms 5)
 
 # status ENGINE SOCK NAME: the workload's status line, read through the engine.
 status() {
@@ -258,16 +269,19 @@ if [ "$WRITE" = 1 ]; then
 	{
 		echo "# Container benchmarks"
 		echo
-		echo "Written by \`make bench-containers\` (tests/bench/containers.sh) on $(date -u +%Y-%m-%d),"
+		echo "Written by \`$([ -n "$RATE" ] && echo "make bench-shaped" || echo "make bench-containers")\` (tests/bench/containers.sh$([ -n "$RATE" ] && echo " with BENCH_RATE=$RATE BENCH_FILL=$FILL")) on $(date -u +%Y-%m-%d),"
 		echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), kernel $(uname -r),"
 		echo "$(nproc) CPUs, CRIU $(/usr/local/sbin/criu --version | sed -n 's/^Version: //p'),"
 		echo "Docker $(jget "$(dapi "$A_DOCKER_SOCK" GET /version)" .Version),"
 		echo "Podman $(jget "$(papi "$A_PODMAN_SOCK" GET /version)" .Version)."
 		echo
-		echo "A container running the checksummed workload ($MIB MiB) moves between two hosts"
-		echo "(network namespaces on one machine), $RUNS times per tool and engine, alternately"
+		echo "A container running the checksummed workload ($MIB MiB of $FILL memory) moves"
+		echo "between two hosts (network namespaces on one machine, joined by a veth pair"
+		echo "$([ -n "$RATE" ] && echo "shaped with tc tbf at $RATE" || echo "left unshaped")), $RUNS times per tool and engine, alternately"
 		echo "with hauld and with the engine's CLI pipeline (see the script's header). Downtime"
 		echo "is what the workload itself saw: its longest gap between two 5 ms ticks. Medians."
+		echo "hauld's transfer compresses as its compress option (auto) decides; the CLI's"
+		echo "copy sends the files as they are."
 		echo
 		cat "$table"
 		echo
