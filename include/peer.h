@@ -61,6 +61,7 @@ struct peer_conn {
 	                           compressed frame that arrives is refused (-EPROTO) */
 	uint64_t raw_sent;      /* bytes of CRIU's stream and of files sent, before
 	                           compression */
+	uint64_t raw_received;  /* and received, after decompression */
 };
 
 void peer_conn_init(struct peer_conn *c, int fd, int timeout_ms);

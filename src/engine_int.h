@@ -84,6 +84,8 @@ struct dst_job {
 	int ctl_fd;                  /* its control connection, -1 when none */
 	struct peer_conn mem;        /* its memory connection, once attached */
 	struct relay *relay;         /* CRIU's stream on it, while one runs */
+	uint64_t ctl_bytes, ctl_raw; /* the cpuinfo image that came on the control
+	                                connection: on the wire, and its own size */
 	bool mem_attached;
 	bool mem_reserved;      /* a memory connection is answering its attach */
 	bool restored, finished;

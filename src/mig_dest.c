@@ -343,8 +343,13 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 	}
 	/* One small image (a few KiB): a peer cannot make us write more before any
 	 * check. */
-	if (ret == 0)
+	if (ret == 0) {
+		uint64_t b0 = c->bytes_received, r0 = c->raw_received;
+
 		ret = peer_recv_dir_max(c, dfd, CPUINFO_MAX_FILES, CPUINFO_MAX_BYTES, NULL, NULL);
+		dj->ctl_bytes = c->bytes_received - b0;
+		dj->ctl_raw = c->raw_received - r0;
+	}
 	if (dfd >= 0)
 		close(dfd);
 	if (ret < 0)
@@ -632,6 +637,14 @@ static json_t *image(struct engine *e, struct dst_job *dj, struct peer_conn *c)
 	return json_pack("{s:b}", "ok", 1);
 }
 
+/* The job's byte counts: what came of CRIU's page stream and image files (framing
+ * included), and what that was before compression. */
+static void count_bytes(struct dst_job *dj)
+{
+	dj->job.stats.bytes = (int64_t)(dj->mem.bytes_received + dj->ctl_bytes);
+	dj->job.stats.bytes_raw = (int64_t)(dj->mem.raw_received + dj->ctl_raw);
+}
+
 /* "restore": the page stream has ended; take the image files, restore stopped. */
 static json_t *restore(struct engine *e, struct dst_job *dj)
 {
@@ -646,6 +659,7 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 		return reply_error("transfer_failed", "%s", dj->d.err);
 	fault_point(e, "dest_exit:receive_images");
 	ret = peer_recv_dir(&dj->mem, dj->d.images_fd, &files, &bytes);
+	count_bytes(dj);
 	if (ret < 0)
 		return reply_error("transfer_failed", "receiving the images: %s", strerror(-ret));
 	ev(e, &dj->job, "info", "received %d image files (%lld bytes)", files, (long long)bytes);
@@ -718,6 +732,7 @@ static json_t *restore_lazy(struct engine *e, struct dst_job *dj, struct peer_co
 		int r = relay_finish(dj->relay, e->cfg.peer_timeout_ms, why, sizeof(why));
 
 		dj->relay = NULL;
+		count_bytes(dj);
 		if (r < 0 && ret == 0) {
 			snprintf(dj->d.err, sizeof(dj->d.err), "the page stream failed: %s", why);
 			ret = r;

@@ -67,6 +67,7 @@ void peer_conn_init(struct peer_conn *c, int fd, int timeout_ms)
 	c->bytes_sent = 0;
 	c->bytes_received = 0;
 	c->raw_sent = 0;
+	c->raw_received = 0;
 }
 
 /* ---- sealed frames ---- */

@@ -385,6 +385,7 @@ static int recv_data(struct peer_conn *c, uint8_t t, size_t n, unsigned char *bu
 	if (r < 0)
 		return r;
 	f->got += (int64_t)len;
+	c->raw_received += len;
 	return 0;
 }
 

@@ -128,6 +128,7 @@ static int from_peer(struct relay *r)
 		r->in = p;
 	}
 	r->n_in += (long long)len;
+	r->c->raw_received += len;
 	r->in_len = len;
 	r->in_off = 0;
 	return 0;

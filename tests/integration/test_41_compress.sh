@@ -3,7 +3,8 @@
 # compressed (zstd) when the job asks, and the job says what it did.
 #   - a workload whose memory is text-like (--fill text), with compress "on": it runs
 #     on at the destination with its memory intact (the checksum of what it holds),
-#     the job says "zstd", and the bytes on the wire are well under what CRIU produced;
+#     the job says "zstd", and the bytes on the wire are well under what CRIU produced,
+#     at both ends (the destination counts what it received);
 #   - the same back with compress "off": "none", and about the raw amount on the wire;
 #   - memory written with zeros, "on": CRIU sends those pages (they are not the
 #     kernel's zero page), and they cost next to nothing on the wire;
@@ -60,6 +61,11 @@ expect_match "text, on: an event says what compression did" "$HTTP_BODY" \
 	'compression zstd: [0-9.]+ MiB of pages and images went as [0-9.]+ MiB'
 api GET "$B_API/migrations/$J1" >/dev/null
 expect_eq "text, on: B's job agreed on zstd" "$(jget "$HTTP_BODY" .stats.compression)" zstd
+# The destination counts what it received: the same bytes from CRIU as the source
+# sent, and about as few on the wire.
+stats_ok "text, on, at B" "$HTTP_BODY" 400 1
+expect_eq "text, on: B received the bytes from CRIU that A sent" \
+	"$(jget "$HTTP_BODY" .stats.bytes_raw)" "$(jget "$JOB_JSON" .stats.bytes_raw)"
 
 # 2. Back, compress "off".
 MIGRATE_OPTIONS='{"compress":"off"}' migrate_and_check "text, off: B->A" "$B_API" "$P1" \
@@ -102,6 +108,10 @@ note "lazy, on: $(job_summary "$JSON")"
 expect_eq "lazy, on: succeeded" "$(jget "$JSON" .state)" succeeded
 expect_eq "lazy, on: stats.compression" "$(jget "$JSON" .stats.compression)" zstd
 stats_ok "lazy, on" "$JSON" 400 1
+api GET "$B_API/migrations/$ID" >/dev/null
+stats_ok "lazy, on, at B" "$HTTP_BODY" 400 1
+expect_eq "lazy, on: B received the bytes from CRIU that A sent" \
+	"$(jget "$HTTP_BODY" .stats.bytes_raw)" "$(jget "$JSON" .stats.bytes_raw)"
 LP=$(jget "$JSON" .result.pid)
 track_pid "$LP"
 expect_true "lazy, on: result.pid $LP is the workload" is_workload "$LP" "$T/l.status"
