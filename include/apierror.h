@@ -20,7 +20,9 @@ enum api_err {
 	AE_METHOD,           /* 405 method_not_allowed */
 	AE_CONFLICT,         /* 409 conflict */
 	AE_TOO_LARGE,        /* 413 body_too_large */
+	AE_URI_TOO_LONG,     /* 414 uri_too_long: the request target is over HTTP_MAX_URL */
 	AE_UNSUPPORTED_MEDIA,/* 415 unsupported_media_type */
+	AE_HEADERS_TOO_LARGE,/* 431 headers_too_large: over HTTP_MAX_HEADERS */
 	AE_INTERNAL,         /* 500 internal */
 	AE_UNAVAILABLE,      /* 503 unavailable */
 	AE__COUNT

@@ -11,6 +11,12 @@
 
 #define HTTP_MAX_BODY   (64 * 1024)   /* larger bodies get 413 before they are read */
 #define HTTP_MAX_QUERY  16            /* query parameters kept, the rest ignored */
+/* A longer request target (path and query, as sent) is 414 uri_too_long, field
+ * "url"; header names and values over this many bytes in all are 431
+ * headers_too_large, field "headers". Both are answered before the handler runs,
+ * as JSON, up to what libmicrohttpd holds of a request (see http.c). */
+#define HTTP_MAX_URL     8192
+#define HTTP_MAX_HEADERS (16 * 1024)
 
 struct http_query_param {
 	const char *key;

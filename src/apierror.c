@@ -35,7 +35,9 @@ static const struct api_err_info api_errs[AE__COUNT] = {
 	[AE_METHOD]            = { 405, "method_not_allowed" },
 	[AE_CONFLICT]          = { 409, "conflict" },
 	[AE_TOO_LARGE]         = { 413, "body_too_large" },
+	[AE_URI_TOO_LONG]      = { 414, "uri_too_long" },
 	[AE_UNSUPPORTED_MEDIA] = { 415, "unsupported_media_type" },
+	[AE_HEADERS_TOO_LARGE] = { 431, "headers_too_large" },
 	[AE_INTERNAL]          = { 500, "internal" },
 	[AE_UNAVAILABLE]       = { 503, "unavailable" },
 };

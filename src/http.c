@@ -40,6 +40,20 @@
  * mid-body), so the rest is read and dropped; when more than this many bytes
  * would be dropped we stop reading and hang up instead of answering. */
 #define HTTP_MAX_DISCARD  (1024 * 1024)
+/* What libmicrohttpd holds of one connection: its memory pool, which keeps the
+ * request line and headers as read, a record of about 64 bytes for each header and
+ * query parameter, and the reply's headers. libmicrohttpd 0.9.75 grows its read
+ * buffer within the pool until the line it reads ends; when the pool is full
+ * first it answers itself, 414 (in the request line) or 431 (in the headers), with
+ * a fixed HTML body it has no option or hook to change. This pool holds the
+ * largest request hauld accepts (HTTP_MAX_URL + HTTP_MAX_HEADERS, 24 KiB) with
+ * room for its records and reply, so a request over hauld's limits gets hauld's
+ * JSON 414 or 431 up to about 65,100 bytes; only above that does libmicrohttpd's own
+ * answer come (SECURITY.md says what it is).
+ * The cost: libmicrohttpd mmaps a pool over 32 KiB, but it zeroes the whole pool
+ * between two requests on a kept-alive connection, so the pages are committed:
+ * at most HTTP_MAX_CONNS x 64 KiB = 32 MiB (16 MiB with the 32 KiB default). */
+#define HTTP_CONN_MEMORY  (64 * 1024)
 
 /* One streamed response (struct http_stream) and where it stands. */
 struct stream_conn {
@@ -87,6 +101,8 @@ struct http_req_state {
 	size_t body_len;
 	size_t body_cap;
 	int answered;        /* a response was queued before the body was read */
+	int started;         /* on_access has seen the request's headers */
+	int uri_too_long;    /* the request target is over HTTP_MAX_URL */
 	int too_large;       /* over the cap mid-body: drop the rest, then 413 */
 	size_t discarded;    /* bytes dropped since */
 	struct http_query_param query[HTTP_MAX_QUERY];
@@ -544,13 +560,52 @@ fail:
 	return MHD_NO;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *conn, enum api_err e, const char *msg)
+static enum MHD_Result send_error(struct MHD_Connection *conn, enum api_err e,
+				  const char *field, const char *msg)
 {
 	struct http_reply reply;
 
 	memset(&reply, 0, sizeof(reply));
-	api_error(&reply, e, NULL, "%s", msg);
+	api_error(&reply, e, field, "%s", msg);
 	return send_reply(NULL, conn, &reply);
+}
+
+/* libmicrohttpd calls this once the request line is in, with the request target
+ * as sent (path and query, before unescaping) and before it parses the query;
+ * what it returns is the request's *con_cls in on_access, and req_completed is
+ * called for it whatever happens next. The target's length is known only here:
+ * on_access sees the path without the query. */
+static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct http_req_state *st;
+
+	(void)cls;
+	(void)conn;
+	st = calloc(1, sizeof(*st));
+	if (st != NULL && uri != NULL)
+		st->uri_too_long = strnlen(uri, HTTP_MAX_URL + 1) > HTTP_MAX_URL;
+	return st;   /* NULL: on_access finds no state and closes the connection */
+}
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				    size_t key_size, const char *value, size_t value_size)
+{
+	size_t *total = cls;
+
+	(void)kind;
+	(void)key;
+	(void)value;
+	*total += key_size + value_size;
+	return *total > HTTP_MAX_HEADERS ? MHD_NO : MHD_YES;
+}
+
+/* 1 when the request's header names and values are over HTTP_MAX_HEADERS. */
+static int headers_too_large(struct MHD_Connection *conn)
+{
+	size_t total = 0;
+
+	MHD_get_connection_values_n(conn, MHD_HEADER_KIND, count_header, &total);
+	return total > HTTP_MAX_HEADERS;
 }
 
 /* 1 when the announced Content-Length is over the cap. An unparsable value is
@@ -731,19 +786,31 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 {
 	struct http_server *srv = cls;
 	struct http_req_state *st = *con_cls;
+	char msg[80];
 	int rc;
 
-	if (st == NULL) {
-		/* Headers are in, no body has been read yet. */
-		st = calloc(1, sizeof(*st));
-		if (st == NULL)
-			return MHD_NO;
-		*con_cls = st;
-		if (content_length_too_large(conn)) {
-			/* Answering now, before the body, means it is never read: the
-			 * connection is closed after the reply. */
+	if (st == NULL)
+		return MHD_NO;   /* uri_seen ran out of memory */
+	if (!st->started) {
+		/* Headers are in, no body has been read yet. Answering now, before
+		 * the body, means it is never read: the connection is closed after
+		 * the reply. */
+		st->started = 1;
+		if (st->uri_too_long) {
 			st->answered = 1;
-			return send_error(conn, AE_TOO_LARGE, "The request body is too large.");
+			snprintf(msg, sizeof(msg), "The URL is longer than %d bytes.",
+				 HTTP_MAX_URL);
+			return send_error(conn, AE_URI_TOO_LONG, "url", msg);
+		}
+		if (headers_too_large(conn)) {
+			st->answered = 1;
+			snprintf(msg, sizeof(msg), "The request headers are larger than %d bytes.",
+				 HTTP_MAX_HEADERS);
+			return send_error(conn, AE_HEADERS_TOO_LARGE, "headers", msg);
+		}
+		if (content_length_too_large(conn)) {
+			st->answered = 1;
+			return send_error(conn, AE_TOO_LARGE, NULL, "The request body is too large.");
 		}
 		return MHD_YES;
 	}
@@ -779,7 +846,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
 	conn_mark(srv, conn, true);
 	if (st->too_large)
-		return send_error(conn, AE_TOO_LARGE, "The request body is too large.");
+		return send_error(conn, AE_TOO_LARGE, NULL, "The request body is too large.");
 	return call_handler(srv, conn, st, url, method);
 }
 
@@ -838,6 +905,8 @@ static struct MHD_Daemon *start_on(struct http_server *srv, const struct addrinf
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_MAX_CONNS,
 				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)HTTP_PER_IP_CONNS,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_IDLE_TIMEOUT,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+				MHD_OPTION_URI_LOG_CALLBACK, uri_seen, srv,
 				MHD_OPTION_NOTIFY_COMPLETED, req_completed, srv,
 				MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 				o1, v1, o2, v2, MHD_OPTION_END);

@@ -272,8 +272,8 @@ static void get(const char *target, struct resp *r)
 	exchange(req, (size_t)n, r);
 }
 
-/* The error code in an API error body. */
-static void check_error_body(const struct resp *r, const char *code)
+/* The error code and field (NULL: null) in an API error body. */
+static void check_error(const struct resp *r, const char *code, const char *field)
 {
 	json_error_t jerr;
 	json_t *j, *err;
@@ -287,8 +287,16 @@ static void check_error_body(const struct resp *r, const char *code)
 	ck_assert(json_is_object(err));
 	ck_assert_str_eq(json_string_value(json_object_get(err, "code")), code);
 	ck_assert(json_is_string(json_object_get(err, "message")));
-	ck_assert(json_is_null(json_object_get(err, "field")));
+	if (field == NULL)
+		ck_assert(json_is_null(json_object_get(err, "field")));
+	else
+		ck_assert_str_eq(json_string_value(json_object_get(err, "field")), field);
 	json_decref(j);
+}
+
+static void check_error_body(const struct resp *r, const char *code)
+{
+	check_error(r, code, NULL);
 }
 
 START_TEST(test_get_query)
@@ -474,6 +482,115 @@ START_TEST(test_413_chunked)
 	check_error_body(&r, "body_too_large");
 	resp_free(&r);
 	ck_assert_int_eq(seen_calls(), 0);
+}
+END_TEST
+
+/* GET /echo?pad=ppp... with a request target of target_len bytes and, when
+ * header_len is not 0, an X-Pad header whose name and value take header_len bytes
+ * (with Host and Connection: "Host" "test" "Connection" "close", 23 bytes more).
+ * The request is built on the heap: it may be far larger than a stack buffer. */
+static char *long_request(size_t target_len, size_t header_len, size_t *len)
+{
+	static const char pre[] = "/echo?pad=";
+	size_t cap = target_len + header_len + 128, n = 0;
+	char *req = malloc(cap);
+
+	ck_assert_ptr_nonnull(req);
+	ck_assert_uint_ge(target_len, sizeof(pre) - 1);
+	n += (size_t)snprintf(req, cap, "GET %s", pre);
+	memset(req + n, 'p', target_len - (sizeof(pre) - 1));
+	n += target_len - (sizeof(pre) - 1);
+	n += (size_t)snprintf(req + n, cap - n, " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+	if (header_len > 0) {
+		ck_assert_uint_ge(header_len, 5);
+		n += (size_t)snprintf(req + n, cap - n, "X-Pad: ");
+		memset(req + n, 'h', header_len - 5);
+		n += header_len - 5;
+		n += (size_t)snprintf(req + n, cap - n, "\r\n");
+	}
+	n += (size_t)snprintf(req + n, cap - n, "\r\n");
+	ck_assert_uint_lt(n, cap);
+	*len = n;
+	return req;
+}
+
+static void long_exchange(size_t target_len, size_t header_len, struct resp *r)
+{
+	size_t len;
+	char *req = long_request(target_len, header_len, &len);
+
+	exchange(req, len, r);
+	free(req);
+}
+
+START_TEST(test_414_url)
+{
+	struct resp r;
+
+	long_exchange(HTTP_MAX_URL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	resp_free(&r);
+	ck_assert_int_eq(seen_calls(), 1);
+
+	/* One byte over, and well over but within what libmicrohttpd holds. */
+	long_exchange(HTTP_MAX_URL + 1, 0, &r);
+	ck_assert_int_eq(r.status, 414);
+	check_error(&r, "uri_too_long", "url");
+	resp_free(&r);
+	long_exchange(48 * 1024, 0, &r);
+	ck_assert_int_eq(r.status, 414);
+	check_error(&r, "uri_too_long", "url");
+	resp_free(&r);
+	ck_assert_int_eq(seen_calls(), 1);
+}
+END_TEST
+
+START_TEST(test_431_headers)
+{
+	struct resp r;
+
+	long_exchange(16, HTTP_MAX_HEADERS - 23, &r);
+	ck_assert_int_eq(r.status, 200);
+	resp_free(&r);
+	ck_assert_int_eq(seen_calls(), 1);
+
+	long_exchange(16, HTTP_MAX_HEADERS - 22, &r);
+	ck_assert_int_eq(r.status, 431);
+	check_error(&r, "headers_too_large", "headers");
+	resp_free(&r);
+	long_exchange(HTTP_MAX_URL + 1, 40 * 1024, &r);
+	/* Both over: the URL is named, as it is the first thing read. */
+	ck_assert_int_eq(r.status, 414);
+	check_error(&r, "uri_too_long", "url");
+	resp_free(&r);
+	ck_assert_int_eq(seen_calls(), 1);
+}
+END_TEST
+
+/* Past libmicrohttpd's buffer it answers itself (see SECURITY.md) or the
+ * connection is cut; the server must go on answering either way. */
+START_TEST(test_url_over_buffer)
+{
+	char buf[512];
+	struct resp r;
+	size_t len;
+	ssize_t n;
+	char *req = long_request(1024 * 1024, 0, &len);
+	int fd = connect_to(srv_port);
+
+	send_all(fd, req, len);
+	free(req);
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		ck_assert_msg(strncmp(buf, "HTTP/1.1 414 ", 13) == 0, "got [%s]", buf);
+	}
+	ck_assert_int_eq(seen_calls(), 0);
+
+	get("/echo", &r);
+	ck_assert_int_eq(r.status, 200);
+	resp_free(&r);
 }
 END_TEST
 
@@ -757,6 +874,9 @@ static Suite *http_suite(void)
 	tcase_add_test(tc, test_413_content_length_huge);
 	tcase_add_test(tc, test_413_expect_continue);
 	tcase_add_test(tc, test_413_chunked);
+	tcase_add_test(tc, test_414_url);
+	tcase_add_test(tc, test_431_headers);
+	tcase_add_test(tc, test_url_over_buffer);
 	tcase_add_test(tc, test_chunked_endless);
 	tcase_add_test(tc, test_location);
 	tcase_add_test(tc, test_no_status_is_500);

@@ -5,6 +5,10 @@
 #   (c) GET /migrations/ID/logs reads the tail it returns, not the whole log (a
 #       50 MiB CRIU log made the daemon read 50 MiB to answer 64 KiB);
 #   (d) the metrics, like every answer, are not to be cached.
+#   (e) a URL over hauld's limit (8 KiB) is 414 with the JSON error naming "url",
+#       and headers over theirs (16 KiB) 431 naming "headers" (libmicrohttpd's own
+#       HTML 414 came instead); a URL of 1 MiB, far over libmicrohttpd's buffer,
+#       is refused or cut without hurting the daemon.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -58,4 +62,60 @@ expect_true "(c) it read about the tail, not the file (KiB read under 1024)" tes
 echo "(d) metrics"
 hdr=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $TOKEN" "$A_API/metrics" | tr -d '\r')
 expect_match "(d) Cache-Control: no-store" "$hdr" 'Cache-Control: no-store'
+
+echo "(e) a URL or headers over the limit"
+MAX_URL=8192 MAX_HEADERS=16384
+# pad N: the URL of /healthz whose request target is N bytes long.
+pad() {
+	printf '%s/healthz?pad=%s' "$A_API" "$(head -c $(($1 - 13)) /dev/zero | tr '\0' p)"
+}
+api GET "$(pad $MAX_URL)" >/dev/null
+expect_eq "(e) a target of exactly $MAX_URL bytes is answered (200)" "$HTTP_STATUS" 200
+api GET "$(pad $((MAX_URL + 1)))" >/dev/null
+expect_eq "(e) one byte more is 414 uri_too_long, field url" \
+	"$HTTP_STATUS $(jget "$HTTP_BODY" .error.code) $(jget "$HTTP_BODY" .error.field)" \
+	"414 uri_too_long url"
+expect_match "(e) as JSON" "$(tr -d '\r' <"$T/.http.hdr")" '^Content-Type: application/json$'
+api GET "$(pad 40000)" >/dev/null
+expect_eq "(e) 40000 bytes, still in libmicrohttpd's buffer, is the same JSON 414" \
+	"$HTTP_STATUS $(jget "$HTTP_BODY" .error.field)" "414 url"
+# Host, User-Agent and Accept, as curl sends them, take under 100 bytes.
+big=$(head -c $((MAX_HEADERS - 100)) /dev/zero | tr '\0' h)
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Pad: $big" "$A_API/healthz")
+expect_eq "(e) headers under $MAX_HEADERS bytes are answered (200)" "$code" 200
+big=$(head -c $((MAX_HEADERS + 1)) /dev/zero | tr '\0' h)
+code=$(curl -s -o "$T/hdr.body" -D "$T/hdr.hdr" -w '%{http_code}' -H "X-Pad: $big" \
+	"$A_API/healthz")
+expect_eq "(e) one header over $MAX_HEADERS bytes is 431 headers_too_large, field headers" \
+	"$code $(jget "$(cat "$T/hdr.body")" .error.code) $(jget "$(cat "$T/hdr.body")" .error.field)" \
+	"431 headers_too_large headers"
+expect_match "(e) as JSON" "$(tr -d '\r' <"$T/hdr.hdr")" '^Content-Type: application/json$'
+# 1 MiB is over what libmicrohttpd holds of a request (64 KiB): it answers that
+# itself, or the connection is cut while we still send; either way the daemon lives.
+got=$(/usr/bin/python3 - "${A_API##*:}" <<'PYEOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+req = b"GET /healthz?pad=" + b"p" * (1 << 20) + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+try:
+    s.sendall(req)
+except OSError:
+    pass
+data = b""
+try:
+    while len(data) < 65536:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+except OSError:
+    pass
+line = data.split(b"\r\n", 1)[0].decode("latin-1")
+print(line.split(" ")[1] if line.startswith("HTTP/") else "closed")
+PYEOF
+)
+note "(e) 1 MiB URL: $got"
+expect_match "(e) a 1 MiB URL is closed or a 4xx" "$got" '^(closed|4[0-9][0-9])$'
+expect_true "(e) the daemon still runs" kill -0 "$A_PID"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$A_API/healthz")
+expect_eq "(e) and /healthz answers after it" "$code" 200
 finish
