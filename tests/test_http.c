@@ -523,6 +523,19 @@ static void long_exchange(size_t target_len, size_t header_len, struct resp *r)
 	free(req);
 }
 
+/* A request with a target of url_len bytes and header_len bytes of headers is
+ * answered with status and the JSON error code naming field. */
+static void expect_refused(size_t url_len, size_t header_len, int status, const char *code,
+			   const char *field)
+{
+	struct resp r;
+
+	long_exchange(url_len, header_len, &r);
+	ck_assert_int_eq(r.status, status);
+	check_error(&r, code, field);
+	resp_free(&r);
+}
+
 START_TEST(test_414_url)
 {
 	struct resp r;
@@ -533,14 +546,8 @@ START_TEST(test_414_url)
 	ck_assert_int_eq(seen_calls(), 1);
 
 	/* One byte over, and well over but within what libmicrohttpd holds. */
-	long_exchange(HTTP_MAX_URL + 1, 0, &r);
-	ck_assert_int_eq(r.status, 414);
-	check_error(&r, "uri_too_long", "url");
-	resp_free(&r);
-	long_exchange(48 * 1024, 0, &r);
-	ck_assert_int_eq(r.status, 414);
-	check_error(&r, "uri_too_long", "url");
-	resp_free(&r);
+	expect_refused(HTTP_MAX_URL + 1, 0, 414, "uri_too_long", "url");
+	expect_refused(48 * 1024, 0, 414, "uri_too_long", "url");
 	ck_assert_int_eq(seen_calls(), 1);
 }
 END_TEST
@@ -554,15 +561,9 @@ START_TEST(test_431_headers)
 	resp_free(&r);
 	ck_assert_int_eq(seen_calls(), 1);
 
-	long_exchange(16, HTTP_MAX_HEADERS - 22, &r);
-	ck_assert_int_eq(r.status, 431);
-	check_error(&r, "headers_too_large", "headers");
-	resp_free(&r);
-	long_exchange(HTTP_MAX_URL + 1, 40 * 1024, &r);
+	expect_refused(16, HTTP_MAX_HEADERS - 22, 431, "headers_too_large", "headers");
 	/* Both over: the URL is named, as it is the first thing read. */
-	ck_assert_int_eq(r.status, 414);
-	check_error(&r, "uri_too_long", "url");
-	resp_free(&r);
+	expect_refused(HTTP_MAX_URL + 1, 40 * 1024, 414, "uri_too_long", "url");
 	ck_assert_int_eq(seen_calls(), 1);
 }
 END_TEST

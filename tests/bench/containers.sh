@@ -178,6 +178,13 @@ cli_move() {
 	echo $((t3 - t0))
 }
 
+# cmed FILE ENGINE COLUMN [TOOL]: the median of a column of FILE's rows for ENGINE
+# (and TOOL, the second column, when given).
+cmed() {
+	awk -v e="$2" -v c="$3" -v t="${4:-}" '$1 == e && (t == "" || $2 == t) { print $c }' "$1" |
+		median
+}
+
 median() {
 	sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
@@ -227,7 +234,7 @@ phases_table=$T/phases_table
 	for engine in $ENGINES; do
 		printf '| %s' "$engine"
 		for col in 2 3 4 5; do
-			printf ' | %s' "$(awk -v e="$engine" -v c=$col '$1 == e { print $c }' "$T/phases" | median)"
+			printf ' | %s' "$(cmed "$T/phases" "$engine" $col)"
 		done
 		printf ' |\n'
 	done
@@ -240,10 +247,10 @@ steps_table=$T/steps_table
 	printf '| engine | CLI steps (ms): checkpoint / copy / restore | CLI downtime seen | floor: that less the copy | floor / CLI |\n'
 	printf '|---|---:|---:|---:|---:|\n'
 	for engine in $ENGINES; do
-		ck=$(awk -v e="$engine" '$1 == e { print $2 }' "$T/cli_steps" | median)
-		cp=$(awk -v e="$engine" '$1 == e { print $3 }' "$T/cli_steps" | median)
-		rs=$(awk -v e="$engine" '$1 == e { print $4 }' "$T/cli_steps" | median)
-		cd=$(awk -v e="$engine" '$1 == e && $2 == "cli" { print $3 }' "$results" | median)
+		ck=$(cmed "$T/cli_steps" "$engine" 2)
+		cp=$(cmed "$T/cli_steps" "$engine" 3)
+		rs=$(cmed "$T/cli_steps" "$engine" 4)
+		cd=$(cmed "$results" "$engine" 3 cli)
 		fl=$(awk -v a="$cd" -v b="$cp" 'BEGIN { print a - b }')
 		printf '| %s | %s / %s / %s | %s | %s | %s |\n' "$engine" "$ck" "$cp" "$rs" "$cd" "$fl" \
 			"$(awk -v a="$fl" -v b="$cd" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
@@ -254,10 +261,10 @@ table=$T/table
 	printf '| engine | downtime seen (ms), hauld / CLI | ratio | total (ms), hauld / CLI |\n'
 	printf '|---|---:|---:|---:|\n'
 	for engine in $ENGINES; do
-		hd=$(awk -v e="$engine" '$1 == e && $2 == "hauld" { print $3 }' "$results" | median)
-		cd=$(awk -v e="$engine" '$1 == e && $2 == "cli" { print $3 }' "$results" | median)
-		ht=$(awk -v e="$engine" '$1 == e && $2 == "hauld" { print $4 }' "$results" | median)
-		ct=$(awk -v e="$engine" '$1 == e && $2 == "cli" { print $4 }' "$results" | median)
+		hd=$(cmed "$results" "$engine" 3 hauld)
+		cd=$(cmed "$results" "$engine" 3 cli)
+		ht=$(cmed "$results" "$engine" 4 hauld)
+		ct=$(cmed "$results" "$engine" 4 cli)
 		ratio=$(awk -v a="$hd" -v b="$cd" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
 		printf '| %s | %s / %s | %s | %s / %s |\n' "$engine" "$hd" "$cd" "$ratio" "$ht" "$ct"
 	done
