@@ -178,6 +178,25 @@ cli_move() {
 	echo $((t3 - t0))
 }
 
+# wire_bytes: the bytes both hosts have sent over the link between them.
+wire_bytes() {
+	local ns total=0
+	for ns in "$NS_A" "$NS_B"; do
+		total=$((total + $(ip netns exec "$ns" cat /sys/class/net/veth0/statistics/tx_bytes)))
+	done
+	echo "$total"
+}
+
+# hauld_cpu_ms: the CPU time both daemons have used (their own, not CRIU's or the
+# engines').
+hauld_cpu_ms() {
+	local pid ticks=0
+	for pid in "$A_PID" "$B_PID"; do
+		ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+	done
+	echo $((ticks * 1000 / $(getconf CLK_TCK)))
+}
+
 # cmed FILE ENGINE COLUMN [TOOL]: the median of a column of FILE's rows for ENGINE
 # (and TOOL, the second column, when given).
 cmed() {
@@ -186,7 +205,8 @@ cmed() {
 }
 
 median() {
-	sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+	sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]
+		else { m = (v[NR / 2] + v[NR / 2 + 1]) / 2; print (m == int(m)) ? m : sprintf("%.1f", m) } }'
 }
 
 results=$T/results
@@ -209,7 +229,10 @@ for engine in $ENGINES; do
 		signal "$engine" "${!sock_var}" w1 USR1
 		c=$(sfield "$(status "$engine" "${!sock_var}" w1)" counter)
 		wait_for 10 _counter_past "$engine" "${!sock_var}" w1 $((c + 5))
+		b0=$(wire_bytes) c0=$(hauld_cpu_ms)
 		total=$("${tool}_move" "$engine" w1 $at $to) || die "$engine run $i" "$tool move $at->$to failed"
+		mib=$(awk -v a="$b0" -v b="$(wire_bytes)" 'BEGIN { printf "%.1f", (b - a) / 1048576 }')
+		cpu=$(($(hauld_cpu_ms) - c0))
 		at=$to
 		sock_var=${at}_${engine^^}_SOCK
 		c=$(sfield "$(status "$engine" "${!sock_var}" w1)" counter)
@@ -219,8 +242,8 @@ for engine in $ENGINES; do
 		[ "$(sfield "$st" checksum)" = "$(sfield "$st" expected)" ] ||
 			die "$engine run $i" "memory not intact after the $tool move: $st"
 		gap=$(sfield "$st" max_gap_ms)
-		echo "$engine $tool $gap $total" >>"$results"
-		note "$engine run $((i + 1)): $tool $([ "$to" = B ] && echo "A to B" || echo "B to A"): downtime seen $gap ms, total $total ms"
+		echo "$engine $tool $gap $total $mib $cpu" >>"$results"
+		note "$engine run $((i + 1)): $tool $([ "$to" = B ] && echo "A to B" || echo "B to A"): downtime seen $gap ms, total $total ms, $mib MiB on the wire, hauld's CPU $cpu ms"
 	done
 	sock_var=${at}_${engine^^}_SOCK
 	if [ "$engine" = docker ]; then dapi "${!sock_var}" DELETE "/containers/w1?force=1" >/dev/null
@@ -258,15 +281,17 @@ steps_table=$T/steps_table
 } >"$steps_table"
 table=$T/table
 {
-	printf '| engine | downtime seen (ms), hauld / CLI | ratio | total (ms), hauld / CLI |\n'
-	printf '|---|---:|---:|---:|\n'
+	printf '| engine | downtime seen (ms), hauld / CLI | ratio | total (ms), hauld / CLI | MiB on the wire, hauld / CLI | hauld CPU (ms) |\n'
+	printf '|---|---:|---:|---:|---:|---:|\n'
 	for engine in $ENGINES; do
 		hd=$(cmed "$results" "$engine" 3 hauld)
 		cd=$(cmed "$results" "$engine" 3 cli)
 		ht=$(cmed "$results" "$engine" 4 hauld)
 		ct=$(cmed "$results" "$engine" 4 cli)
 		ratio=$(awk -v a="$hd" -v b="$cd" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-		printf '| %s | %s / %s | %s | %s / %s |\n' "$engine" "$hd" "$cd" "$ratio" "$ht" "$ct"
+		printf '| %s | %s / %s | %s | %s / %s | %s / %s | %s |\n' "$engine" "$hd" "$cd" "$ratio" \
+			"$ht" "$ct" "$(cmed "$results" "$engine" 5 hauld)" "$(cmed "$results" "$engine" 5 cli)" \
+			"$(cmed "$results" "$engine" 6 hauld)"
 	done
 } >"$table"
 cat "$table"
@@ -288,7 +313,9 @@ if [ "$WRITE" = 1 ]; then
 		echo "with hauld and with the engine's CLI pipeline (see the script's header). Downtime"
 		echo "is what the workload itself saw: its longest gap between two 5 ms ticks. Medians."
 		echo "hauld's transfer compresses as its compress option (auto) decides; the CLI's"
-		echo "copy sends the files as they are."
+		echo "copy sends the files as they are. MiB on the wire: what both hosts sent over"
+		echo "their link during the move. hauld's CPU: both daemons' own (not CRIU's or the"
+		echo "engines'), in hauld's moves and, as a check, in the CLI's (where it idles)."
 		echo
 		cat "$table"
 		echo
@@ -310,9 +337,9 @@ if [ "$WRITE" = 1 ]; then
 		echo
 		echo "Every move:"
 		echo
-		echo '| engine | tool | downtime seen (ms) | total (ms) |'
-		echo '|---|---|---:|---:|'
-		awk '{ printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }' "$results"
+		echo '| engine | tool | downtime seen (ms) | total (ms) | MiB on the wire | hauld CPU (ms) |'
+		echo '|---|---|---:|---:|---:|---:|'
+		awk '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$results"
 	} >"$DOC"
 	note "wrote $DOC"
 fi
