@@ -75,14 +75,6 @@ status() {
 	if [ "$1" = docker ]; then dexec "$2" "$3" cat /tmp/w.status; else pexec "$2" "$3" cat /tmp/w.status; fi
 }
 
-sfield() {
-	local kv
-	for kv in $1; do
-		[ "${kv%%=*}" = "$2" ] && { echo "${kv#*=}"; return 0; }
-	done
-	return 1
-}
-
 # signal ENGINE SOCK NAME SIG
 signal() {
 	if [ "$1" = docker ]; then
@@ -176,25 +168,6 @@ cli_move() {
 	fi
 	echo "$1 $((t1 - t0)) $((t2 - t1)) $((t3 - t2))" >>"$T/cli_steps"
 	echo $((t3 - t0))
-}
-
-# wire_bytes: the bytes both hosts have sent over the link between them.
-wire_bytes() {
-	local ns total=0
-	for ns in "$NS_A" "$NS_B"; do
-		total=$((total + $(ip netns exec "$ns" cat /sys/class/net/veth0/statistics/tx_bytes)))
-	done
-	echo "$total"
-}
-
-# hauld_cpu_ms: the CPU time both daemons have used (their own, not CRIU's or the
-# engines').
-hauld_cpu_ms() {
-	local pid ticks=0
-	for pid in "$A_PID" "$B_PID"; do
-		ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
-	done
-	echo $((ticks * 1000 / $(getconf CLK_TCK)))
 }
 
 # cmed FILE ENGINE COLUMN [TOOL]: the median of a column of FILE's rows for ENGINE

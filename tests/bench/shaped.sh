@@ -1,82 +1,343 @@
 #!/usr/bin/env bash
-# shaped.sh: compression over a constrained link (`make bench-shaped`, part of
-# `make bench`). A first figure for issue 13: two hauld daemons in two network
-# namespaces joined by a veth pair, both ends shaped with tc tbf (this kernel has no
-# netem), and a checksummed workload moved back and forth with options.compress
-# "off", "on" and "auto" (text-like memory) and "off" and "auto" (random memory), the runs
-# of one workload alternating. Each migration is checked like an integration test
-# (the process runs on at the other end with its memory intact), then its downtime,
-# total time, bytes on the wire and bytes from CRIU are printed as a table.
+# shaped.sh: hauld beside the CRIU CLI over a constrained link (`make bench-shaped`,
+# part of `make bench`; issue 13). Two hosts are two network namespaces joined by a
+# veth pair, both ends shaped with tc tbf (this kernel has no netem). Each workload
+# moves back and forth, the runs alternating between:
+#   cli    what a user who knows CRIU scripts between two hosts: `criu page-server` at
+#          the destination, `criu dump --page-server` at the source (the pages stream
+#          over the link while CRIU dumps), the other image files copied after them
+#          (tar through nc over the same link), `criu restore -d` at the destination;
+#   off    hauld with options.compress "off";
+#   auto   hauld with its default, options.compress "auto".
+# Workloads, about SHAPED_MIB each:
+#   redis   Debian's redis-server holding user records (JSON-like values of varied
+#           text) loaded through its own protocol;
+#   python  a CPython heap of dicts, lists, strings, ints and floats
+#           (tests/bench/pyheap.py);
+#   random  tests/workload.c --fill random, the incompressible worst case;
+#   text    tests/workload.c --fill text (not in the default set).
+# Downtime is what the workload saw, measured the same way for every tool: workload.c's
+# own longest gap between two 5 ms ticks; for redis and python a workload.c ticker
+# (1 MiB) runs as a child in the same process tree, frozen and moved with it. Every
+# move is checked on the program itself: workload.c's checksum; redis's DBSIZE and
+# 2,000 values read back through its protocol; the python heap hashed again in place.
+# Also printed: total time (hauld: the job's total_ms; cli: its pipeline's wall time),
+# MiB the two hosts sent over the link (their veth counters), and the CPU both hauld
+# daemons used (their own, not CRIU's).
 #
 # Environment (defaults in brackets):
-#   SHAPED_RATE   the link's rate, tc's syntax [1gbit]
-#   SHAPED_MIB    workload size in MiB [256]
-#   SHAPED_RUNS   migrations per row [2]
-#   SHAPED_FILLS  workloads (workload --fill) ["text random"]
-# Not the CRIU CLI baseline yet, nor the other workloads of issue 13: see
-# docs/BENCHMARKS-SHAPED.md for the figures and what is missing.
+#   SHAPED_PROFILES  link rates, tc's syntax ["1gbit"]; all three: "200mbit 1gbit 10gbit"
+#   SHAPED_WORKLOADS ["redis python random"]
+#   SHAPED_MIB       workload size in MiB [256]; 1024 for the 1 GiB figures
+#   SHAPED_RUNS      moves per tool, workload and profile [2]
+#   SHAPED_TOOLS     ["cli off auto"]
+#   SHAPED_DOC       the document written, relative to the repo; empty: none
+#                    [docs/BENCHMARKS-SHAPED.md]
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../integration/lib.sh
 . "$(dirname "$0")/../integration/lib.sh"
 need_root_and_build
 
-RATE=${SHAPED_RATE:-1gbit}
+PROFILES=${SHAPED_PROFILES:-1gbit}
+WORKLOADS=${SHAPED_WORKLOADS:-redis python random}
 MIB=${SHAPED_MIB:-256}
 RUNS=${SHAPED_RUNS:-2}
-FILLS=${SHAPED_FILLS:-text random}
-command -v tc >/dev/null || die "tc" "tc is missing (iproute2)"
+TOOLS=${SHAPED_TOOLS:-cli off auto}
+DOC=${SHAPED_DOC-docs/BENCHMARKS-SHAPED.md}
+CRIU=/usr/local/sbin/criu
+PY=/usr/bin/python3
+REDIS_PORT=6379
+PS_PORT=27027
+for c in tc nc redis-server redis-cli "$PY" "$CRIU"; do
+	command -v "$c" >/dev/null || die "$c" "missing (scripts/setup.sh installs it)"
+done
 
 setup_netns || die "network namespaces" "setup_netns failed"
-for ns in "$NS_A" "$NS_B"; do
-	tc -n "$ns" qdisc add dev veth0 root tbf rate "$RATE" burst 256kb latency 50ms ||
-		die "tc tbf on $ns" "the kernel has no tbf?"
-done
 make_secret "$T/secret"
 start_hauld A --netns "$NS_A" --listen "$ADDR_A:0" --peer-listen "$ADDR_A:0" \
 	--secret-file "$T/secret" || die "daemon A starts" "see $T/A.log"
 start_hauld B --netns "$NS_B" --listen "$ADDR_B:0" --peer-listen "$ADDR_B:0" \
 	--secret-file "$T/secret" || die "daemon B starts" "see $T/B.log"
 
+# shape RATE: both ends of the link at RATE.
+shape() {
+	local ns
+	for ns in "$NS_A" "$NS_B"; do
+		tc -n "$ns" qdisc replace dev veth0 root tbf rate "$1" burst 256kb latency 50ms ||
+			return 1
+	done
+}
+
+_listening() {
+	[ -n "$(ip netns exec "$1" ss -Hltn "sport = :$2")" ]
+}
+
+# ---- the workloads ---------------------------------------------------------------
+# Each: start_W (echoes the tree's root pid, in namespace A), check_W LABEL HOST PID
+# (the program at HOST, A or B, holds what it was given), and the file its ticks go to.
+
+# ticker NAME: the workload.c ticker a program's tree carries, as a shell fragment.
+ticker() {
+	printf '%q --mib 1 --tick-ms 5 --status %q </dev/null >/dev/null 2>&1 &' \
+		"$BUILD/workload" "$T/$1.tick"
+}
+
+# The child of root pid $1 named workload (the ticker).
+ticker_pid() {
+	local c
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		[ "$(cat "/proc/$c/comm" 2>/dev/null)" = workload ] && { echo "$c"; return 0; }
+	done
+	return 1
+}
+
+REDIS_KEYS=$((MIB * 1048576 / 300))
+# The value of key user:I, as loaded and as read back.
+redis_values() {
+	awk -v a="$1" -v z="$2" 'BEGIN {
+		split("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu amber basalt cobalt dune ember fjord", w, " ")
+		for (i = a; i <= z; i++) {
+			bio = ""
+			for (k = 0; k < 6 + i % 11; k++) bio = bio " " w[1 + (i * 7919 + k * 104729) % 32]
+			printf "{\"id\":%d,\"user\":\"user%07d\",\"email\":\"user%d@example.com\",\"score\":%d.%02d,\"tags\":[\"%s\",\"%s\"],\"bio\":\"%s\"}\n",
+				i, i, i, (i * 31) % 1000, i % 100, w[1 + i % 32], w[1 + (i * 13) % 32], substr(bio, 2)
+		}
+	}'
+}
+
+rcli() {
+	local host=$1 addr_var=ADDR_$1 ns_var=NS_$1
+	shift
+	timeout 60 nsenter "--net=/run/netns/${!ns_var}" -- redis-cli -h "${!addr_var}" \
+		-p $REDIS_PORT "$@"
+}
+
+start_redis() {
+	local pid
+	pid=$(start_program redis redis-server --netns "$NS_A" -- sh -c \
+		"$(ticker redis) exec redis-server --port $REDIS_PORT --bind 0.0.0.0 --protected-mode no --save '' --appendonly no --daemonize no") ||
+		return 1
+	wait_for 10 sh -c "[ \"\$(nsenter --net=/run/netns/$NS_A -- redis-cli -h $ADDR_A -p $REDIS_PORT PING 2>/dev/null)\" = PONG ]" ||
+		return 1
+	redis_values 1 "$REDIS_KEYS" | awk '{ v = $0; gsub(/"/, "\\\"", v); printf "SET user:%d \"%s\"\r\n", NR, v }' |
+		in_netns "$NS_A" redis-cli -h "$ADDR_A" -p $REDIS_PORT --pipe >"$T/redis-load.out" 2>&1 ||
+		return 1
+	echo "$pid"
+}
+
+check_redis() {
+	local label=$1 host=$2 b got want bad=0
+	expect_eq "$label: redis answers with every key" "$(rcli "$host" DBSIZE)" "$REDIS_KEYS" ||
+		return 1
+	for b in 1 $((REDIS_KEYS / 2)) $((REDIS_KEYS - 999)); do
+		got=$(rcli "$host" MGET $(seq -f 'user:%.0f' "$b" $((b + 999))) | md5sum)
+		want=$(redis_values "$b" $((b + 999)) | md5sum)
+		[ "$got" = "$want" ] || bad=$((bad + 1))
+	done
+	expect_eq "$label: 3,000 values read back as loaded (batches that differ)" "$bad" 0
+}
+
+start_python() {
+	local pid
+	pid=$(start_program python python3 --netns "$NS_A" -- sh -c \
+		"$(ticker python) exec $PY $(printf %q "$ROOT/tests/bench/pyheap.py") $MIB $(printf %q "$T/python.status")") ||
+		return 1
+	wait_for $((30 + MIB / 4)) grep -q '^ready' "$T/python.status" || return 1
+	echo "$pid"
+}
+
+check_python() {
+	local label=$1 pid=$3 st
+	rm -f "$T/python.status"
+	kill -USR1 "$pid"
+	wait_for $((30 + MIB / 8)) test -s "$T/python.status" || {
+		fail "$label: the heap is hashed again" "no status"
+		return 1
+	}
+	st=$(cat "$T/python.status")
+	expect_eq "$label: the CPython heap hashes as it did" "$(sfield "$st" checksum)" \
+		"$(sfield "$st" expected)"
+}
+
+start_random() { start_workload random "$MIB" --netns "$NS_A" --fill random --tick-ms 5; }
+start_text() { start_workload text "$MIB" --netns "$NS_A" --fill text --tick-ms 5; }
+check_random() { check_workload_file "$1" random; }
+check_text() { check_workload_file "$1" text; }
+check_workload_file() {
+	local st
+	wait_counter_past "$T/$2.status" "$(status_field "$T/$2.status" counter)" 10
+	st=$(cat "$T/$2.status")
+	expect_eq "$1: workload.c's memory intact" "$(sfield "$st" checksum)" "$(sfield "$st" expected)"
+}
+
+# The status file and pid whose max_gap_ms is the workload's downtime.
+gap_file() { case $1 in random | text) echo "$T/$1.status" ;; *) echo "$T/$1.tick" ;; esac; }
+gap_pid() { case $1 in random | text) echo "$2" ;; *) ticker_pid "$2" ;; esac; }
+
+# ---- the tools -------------------------------------------------------------------
+# move_TOOL FROM TO PID: one move; sets MOVED (the pid at TO) and TOTAL (ms).
+
+move_hauld() {
+	local pid=$3 mode=$4 api=${1}_API peer=${2}_PEER
+	MIGRATE_OPTIONS="{\"compress\":\"$mode\"}" migrate_program "$LABEL" "${!api}" "$pid" \
+		"${!peer}" live 300 || return 1
+	MOVED=$MIGRATED_PID
+	TOTAL=$(jget "$JOB_JSON" .stats.total_ms)
+}
+move_off() { move_hauld "$@" off; }
+move_auto() { move_hauld "$@" auto; }
+
+move_cli() {
+	local pid=$3 ns_from=NS_$1 ns_to=NS_$2 addr_to=ADDR_$2 src dst ps t0 t1 t2 rx
+	# nsenter --net, not ip netns exec: CRIU must share the programs' mount namespace
+	# (ip netns exec makes one of its own).
+	src=$T/cli-src dst=$T/cli-dst
+	rm -rf "$src" "$dst"
+	mkdir -p "$src" "$dst"
+	in_netns "${!ns_to}" "$CRIU" page-server --images-dir "$dst" \
+		--address "${!addr_to}" --port $PS_PORT -o page-server.log </dev/null &
+	ps=$!
+	wait_for 10 _listening "${!ns_to}" $PS_PORT || { kill "$ps"; return 1; }
+	t0=$(now_ms)
+	in_netns "${!ns_from}" "$CRIU" dump -t "$pid" --images-dir "$src" --page-server \
+		--address "${!addr_to}" --port $PS_PORT -o dump.log || {
+		fail "$LABEL: criu dump" "see $src/dump.log"
+		kill "$ps" 2>/dev/null
+		return 1
+	}
+	wait "$ps" || { fail "$LABEL: criu page-server" "see $dst/page-server.log"; return 1; }
+	t1=$(now_ms)
+	# The image files besides the pages, which went to the page server.
+	in_netns "${!ns_to}" nc -l "${!addr_to}" $((PS_PORT + 1)) </dev/null |
+		tar -C "$dst" -xf - &
+	rx=$!
+	wait_for 10 _listening "${!ns_to}" $((PS_PORT + 1)) || return 1
+	(cd "$src" && find . -maxdepth 1 -type f ! -name '*.log' -printf '%P\n' |
+		tar -cf - -T -) | in_netns "${!ns_from}" nc -N "${!addr_to}" $((PS_PORT + 1)) ||
+		return 1
+	wait "$rx" || return 1
+	t2=$(now_ms)
+	in_netns "${!ns_to}" "$CRIU" restore -d --images-dir "$dst" -o restore.log \
+		--pidfile "$dst/restored.pid" || { fail "$LABEL: criu restore" "see $dst/restore.log"; return 1; }
+	TOTAL=$(($(now_ms) - t0))
+	printf '%s\t%s\t%s\t%s\t%s\n' "$RATE" "$WL" $((t1 - t0)) $((t2 - t1)) $((TOTAL - t2 + t0)) \
+		>>"$T/cli_steps"
+	MOVED=$(cat "$dst/restored.pid")
+	track_pid "$MOVED"
+	pass "$LABEL: the CRIU CLI moved it, pid $MOVED"
+}
+
+# ---- the runs --------------------------------------------------------------------
 ROWS=$T/rows
 : >"$ROWS"
-for fill in $FILLS; do
-	export WORKLOAD_FILL=$fill
-	W=$(start_workload "w-$fill" "$MIB" --netns "$NS_A" --fill "$fill") ||
-		die "workload $fill starts" "no workload"
-	if [ "$fill" = random ]; then modes="off auto"; else modes="off on auto"; fi
-	src=$A_API dst=$B_PEER back_src=$B_API back_dst=$A_PEER
-	for ((run = 0; run < RUNS; run++)); do
-		for mode in $modes; do
-			MIGRATE_OPTIONS="{\"compress\":\"$mode\"}" migrate_and_check \
-				"$fill $MIB MiB, compress $mode, run $run" "$src" "$W" "$dst" \
-				"$T/w-$fill.status" "$MIB" 300 || die "$fill $mode" "the migration failed"
-			W=$MIGRATED_PID
-			jget "$JOB_JSON" "[\"$fill\", \"$mode\", .stats.downtime_ms, .stats.total_ms,
-				.stats.bytes, .stats.bytes_raw, .stats.compress_ratio] | @tsv" >>"$ROWS"
-			# Back the other way next time.
-			read -r src dst back_src back_dst <<<"$back_src $back_dst $src $dst"
+for wl in $WORKLOADS; do
+	PID=$("start_$wl") || die "$wl starts" "see $T"
+	at=A
+	for rate in $PROFILES; do
+		shape "$rate" || die "tc tbf $rate" "cannot shape the link"
+		for ((run = 0; run < RUNS; run++)); do
+			for tool in $TOOLS; do
+				to=$([ $at = A ] && echo B || echo A)
+				LABEL="$wl $MIB MiB, $rate, $tool, run $run, $at to $to" RATE=$rate WL=$wl
+				gp=$(gap_pid "$wl" "$PID") || die "$LABEL" "no ticker in the tree"
+				kill -USR1 "$gp"
+				sleep 0.2
+				b0=$(wire_bytes) c0=$(hauld_cpu_ms)
+				"move_$tool" $at $to "$PID" || die "$LABEL" "the move failed"
+				mib=$(awk -v a="$b0" -v b="$(wire_bytes)" 'BEGIN { printf "%.1f", (b - a) / 1048576 }')
+				cpu=$(($(hauld_cpu_ms) - c0))
+				PID=$MOVED at=$to
+				gf=$(gap_file "$wl")
+				c=$(status_field "$gf" counter)
+				wait_counter_past "$gf" $((c + 20)) 30
+				gap=$(status_field "$gf" max_gap_ms)
+				"check_$wl" "$LABEL" "$at" "$PID" || die "$LABEL" "the program did not come through"
+				note "$LABEL: downtime seen $gap ms, total $TOTAL ms, $mib MiB on the wire, hauld CPU $cpu ms"
+				printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rate" "$wl" "$tool" "$gap" "$TOTAL" "$mib" \
+					"$cpu" >>"$ROWS"
+			done
 		done
 	done
-	kill "$W"
+	kill "$PID"
 done
 
-printf '\nhauld over a veth shaped to %s with tc tbf, %d MiB workloads, %d runs a row (medians)\n\n' \
-	"$RATE" "$MIB" "$RUNS"
-printf '| memory | compress | downtime ms | total ms | MiB on the wire | MiB from CRIU | wire/raw |\n'
-printf '|---|---|---:|---:|---:|---:|---:|\n'
-for fill in $FILLS; do
-	for mode in off on auto; do
-		awk -F'\t' -v f="$fill" -v m="$mode" '
-			function median(a, n,   i, j, t) {
-				for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
-					if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-				return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-			}
-			$1 == f && $2 == m { n++; d[n] = $3; t[n] = $4; w[n] = $5; r[n] = $6; q[n] = $7 }
-			END { if (n) printf "| %s | %s | %d | %d | %.1f | %.1f | %.3f |\n", f, m,
-				median(d, n), median(t, n), median(w, n) / 1048576,
-				median(r, n) / 1048576, median(q, n) }' "$ROWS"
+# ---- the table -------------------------------------------------------------------
+TABLE=$T/table
+{
+	printf '| link | workload | tool | downtime seen ms | total ms | MiB on the wire | hauld CPU ms | downtime / cli | total / cli |\n'
+	printf '|---|---|---|---:|---:|---:|---:|---:|---:|\n'
+	for rate in $PROFILES; do
+		for wl in $WORKLOADS; do
+			awk -F'\t' -v r="$rate" -v w="$wl" -v tools="$TOOLS" '
+				function median(a, n,   i, j, t) {
+					for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+						if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+					return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+				}
+				$1 == r && $2 == w { k = $3; n[k]++; d[k, n[k]] = $4; t[k, n[k]] = $5
+					m[k, n[k]] = $6; c[k, n[k]] = $7 }
+				END {
+					nt = split(tools, tl, " ")
+					for (x = 1; x <= nt; x++) {
+						k = tl[x]
+						if (!n[k]) continue
+						for (i = 1; i <= n[k]; i++) { D[i] = d[k, i]; T[i] = t[k, i]; M[i] = m[k, i]; C[i] = c[k, i] }
+						md[k] = median(D, n[k]); mt[k] = median(T, n[k])
+						mm[k] = median(M, n[k]); mc[k] = median(C, n[k])
+					}
+					for (x = 1; x <= nt; x++) {
+						k = tl[x]
+						if (!n[k]) continue
+						rd = ("cli" in md && md["cli"] > 0) ? sprintf("%.2f", md[k] / md["cli"]) : "-"
+						rt = ("cli" in mt && mt["cli"] > 0) ? sprintf("%.2f", mt[k] / mt["cli"]) : "-"
+						printf "| %s | %s | %s | %d | %d | %.1f | %d | %s | %s |\n", r, w,
+							(k == "cli" ? "CRIU CLI" : "hauld, compress " k), md[k], mt[k], mm[k], mc[k], rd, rt
+					}
+				}' "$ROWS"
+		done
 	done
-done
+} >"$TABLE"
+STEPS=$T/steps
+if [ -s "$T/cli_steps" ]; then
+	{
+		printf '| link | workload | CLI: dump with the page server ms | copy of the other images ms | restore ms |\n'
+		printf '|---|---|---:|---:|---:|\n'
+		for rate in $PROFILES; do
+			for wl in $WORKLOADS; do
+				awk -F'\t' -v r="$rate" -v w="$wl" '$1 == r && $2 == w { n++; a += $3; b += $4; c += $5 }
+					END { if (n) printf "| %s | %s | %d | %d | %d |\n", r, w, a / n, b / n, c / n }' \
+					"$T/cli_steps"
+			done
+		done
+	} >"$STEPS"
+fi
 echo
+cat "$TABLE"
+echo
+[ -s "$STEPS" ] && { cat "$STEPS"; echo; }
+if [ -n "$DOC" ]; then
+	DOCF=$ROOT/$DOC
+	TMPL=$ROOT/docs/BENCHMARKS-SHAPED.notes.md
+	{
+		echo "# hauld beside the CRIU CLI over a shaped link"
+		echo
+		echo "Written by \`make bench-shaped\` (tests/bench/shaped.sh) on $(date -u +%Y-%m-%d),"
+		echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), kernel $(uname -r), $(nproc) CPUs"
+		echo "(both hosts, their CRIU and the workloads share them), CRIU $("$CRIU" --version | sed -n 's/^Version: //p')."
+		echo "SHAPED_PROFILES=\"$PROFILES\" SHAPED_WORKLOADS=\"$WORKLOADS\" SHAPED_MIB=$MIB SHAPED_RUNS=$RUNS;"
+		echo "medians of $RUNS moves a row, the tools alternating, each move checked on the program."
+		echo "The method is in the script's header; downtime is what the workload's own ticker saw."
+		echo
+		cat "$TABLE"
+		echo
+		if [ -s "$STEPS" ]; then
+			echo "Where the CRIU CLI's time goes (means of its steps' wall times):"
+			echo
+			cat "$STEPS"
+			echo
+		fi
+		[ -f "$TMPL" ] && cat "$TMPL"
+	} >"$DOCF"
+	note "wrote $DOCF"
+fi
 finish

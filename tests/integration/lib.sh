@@ -863,6 +863,33 @@ setup_netns() {
 		ip -n "$NS_B" link set veth0 up || return 1
 }
 
+# wire_bytes: the bytes both hosts of setup_netns have sent over their link.
+wire_bytes() {
+	local ns total=0
+	for ns in "$NS_A" "$NS_B"; do
+		total=$((total + $(ip netns exec "$ns" cat /sys/class/net/veth0/statistics/tx_bytes)))
+	done
+	echo "$total"
+}
+
+# hauld_cpu_ms: the CPU time daemons A and B have used (their own, not CRIU's).
+hauld_cpu_ms() {
+	local pid ticks=0
+	for pid in "$A_PID" "$B_PID"; do
+		ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+	done
+	echo $((ticks * 1000 / $(getconf CLK_TCK)))
+}
+
+# sfield LINE KEY: the value of KEY=VALUE in a status line. For $(...).
+sfield() {
+	local kv
+	for kv in $1; do
+		[ "${kv%%=*}" = "$2" ] && { echo "${kv#*=}"; return 0; }
+	done
+	return 1
+}
+
 # teardown_netns: delete the namespaces setup_netns created (the veth pair goes
 # with them). Processes still inside keep a namespace alive until they exit.
 teardown_netns() {
