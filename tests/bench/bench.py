@@ -589,6 +589,14 @@ def report(d, out_path=None, readme_path=None):
     parts.append("## What the figures show\n\n" +
                  prose(specs, modes, sel, api_facts, failures, total_runs, machine) + "\n")
 
+    parts.append("## Other benchmarks\n\nOver a link shaped to 200 Mbit/s, 1 Gbit/s and 10 Gbit/s, "
+                 "with redis, a CPython heap and random memory, hauld (compress off and auto) "
+                 "beside the CRIU CLI over the same link: "
+                 "[BENCHMARKS-SHAPED.md](BENCHMARKS-SHAPED.md) (`make bench-shaped`; 1 GiB: "
+                 "[BENCHMARKS-SHAPED-1GIB.md](BENCHMARKS-SHAPED-1GIB.md)). Containers beside "
+                 "each engine's CLI pipeline: [BENCHMARKS-CONTAINERS.md](BENCHMARKS-CONTAINERS.md), "
+                 "over 1 Gbit/s: [BENCHMARKS-CONTAINERS-1G.md](BENCHMARKS-CONTAINERS-1G.md). "
+                 "The API under load: [BENCHMARKS-LIMITS.md](BENCHMARKS-LIMITS.md).\n")
     parts.append("""## Running it
 
     make bench                                       # everything, about 5-7 minutes

@@ -7,6 +7,10 @@
 #          the destination, `criu dump --page-server` at the source (the pages stream
 #          over the link while CRIU dumps), the other image files copied after them
 #          (tar through nc over the same link), `criu restore -d` at the destination;
+#   cli-keep the same, keeping hauld's promise: the dump leaves the source's tree
+#          stopped (--leave-stopped), killed once the restore has succeeded. On one
+#          machine this also means the restore runs beside the frozen source, as
+#          hauld's does, instead of in the memory the killed source gave back;
 #   off    hauld with options.compress "off";
 #   auto   hauld with its default, options.compress "auto".
 # Workloads, about SHAPED_MIB each:
@@ -30,7 +34,7 @@
 #   SHAPED_WORKLOADS ["redis python random"]
 #   SHAPED_MIB       workload size in MiB [256]; 1024 for the 1 GiB figures
 #   SHAPED_RUNS      moves per tool, workload and profile [2]
-#   SHAPED_TOOLS     ["cli off auto"]
+#   SHAPED_TOOLS     ["cli cli-keep off auto"]
 #   SHAPED_DOC       the document written, relative to the repo; empty: none
 #                    [docs/BENCHMARKS-SHAPED.md]
 # shellcheck source-path=SCRIPTDIR
@@ -42,7 +46,7 @@ PROFILES=${SHAPED_PROFILES:-1gbit}
 WORKLOADS=${SHAPED_WORKLOADS:-redis python random}
 MIB=${SHAPED_MIB:-256}
 RUNS=${SHAPED_RUNS:-2}
-TOOLS=${SHAPED_TOOLS:-cli off auto}
+TOOLS=${SHAPED_TOOLS:-cli cli-keep off auto}
 DOC=${SHAPED_DOC-docs/BENCHMARKS-SHAPED.md}
 CRIU=/usr/local/sbin/criu
 PY=/usr/bin/python3
@@ -187,8 +191,12 @@ move_hauld() {
 move_off() { move_hauld "$@" off; }
 move_auto() { move_hauld "$@" auto; }
 
-move_cli() {
-	local pid=$3 ns_from=NS_$1 ns_to=NS_$2 addr_to=ADDR_$2 src dst ps t0 t1 t2 rx
+move_cli() { cli_pipeline "$@" ""; }
+move_cli-keep() { cli_pipeline "$@" --leave-stopped; }
+
+# cli_pipeline FROM TO PID [--leave-stopped]
+cli_pipeline() {
+	local pid=$3 keep=$4 ns_from=NS_$1 ns_to=NS_$2 addr_to=ADDR_$2 src dst ps t0 t1 t2 rx
 	# nsenter --net, not ip netns exec: CRIU must share the programs' mount namespace
 	# (ip netns exec makes one of its own).
 	src=$T/cli-src dst=$T/cli-dst
@@ -200,7 +208,7 @@ move_cli() {
 	wait_for 10 _listening "${!ns_to}" $PS_PORT || { kill "$ps"; return 1; }
 	t0=$(now_ms)
 	in_netns "${!ns_from}" "$CRIU" dump -t "$pid" --images-dir "$src" --page-server \
-		--address "${!addr_to}" --port $PS_PORT -o dump.log || {
+		--address "${!addr_to}" --port $PS_PORT -o dump.log ${keep:+"$keep"} || {
 		fail "$LABEL: criu dump" "see $src/dump.log"
 		kill "$ps" 2>/dev/null
 		return 1
@@ -219,8 +227,10 @@ move_cli() {
 	t2=$(now_ms)
 	in_netns "${!ns_to}" "$CRIU" restore -d --images-dir "$dst" -o restore.log \
 		--pidfile "$dst/restored.pid" || { fail "$LABEL: criu restore" "see $dst/restore.log"; return 1; }
+	# The source's tree, stopped, goes once the copy runs (its pid namespace with it).
+	[ -n "$keep" ] && kill -KILL "$pid"
 	TOTAL=$(($(now_ms) - t0))
-	printf '%s\t%s\t%s\t%s\t%s\n' "$RATE" "$WL" $((t1 - t0)) $((t2 - t1)) $((TOTAL - t2 + t0)) \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$RATE" "$WL" "${keep:+keep}" $((t1 - t0)) $((t2 - t1)) $((TOTAL - t2 + t0)) \
 		>>"$T/cli_steps"
 	MOVED=$(cat "$dst/restored.pid")
 	track_pid "$MOVED"
@@ -264,8 +274,8 @@ done
 # ---- the table -------------------------------------------------------------------
 TABLE=$T/table
 {
-	printf '| link | workload | tool | downtime seen ms | total ms | MiB on the wire | hauld CPU ms | downtime / cli | total / cli |\n'
-	printf '|---|---|---|---:|---:|---:|---:|---:|---:|\n'
+	printf '| link | workload | tool | downtime seen ms | total ms | MiB on the wire | hauld CPU ms | downtime / CLI | total / CLI | downtime / CLI keeping the source |\n'
+	printf '|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n'
 	for rate in $PROFILES; do
 		for wl in $WORKLOADS; do
 			awk -F'\t' -v r="$rate" -v w="$wl" -v tools="$TOOLS" '
@@ -290,8 +300,10 @@ TABLE=$T/table
 						if (!n[k]) continue
 						rd = ("cli" in md && md["cli"] > 0) ? sprintf("%.2f", md[k] / md["cli"]) : "-"
 						rt = ("cli" in mt && mt["cli"] > 0) ? sprintf("%.2f", mt[k] / mt["cli"]) : "-"
-						printf "| %s | %s | %s | %d | %d | %.1f | %d | %s | %s |\n", r, w,
-							(k == "cli" ? "CRIU CLI" : "hauld, compress " k), md[k], mt[k], mm[k], mc[k], rd, rt
+						rk = ("cli-keep" in md && md["cli-keep"] > 0) ? sprintf("%.2f", md[k] / md["cli-keep"]) : "-"
+						name = k == "cli" ? "CRIU CLI" : k == "cli-keep" ? "CRIU CLI keeping the source" : "hauld, compress " k
+						printf "| %s | %s | %s | %d | %d | %.1f | %d | %s | %s | %s |\n", r, w,
+							name, md[k], mt[k], mm[k], mc[k], rd, rt, rk
 					}
 				}' "$ROWS"
 		done
@@ -300,13 +312,17 @@ TABLE=$T/table
 STEPS=$T/steps
 if [ -s "$T/cli_steps" ]; then
 	{
-		printf '| link | workload | CLI: dump with the page server ms | copy of the other images ms | restore ms |\n'
-		printf '|---|---|---:|---:|---:|\n'
+		printf '| link | workload | CLI | dump with the page server ms | copy of the other images ms | restore ms |\n'
+		printf '|---|---|---|---:|---:|---:|\n'
 		for rate in $PROFILES; do
 			for wl in $WORKLOADS; do
-				awk -F'\t' -v r="$rate" -v w="$wl" '$1 == r && $2 == w { n++; a += $3; b += $4; c += $5 }
-					END { if (n) printf "| %s | %s | %d | %d | %d |\n", r, w, a / n, b / n, c / n }' \
-					"$T/cli_steps"
+				for v in "" keep; do
+					awk -F'\t' -v r="$rate" -v w="$wl" -v v="$v" '$1 == r && $2 == w && $3 == v {
+						n++; a += $4; b += $5; c += $6 }
+						END { if (n) printf "| %s | %s | %s | %d | %d | %d |\n", r, w,
+							v == "" ? "plain" : "keeping the source", a / n, b / n, c / n }' \
+						"$T/cli_steps"
+				done
 			done
 		done
 	} >"$STEPS"
@@ -339,5 +355,23 @@ if [ -n "$DOC" ]; then
 		[ -f "$TMPL" ] && cat "$TMPL"
 	} >"$DOCF"
 	note "wrote $DOCF"
+	# The README's copy of the default run's table.
+	if [ "$DOC" = docs/BENCHMARKS-SHAPED.md ]; then
+		/usr/bin/python3 - "$ROOT/README.md" "$TABLE" "$MIB" "$RUNS" <<'PY' ||
+import sys
+readme, table, mib, runs = sys.argv[1:]
+start, end = "<!-- shaped:start -->", "<!-- shaped:end -->"
+text = open(readme).read()
+if start in text and end in text:
+    a = text.index(start) + len(start)
+    b = text.index(end, a)
+    body = ("\n%s MiB workloads, medians of %s moves; downtime is what the workload saw. "
+            "Method and every profile: [docs/BENCHMARKS-SHAPED.md](docs/BENCHMARKS-SHAPED.md); "
+            "`make bench-shaped` regenerates both.\n\n" % (mib, runs)) + open(table).read()
+    open(readme, "w").write(text[:a] + body + text[b:])
+PY
+			fail "README" "could not update its shaped table"
+		note "updated the README's shaped table"
+	fi
 fi
 finish
