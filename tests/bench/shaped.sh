@@ -38,6 +38,13 @@
 #   SHAPED_DOC       the document written, relative to the repo; empty: none
 #                    [docs/BENCHMARKS-SHAPED.md]
 # shellcheck source-path=SCRIPTDIR
+# Descriptors inherited from whoever runs this would pass on to the workloads and be
+# dumped with them: a `flock LOCK make bench-shaped` hands down its locked file, and
+# CRIU refuses to dump a tree holding it. Closed first (255 is bash's own script).
+for fd in "/proc/$$/fd/"*; do
+	fd=${fd##*/}
+	[ "$fd" -gt 2 ] && [ "$fd" != 255 ] && eval "exec $fd>&-"
+done
 # shellcheck source=../integration/lib.sh
 . "$(dirname "$0")/../integration/lib.sh"
 need_root_and_build
