@@ -112,24 +112,6 @@ hauld_move() {
 		<<<"$HTTP_BODY" >>"$T/phases"
 }
 
-# link_copy FROM TO DIR NAME INTO: DIR/NAME (a file or a directory) from host FROM to
-# the directory INTO at host TO, a tar stream through nc over the link between them.
-link_copy() {
-	local from_ns=NS_$1 to_ns=NS_$2 to_addr=ADDR_$2 port=7790 rc
-	mkdir -p "$5"
-	ip netns exec "${!to_ns}" nc -l "${!to_addr}" $port </dev/null | tar -C "$5" -xf - &
-	local rx=$!
-	wait_for 10 _listening "${!to_ns}" $port || { kill $rx 2>/dev/null; return 1; }
-	tar -C "$3" -cf - "$4" | ip netns exec "${!from_ns}" nc -N "${!to_addr}" $port
-	rc=$?
-	wait $rx || rc=1
-	return $rc
-}
-
-_listening() {
-	[ -n "$(ip netns exec "$1" ss -Hltn "sport = :$2")" ]
-}
-
 # cli_move ENGINE NAME FROM TO: the same with the engine's CLI; echoes "total_ms",
 # and appends "ENGINE checkpoint_ms copy_ms restore_ms" to $T/cli_steps.
 cli_move() {
@@ -145,7 +127,7 @@ cli_move() {
 		"$DOCKER_CLI" -H "unix://${!s}" checkpoint create --checkpoint-dir "$dir" "$2" cp1 \
 			>/dev/null || return 1
 		t1=$(now_ms)
-		link_copy "$from" "$to" "$dir" cp1 "${!root}/containers/$bid/checkpoints" || return 1
+		link_copy "$from" "$to" "$dir" "${!root}/containers/$bid/checkpoints" cp1 || return 1
 		t2=$(now_ms)
 		"$DOCKER_CLI" -H "unix://${!d}" start --checkpoint cp1 "$2" >/dev/null || return 1
 		t3=$(now_ms)
@@ -159,7 +141,7 @@ cli_move() {
 		"$PODMAN_CLI" --remote --url "unix://${!s}" container checkpoint \
 			--export "$T/cli-export/cp.tar" "$2" >/dev/null || return 1
 		t1=$(now_ms)
-		link_copy "$from" "$to" "$T/cli-export" cp.tar "$T/cli-import" || return 1
+		link_copy "$from" "$to" "$T/cli-export" "$T/cli-import" cp.tar || return 1
 		t2=$(now_ms)
 		"$PODMAN_CLI" --remote --url "unix://${!d}" container restore \
 			--import "$T/cli-import/cp.tar" >/dev/null || return 1

@@ -79,10 +79,6 @@ shape() {
 	done
 }
 
-_listening() {
-	[ -n "$(ip netns exec "$1" ss -Hltn "sport = :$2")" ]
-}
-
 # ---- the workloads ---------------------------------------------------------------
 # Each: start_W (echoes the tree's root pid, in namespace A), check_W LABEL HOST PID
 # (the program at HOST, A or B, holds what it was given), and the file its ticks go to.
@@ -172,14 +168,10 @@ check_python() {
 
 start_random() { start_workload random "$MIB" --netns "$NS_A" --fill random --tick-ms 5; }
 start_text() { start_workload text "$MIB" --netns "$NS_A" --fill text --tick-ms 5; }
-check_random() { check_workload_file "$1" random; }
-check_text() { check_workload_file "$1" text; }
-check_workload_file() {
-	local st
-	wait_counter_past "$T/$2.status" "$(status_field "$T/$2.status" counter)" 10
-	st=$(cat "$T/$2.status")
-	expect_eq "$1: workload.c's memory intact" "$(sfield "$st" checksum)" "$(sfield "$st" expected)"
-}
+check_random() { WORKLOAD_FILL=random check_workload_intact "$T/random.status" "$MIB" \
+	"$(status_field "$T/random.status" counter)" "$1: workload.c's memory intact"; }
+check_text() { WORKLOAD_FILL=text check_workload_intact "$T/text.status" "$MIB" \
+	"$(status_field "$T/text.status" counter)" "$1: workload.c's memory intact"; }
 
 # The status file and pid whose max_gap_ms is the workload's downtime.
 gap_file() { case $1 in random | text) echo "$T/$1.status" ;; *) echo "$T/$1.tick" ;; esac; }
@@ -203,7 +195,7 @@ move_cli-keep() { cli_pipeline "$@" --leave-stopped; }
 
 # cli_pipeline FROM TO PID [--leave-stopped]
 cli_pipeline() {
-	local pid=$3 keep=$4 ns_from=NS_$1 ns_to=NS_$2 addr_to=ADDR_$2 src dst ps t0 t1 t2 rx
+	local pid=$3 keep=$4 ns_from=NS_$1 ns_to=NS_$2 addr_to=ADDR_$2 src dst ps t0 t1 t2 names
 	# nsenter --net, not ip netns exec: CRIU must share the programs' mount namespace
 	# (ip netns exec makes one of its own).
 	src=$T/cli-src dst=$T/cli-dst
@@ -223,14 +215,8 @@ cli_pipeline() {
 	wait "$ps" || { fail "$LABEL: criu page-server" "see $dst/page-server.log"; return 1; }
 	t1=$(now_ms)
 	# The image files besides the pages, which went to the page server.
-	in_netns "${!ns_to}" nc -l "${!addr_to}" $((PS_PORT + 1)) </dev/null |
-		tar -C "$dst" -xf - &
-	rx=$!
-	wait_for 10 _listening "${!ns_to}" $((PS_PORT + 1)) || return 1
-	(cd "$src" && find . -maxdepth 1 -type f ! -name '*.log' -printf '%P\n' |
-		tar -cf - -T -) | in_netns "${!ns_from}" nc -N "${!addr_to}" $((PS_PORT + 1)) ||
-		return 1
-	wait "$rx" || return 1
+	mapfile -t names < <(find "$src" -maxdepth 1 -type f ! -name '*.log' -printf '%P\n')
+	link_copy "$1" "$2" "$src" "$dst" "${names[@]}" || return 1
 	t2=$(now_ms)
 	in_netns "${!ns_to}" "$CRIU" restore -d --images-dir "$dst" -o restore.log \
 		--pidfile "$dst/restored.pid" || { fail "$LABEL: criu restore" "see $dst/restore.log"; return 1; }

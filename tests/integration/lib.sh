@@ -881,6 +881,28 @@ hauld_cpu_ms() {
 	echo $((ticks * 1000 / $(getconf CLK_TCK)))
 }
 
+# link_copy FROM TO DIR INTO NAME...: the NAMEs (files or directories) of DIR at host
+# FROM into the directory INTO at host TO (setup_netns's A and B), a tar stream
+# through nc over the link between them, as a user's script copies between two
+# machines. Benchmarks use it for the CLI pipelines' copies.
+link_copy() {
+	local from_ns=NS_$1 to_ns=NS_$2 to_addr=ADDR_$2 dir=$3 into=$4 port=7790 rx rc
+	shift 4
+	mkdir -p "$into"
+	in_netns "${!to_ns}" nc -l "${!to_addr}" $port </dev/null | tar -C "$into" -xf - &
+	rx=$!
+	wait_for 10 _listening "${!to_ns}" $port || { kill $rx 2>/dev/null; return 1; }
+	tar -C "$dir" -cf - "$@" | in_netns "${!from_ns}" nc -N "${!to_addr}" $port
+	rc=$?
+	wait $rx || rc=1
+	return $rc
+}
+
+# _listening NS PORT: something in NS listens on TCP PORT.
+_listening() {
+	[ -n "$(ip netns exec "$1" ss -Hltn "sport = :$2")" ]
+}
+
 # sfield LINE KEY: the value of KEY=VALUE in a status line. For $(...).
 sfield() {
 	local kv
