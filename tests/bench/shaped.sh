@@ -177,6 +177,31 @@ check_text() { WORKLOAD_FILL=text check_workload_intact "$T/text.status" "$MIB" 
 gap_file() { case $1 in random | text) echo "$T/$1.status" ;; *) echo "$T/$1.tick" ;; esac; }
 gap_pid() { case $1 in random | text) echo "$2" ;; *) ticker_pid "$2" ;; esac; }
 
+# memory_speed: how fast this machine gives a program memory, fresh and recycled. On a
+# VM that hands freed memory back to its host (free page reporting), memory touched
+# for the first time after a pause costs a fault in the host as well; memory freed a
+# moment ago does not. dd's 1 GiB buffer, after 5 s idle and then at once again.
+memory_speed() {
+	local fresh best=0 i
+	sleep 5
+	fresh=$(dd_mbs)
+	for i in 1 2 3; do
+		i=$(dd_mbs)
+		[ "$i" -gt "$best" ] && best=$i
+	done
+	echo "a 1 GiB buffer written after 5 s idle: $fresh MB/s; right after another was freed: $best MB/s (the best of 3)"
+}
+# dd_mbs: MB/s of dd writing a fresh 1 GiB buffer (its own figure, from bytes and seconds).
+dd_mbs() {
+	dd if=/dev/zero of=/dev/null bs=1G count=1 2>&1 |
+		awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") s = $(i - 1); print int($1 / s / 1e6) }'
+}
+MEMORY=$(memory_speed)
+note "this machine's memory: $MEMORY"
+if [ -r /sys/module/page_reporting/parameters/page_reporting_order ]; then
+	MEMORY="$MEMORY (free page reporting on, order $(cat /sys/module/page_reporting/parameters/page_reporting_order))"
+fi
+
 # ---- the tools -------------------------------------------------------------------
 # move_TOOL FROM TO PID: one move; sets MOVED (the pid at TO) and TOTAL (ms).
 
@@ -186,6 +211,11 @@ move_hauld() {
 		"${!peer}" live 300 || return 1
 	MOVED=$MIGRATED_PID
 	TOTAL=$(jget "$JOB_JSON" .stats.total_ms)
+	# Its steps beside the CLI's: the restore, and what came before it (the dump
+	# streaming the pages, the other images sent at once, the commit).
+	local rst down
+	rst=$(jget "$JOB_JSON" .stats.restore_ms) down=$(jget "$JOB_JSON" .stats.downtime_ms)
+	printf '%s\t%s\t%s\t%s\t-\t%s\n' "$RATE" "$WL" "$mode" $((down - rst)) "$rst" >>"$T/steps_raw"
 }
 move_off() { move_hauld "$@" off; }
 move_auto() { move_hauld "$@" auto; }
@@ -224,7 +254,7 @@ cli_pipeline() {
 	[ -n "$keep" ] && kill -KILL "$pid"
 	TOTAL=$(($(now_ms) - t0))
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$RATE" "$WL" "${keep:+keep}" $((t1 - t0)) $((t2 - t1)) $((TOTAL - t2 + t0)) \
-		>>"$T/cli_steps"
+		>>"$T/steps_raw"
 	MOVED=$(cat "$dst/restored.pid")
 	track_pid "$MOVED"
 	pass "$LABEL: the CRIU CLI moved it, pid $MOVED"
@@ -303,18 +333,23 @@ TABLE=$T/table
 	done
 } >"$TABLE"
 STEPS=$T/steps
-if [ -s "$T/cli_steps" ]; then
+if [ -s "$T/steps_raw" ]; then
 	{
-		printf '| link | workload | CLI | dump with the page server ms | copy of the other images ms | restore ms |\n'
+		printf '| link | workload | tool | dump, the pages streaming, ms | other images after it ms | restore ms |\n'
 		printf '|---|---|---|---:|---:|---:|\n'
 		for rate in $PROFILES; do
 			for wl in $WORKLOADS; do
-				for v in "" keep; do
+				for v in "" keep off auto; do
 					awk -F'\t' -v r="$rate" -v w="$wl" -v v="$v" '$1 == r && $2 == w && $3 == v {
 						n++; a += $4; b += $5; c += $6 }
-						END { if (n) printf "| %s | %s | %s | %d | %d | %d |\n", r, w,
-							v == "" ? "plain" : "keeping the source", a / n, b / n, c / n }' \
-						"$T/cli_steps"
+						END {
+							if (!n) exit
+							name = "hauld, compress " v; copy = "with the dump"
+							if (v == "") name = "CRIU CLI"
+							if (v == "keep") name = "CRIU CLI keeping the source"
+							if (v == "" || v == "keep") copy = int(b / n)
+							printf "| %s | %s | %s | %d | %s | %d |\n", r, w, name, a / n, copy, c / n
+						}' "$T/steps_raw"
 				done
 			done
 		done
@@ -336,11 +371,13 @@ if [ -n "$DOC" ]; then
 		echo "SHAPED_PROFILES=\"$PROFILES\" SHAPED_WORKLOADS=\"$WORKLOADS\" SHAPED_MIB=$MIB SHAPED_RUNS=$RUNS;"
 		echo "medians of $RUNS moves a row, the tools alternating, each move checked on the program."
 		echo "The method is in the script's header; downtime is what the workload's own ticker saw."
+		echo "This machine's memory: $MEMORY."
 		echo
 		cat "$TABLE"
 		echo
 		if [ -s "$STEPS" ]; then
-			echo "Where the CRIU CLI's time goes (means of its steps' wall times):"
+			echo "Where each tool's downtime goes (means of the steps' wall times; for hauld, the"
+			echo "job's \`restore_ms\`, and its downtime before the restore):"
 			echo
 			cat "$STEPS"
 			echo
