@@ -39,9 +39,10 @@ migrate_and_check "back B->A" "$B_API" "$W" "$A_PEER" "$T/w.status" $MIB || die 
 W=$MIGRATED_PID
 
 # Frames of CRIU's stream are counted raw (6) or compressed (8) alike: compress
-# "auto" sends either, as the link and the CPU allow.
-for c in "flip 6,8 40 a bit of the page stream changed" "replay 6,8 40 a frame of the page stream played twice" \
-	"drop 6,8 40 a frame of the page stream left out" "flip 1 3 a bit of a control message changed"; do
+# "auto" sends either, as the link and the CPU allow. A frame holds at most 1 MiB,
+# so the 32 MiB stream is 32 frames or more, and the 16th is well inside it.
+for c in "flip 6,8 16 a bit of the page stream changed" "replay 6,8 16 a frame of the page stream played twice" \
+	"drop 6,8 16 a frame of the page stream left out" "flip 1 3 a bit of a control message changed"; do
 	set -- $c
 	mode=$1 type=$2 nth=$3
 	shift 3
