@@ -33,7 +33,7 @@
 #   SHAPED_PROFILES  link rates, tc's syntax ["1gbit"]; all three: "200mbit 1gbit 10gbit"
 #   SHAPED_WORKLOADS ["redis python random"]
 #   SHAPED_MIB       workload size in MiB [256]; 1024 for the 1 GiB figures
-#   SHAPED_RUNS      moves per tool, workload and profile [2]
+#   SHAPED_RUNS      moves per tool, workload and profile [3]
 #   SHAPED_TOOLS     ["cli cli-keep off auto"]
 #   SHAPED_DOC       the document written, relative to the repo; empty: none
 #                    [docs/BENCHMARKS-SHAPED.md]
@@ -52,7 +52,7 @@ need_root_and_build
 PROFILES=${SHAPED_PROFILES:-1gbit}
 WORKLOADS=${SHAPED_WORKLOADS:-redis python random}
 MIB=${SHAPED_MIB:-256}
-RUNS=${SHAPED_RUNS:-2}
+RUNS=${SHAPED_RUNS:-3}
 TOOLS=${SHAPED_TOOLS:-cli cli-keep off auto}
 DOC=${SHAPED_DOC-docs/BENCHMARKS-SHAPED.md}
 CRIU=/usr/local/sbin/criu
