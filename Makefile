@@ -161,7 +161,7 @@ bench-containers: all
 	bash tests/bench/containers.sh
 
 # Over shaped links (issue 13): the three profiles at 256 MiB, 1 GiB at 1 Gbit/s, and the
-# containers at 1 Gbit/s; about 20 minutes.
+# containers at 1 Gbit/s; about 35 minutes.
 SHAPED_BENCH = SHAPED_PROFILES="200mbit 1gbit 10gbit" bash tests/bench/shaped.sh && \
 	SHAPED_MIB=1024 SHAPED_RUNS=3 SHAPED_DOC=docs/BENCHMARKS-SHAPED-1GIB.md \
 		bash tests/bench/shaped.sh && \
