@@ -824,9 +824,17 @@ bool engine_free(struct engine *e)
 		return true;
 	pthread_mutex_lock(&e->lock);
 	e->stopping = true;
-	for (struct src_active *a = e->active; a; a = a->next)
+	for (struct src_active *a = e->active; a; a = a->next) {
 		if (!a->committed)
 			active_cancel(a);
+		else
+			/* Past the commit a job cannot go back, only end: in post-copy this
+			 * host serves the pages the destination's copy still lacks, and
+			 * leaving now would take them from the only running copy. */
+			log_info("shutdown waits for job %s: it is past its commit (in "
+				 "post-copy, the destination may still need pages from here)",
+				 a->id);
+	}
 	pthread_cond_broadcast(&e->cond);
 	pthread_mutex_unlock(&e->lock);
 	for (int i = 0; i < e->n_workers; i++)

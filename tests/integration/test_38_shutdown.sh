@@ -5,6 +5,9 @@
 # the store was freed under it: a use after free, which a sanitizer build reports
 # in the log and finish() catches), and after it starts again both jobs' records
 # are final and exactly one copy of the workload runs, with its memory intact.
+# Then a source told to stop during the lazy phase of a post-copy (its CRIU serves
+# the pages the running copy at B still lacks) stays until every page is across,
+# says so, exits 0, and the copy at B has all of its memory.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -49,4 +52,36 @@ if [ "$where" = source ]; then
 	check_workload_intact "$T/w.status" $MIB "$(status_field "$T/w.status" counter)" \
 		"the workload counts on, memory intact"
 fi
+[ "$where" = source ] || W=$P
+
+# ---- a source stopped in the lazy phase ------------------------------------------
+# The copy that runs now moves to B in lazy mode; A is told to stop once its job's
+# phase is lazy (512 MiB take a few seconds to follow here).
+LMIB=512
+kill "$W" 2>/dev/null
+L=$(start_workload l $LMIB) || die "the lazy workload starts" "no workload"
+lid=$(migrate "$A_API" "$L" "$B_PEER" lazy) || die "lazy migration accepted" "POST refused"
+_lazy_at_a() {
+	api GET "$A_API/migrations/$lid" >/dev/null
+	case "$(jget "$HTTP_BODY" .state)/$(jget "$HTTP_BODY" .phase)" in
+	running/lazy | succeeded/* | failed/* | cancelled/*) return 0 ;;
+	esac
+	return 1
+}
+wait_for 60 _lazy_at_a || die "A's job reaches its lazy phase" "$HTTP_BODY"
+expect_eq "A's job is in its lazy phase when A is told to stop" \
+	"$(jget "$HTTP_BODY" .state)/$(jget "$HTTP_BODY" .phase)" running/lazy ||
+	die "lazy phase" "the job ended before A could be stopped in it"
+stop_hauld A
+expect_eq "A stopped with status 0 once the lazy phase ended" "${A_EXIT:-?}" 0
+expect_match "A said what it waited for" "$(cat "$T/A.log")" "shutdown waits for job $lid"
+restart_hauld A || die "A starts again" "see $T/A.log"
+api GET "$A_API/migrations/$lid" >/dev/null
+expect_eq "A's lazy job succeeded" "$(jget "$HTTP_BODY" .state)" succeeded
+LP=$(jget "$HTTP_BODY" .result.pid)
+track_pid "$LP"
+expect_true "the source copy $L is gone" wait_for 10 pid_gone "$L"
+expect_true "result.pid $LP is the workload" is_workload "$LP" "$T/l.status"
+check_workload_intact "$T/l.status" $LMIB "$(status_field "$T/l.status" counter)" \
+	"the copy at B counts on, every page of its memory intact"
 finish
