@@ -180,7 +180,7 @@ gap_pid() { case $1 in random | text) echo "$2" ;; *) ticker_pid "$2" ;; esac; }
 # memory_speed: how fast this machine gives a program memory, fresh and recycled. On a
 # VM that hands freed memory back to its host (free page reporting), memory touched
 # for the first time after a pause costs a fault in the host as well; memory freed a
-# moment ago does not. dd's 1 GiB buffer, after 5 s idle and then at once again.
+# moment ago does not. dd's 1 GiB buffer after 5 s idle, then the best of 3 right after.
 memory_speed() {
 	local fresh best=0 i
 	sleep 5
