@@ -19,10 +19,6 @@
 #include "relay.h"
 
 #define RELAY_CHUNK PEER_MAX_FRAME   /* bytes of CRIU's stream in one frame at most */
-/* What either end of CRIU's socketpair may have queued (the default is about 200
- * KiB): room for CRIU to go on writing while the relay seals and sends a frame,
- * and for a whole frame from the peer while CRIU writes the last one out. */
-#define RELAY_SOCKBUF (4 << 20)
 
 struct relay {
 	struct peer_conn *c;
@@ -242,16 +238,6 @@ static void *relay_main(void *arg)
 	return NULL;
 }
 
-/* RELAY_SOCKBUF for fd's send queue: as root past net.core.wmem_max, else as far as
- * it allows; a smaller buffer only makes the stream take turns more often. */
-static void sockbuf_grow(int fd)
-{
-	int v = RELAY_SOCKBUF;
-
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
-}
-
 static void relay_free(struct relay *r)
 {
 	if (r->fd >= 0)
@@ -292,8 +278,6 @@ int relay_open(struct peer_conn *c, bool start, int *criu_fd, struct relay **out
 	}
 	r->fd = sv[0];
 	fcntl(r->fd, F_SETFL, fcntl(r->fd, F_GETFL) | O_NONBLOCK);
-	for (int i = 0; i < 2; i++)
-		sockbuf_grow(sv[i]);
 	r->go = start;
 	if (pthread_create(&r->th, NULL, relay_main, r) != 0) {
 		close(sv[1]);
