@@ -182,12 +182,12 @@ gap_pid() { case $1 in random | text) echo "$2" ;; *) ticker_pid "$2" ;; esac; }
 # for the first time after a pause costs a fault in the host as well; memory freed a
 # moment ago does not. dd's 1 GiB buffer after 5 s idle, then the best of 3 right after.
 memory_speed() {
-	local fresh best=0 i
+	local fresh best=0 mbs _
 	sleep 5
 	fresh=$(dd_mbs)
-	for i in 1 2 3; do
-		i=$(dd_mbs)
-		[ "$i" -gt "$best" ] && best=$i
+	for _ in 1 2 3; do
+		mbs=$(dd_mbs)
+		[ "$mbs" -gt "$best" ] && best=$mbs
 	done
 	echo "a 1 GiB buffer written after 5 s idle: $fresh MB/s; right after another was freed: $best MB/s (the best of 3)"
 }

@@ -55,8 +55,9 @@ fi
 [ "$where" = source ] || W=$P
 
 # ---- a source stopped in the lazy phase ------------------------------------------
-# The copy that runs now moves to B in lazy mode; A is told to stop once its job's
-# phase is lazy (512 MiB take a few seconds to follow here).
+# A fresh 512 MiB workload at A (the small one goes: its pages would follow too
+# quickly to stop A in the middle) moves to B in lazy mode; A is told to stop once
+# its job's phase is lazy (512 MiB take a few seconds to follow here).
 LMIB=512
 kill "$W" 2>/dev/null
 L=$(start_workload l $LMIB) || die "the lazy workload starts" "no workload"
