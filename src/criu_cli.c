@@ -133,10 +133,8 @@ int criu_lazy_pages_spawn(const char *images_dir, const char *work_dir, int ps_f
 			  char *err, size_t errlen)
 {
 	char fdarg[16], stfd[16], lvl[8], c;
-	char *argv[] = { criu_bin, "lazy-pages", "--page-server", "--ps-socket", fdarg,
-			 "--images-dir", (char *)images_dir, "--work-dir", (char *)work_dir,
-			 "--status-fd", stfd, "-o", "lazy-pages.log", lvl, NULL };
-	int st[2], keep[2], ret;
+	char *argv[16];
+	int st[2], keep[2], ret, n = 0, nkeep = 0;
 	struct pollfd p;
 
 	if (pipe2(st, O_CLOEXEC) < 0)
@@ -144,9 +142,27 @@ int criu_lazy_pages_spawn(const char *images_dir, const char *work_dir, int ps_f
 	snprintf(fdarg, sizeof(fdarg), "%d", ps_fd);
 	snprintf(stfd, sizeof(stfd), "%d", st[1]);
 	snprintf(lvl, sizeof(lvl), "-v%d", criu_log_level);
-	keep[0] = ps_fd;
-	keep[1] = st[1];
-	ret = spawn(argv, keep, 2, -1, pid);
+	argv[n++] = criu_bin;
+	argv[n++] = "lazy-pages";
+	/* Without a page server, the pages come from the images in images_dir. */
+	if (ps_fd >= 0) {
+		argv[n++] = "--page-server";
+		argv[n++] = "--ps-socket";
+		argv[n++] = fdarg;
+		keep[nkeep++] = ps_fd;
+	}
+	argv[n++] = "--images-dir";
+	argv[n++] = (char *)images_dir;
+	argv[n++] = "--work-dir";
+	argv[n++] = (char *)work_dir;
+	argv[n++] = "--status-fd";
+	argv[n++] = stfd;
+	argv[n++] = "-o";
+	argv[n++] = "lazy-pages.log";
+	argv[n++] = lvl;
+	argv[n] = NULL;
+	keep[nkeep++] = st[1];
+	ret = spawn(argv, keep, nkeep, -1, pid);
 	close(st[1]);
 	if (ret < 0) {
 		close(st[0]);
