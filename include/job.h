@@ -37,6 +37,10 @@ struct job_stats {
 	int64_t pages_written; /* CRIU's pages_written, all iterations */
 	int64_t lazy_pages;    /* lazy mode: pages left to the background transfer */
 	int64_t lazy_pages_left; /* of those, not yet sent (estimated from the bytes sent) */
+	char restore_pages[8]; /* how the destination put the memory back: "eager" (all
+	                          of it before the process ran) or "lazy" (it ran at
+	                          once, filled from the destination's images); "" before
+	                          it was decided, and in mode lazy */
 };
 
 /* One dump iteration (a pre-dump or the final dump), from CRIU's stats-dump. */

@@ -73,6 +73,10 @@ struct mig_dst {
 	pid_t page_server;           /* criu page-server child, or -1 */
 	pid_t restored;              /* restored root pid, or -1 */
 	bool lazy;                   /* post-copy: pages arrive after the restore */
+	bool fill;                   /* live, restore_pages lazy: the restore leaves the
+	                                memory to a lazy-pages daemon reading the local
+	                                images (lazy_pages), which fills it while the
+	                                copy runs */
 	bool new_pidns;              /* restore into a fresh PID namespace */
 	bool keep_images;            /* the job's keep_images: leave the images whole */
 	bool restored_is_child;      /* the restored root is ours to reap */

@@ -45,7 +45,9 @@
  * containers: keep_source (leave the source's stopped container after a success),
  * transfer_image (send the image when the destination lacks it), shared_paths
  * (mounts that both hosts see, so they need not travel), and compress (the page
- * stream and image files between the daemons: "auto", the default, "on", "off"). */
+ * stream and image files between the daemons: "auto", the default, "on", "off"), and
+ * restore_pages (how the destination puts the memory back: "auto", "eager", "lazy";
+ * see mig_dest.c). */
 enum option_kind { OPT_BOOL, OPT_INT, OPT_PATHS, OPT_ENUM };
 
 #define OPT_PATHS_MAX  64      /* entries of a path list */
@@ -53,6 +55,7 @@ enum option_kind { OPT_BOOL, OPT_INT, OPT_PATHS, OPT_ENUM };
 
 /* The values of an OPT_ENUM option, NULL-terminated. */
 static const char *const compress_values[] = { "auto", "on", "off", NULL };
+static const char *const restore_pages_values[] = { "auto", "eager", "lazy", NULL };
 
 static const struct option_spec {
 	const char *name;
@@ -74,6 +77,7 @@ static const struct option_spec {
 	{ "transfer_image", OPT_BOOL, 0, 0, NULL },
 	{ "shared_paths", OPT_PATHS, 0, 0, NULL },
 	{ "compress", OPT_ENUM, 0, 0, compress_values },
+	{ "restore_pages", OPT_ENUM, 0, 0, restore_pages_values },
 };
 
 /* An OPT_ENUM option's value: one of spec->values. */
@@ -338,6 +342,26 @@ int api_parse_migration(const char *body, size_t len, struct job *j, struct http
 		api_error(reply, AE_BAD_VALUE, "options.new_pidns",
 			  "new_pidns cannot be combined with mode \"lazy\"");
 		goto out;
+	}
+	{
+		const char *rp = json_string_value(json_object_get(json_object_get(root,
+								 "options"), "restore_pages"));
+
+		if (rp && strcmp(rp, "lazy") == 0 && (strcmp(j->mode, "lazy") == 0 ||
+						       !ops->lazy)) {
+			api_error(reply, AE_BAD_VALUE, "options.restore_pages", "restore_pages "
+				  "\"lazy\" restores a pid migration of mode \"live\" lazily "
+				  "from the destination's images; %s", !ops->lazy ?
+				  "a container's engine restores all of its memory first" :
+				  "mode \"lazy\" already restores on demand, from the source");
+			goto out;
+		}
+		if (rp && strcmp(rp, "lazy") == 0 && json_is_true(json_object_get(
+			    json_object_get(root, "options"), "new_pidns"))) {
+			api_error(reply, AE_BAD_VALUE, "options.restore_pages", "restore_pages "
+				  "\"lazy\" cannot be combined with new_pidns");
+			goto out;
+		}
 	}
 	if (ops->validate(root, j, &prob) < 0) {
 		api_error(reply, prob.err, prob.field, "%s", prob.message);

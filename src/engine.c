@@ -188,6 +188,19 @@ bool job_option(const struct job *j, const char *key)
 	return v;
 }
 
+const char *job_option_str(const struct job *j, const char *key, char *buf, size_t len)
+{
+	json_t *o = j->options ? json_loads(j->options, 0, NULL) : NULL;
+	const char *v = json_string_value(json_object_get(o, key));
+
+	if (v && strlen(v) < len)
+		snprintf(buf, len, "%s", v);
+	else
+		v = NULL;
+	json_decref(o);
+	return v ? buf : NULL;
+}
+
 /* Keep at most LOGS_KEEP jobs' CRIU logs: remove the oldest directories. */
 static void logs_prune(const char *dir)
 {

@@ -28,6 +28,7 @@
 #define LONG_WAIT_MS         (60 * 60 * 1000)  /* a dump or restore of many GiB */
 #define VERDICT_EVERY_MS     5000              /* a stopped copy asks its source */
 #define VERDICT_FOR_MS       (24 * 60 * 60 * 1000)
+#define FILL_SHUTDOWN_MS     (120 * 1000)      /* shutdown waits for copies filling */
 /* options.max_frozen_ms: how long a tree may stay frozen before the migration gives
  * up and resumes it. The default leaves a dump of several GiB over a slow link the
  * time it needs (16 GiB at 1 Gbit/s take about 2.5 minutes). */
@@ -47,6 +48,7 @@
 #define PH_RECEIVING    "receiving"
 #define PH_RESTORED     "restored"
 #define PH_LAZY         "lazy"
+#define PH_FILLING      "filling"
 #define PH_ROLLBACK     "rollback"
 #define PH_DONE         "done"
 
@@ -95,6 +97,10 @@ struct dst_job {
 	struct criu_watch criu;
 	bool restoring, criu_killed;
 	int64_t source_gone_at;      /* when the watchdog saw the source go (0: not) */
+	bool filling;                /* restore_pages lazy: committed, the copy runs and
+	                                its memory fills in (fill_main) */
+	int64_t fill_t0;             /* monotonic ms of the commit that let it run */
+	struct engine *fill_engine;
 	bool lazy_running;           /* after a restart in the lazy phase: the copy runs,
 	                                and the source's verdict says whether every page
 	                                had arrived (commit) or not (abort) */
@@ -115,6 +121,7 @@ struct engine {
 	struct src_active *active;
 	struct dst_job *incoming;
 	int peer_conns;              /* threads serving a peer connection */
+	int fills;                   /* of them, copies filling their memory (mig_dest.c) */
 	int peer_authed;             /* of them, past the handshake */
 	struct unauth_slot {
 		int fd;                  /* -1: free; open as long as it is listed */
@@ -175,6 +182,9 @@ int job_logs_snapshot(struct engine *e, const char *id, size_t max, char *dir, s
 #define PEER_LOGS_MS    5000          /* the wait for a peer's logs at a job's end */
 /* A boolean option of the job ("keep_images", ...); false when absent. */
 bool job_option(const struct job *j, const char *key);
+/* A string option of the job, copied into buf; NULL when absent, not a string or
+ * longer than len - 1. */
+const char *job_option_str(const struct job *j, const char *key, char *buf, size_t len);
 
 /* Run one source job to its end (mig_source.c). */
 void source_run(struct engine *e, struct job *j, struct src_active *act);

@@ -191,7 +191,7 @@ static json_t *stats_to_json(const struct job_stats *st, const struct job_iter *
 			return NULL;
 		}
 	}
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "downtime_ms", stat_json(st->downtime_ms),
 			 "frozen_ms", stat_json(st->frozen_ms),
 			 "total_ms", stat_json(st->total_ms),
@@ -204,6 +204,8 @@ static json_t *stats_to_json(const struct job_stats *st, const struct job_iter *
 			 "pages_written", stat_json(st->pages_written),
 			 "lazy_pages", stat_json(st->lazy_pages),
 			 "lazy_pages_left", stat_json(st->lazy_pages_left),
+			 "restore_pages", text_json_or_null(st->restore_pages,
+							    sizeof(st->restore_pages)),
 			 "iterations", arr);
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -244,6 +245,86 @@ static int compress_agree(json_t *v, struct job *j)
 }
 
 /* "prepare": check what the source says against this host, create the job. */
+/* Restoring lazily from the images here (options.restore_pages): the restore leaves
+ * each page a lazy-pages daemon can give for later, and the copy runs as soon as its
+ * other state is back; the daemon reads the pages from the images this host already
+ * holds in full (no network) and fills the memory while the copy runs, a page at
+ * once where the copy touches one first. The images stay whole until the fill has
+ * ended. Should the daemon fail, the copy, which may have read zeroes where a page
+ * was missing, is killed and restored again from the same images, every page before
+ * it runs (refill()): the process goes back to the state it was moved in. "auto"
+ * restores lazily from FILL_AUTO_MIN of memory on, where the restore's filling of
+ * fresh memory is the larger part of the downtime. */
+#define FILL_AUTO_MIN  (64LL << 20)
+
+/* Why this job cannot restore lazily here; NULL when it can. */
+static const char *fill_impossible(struct engine *e, struct dst_job *dj, char *buf, size_t len)
+{
+	if (dj->d.lazy)
+		return "mode lazy already restores on demand, from the source";
+	if (!dj->ops->lazy)
+		return "a container's engine restores all of its memory before it runs";
+	if (dj->d.new_pidns)
+		return "new_pidns restores through CRIU's command line, which hauld does not "
+		       "give lazy pages";
+	if (strcmp(dj->job.strategy, "pre-copy") == 0)
+		return "the pages are spread over the pre-copy's iterations";
+	if (criu_lazy_ready(e->cfg.criu, buf, len) < 0)
+		return buf;
+	return NULL;
+}
+
+static bool fill_forced_unavailable(struct engine *e, struct dst_job *dj, char *err,
+				    size_t errlen)
+{
+	char opt[8], why[200];
+	const char *no;
+
+	if (!job_option_str(&dj->job, "restore_pages", opt, sizeof(opt)) ||
+	    strcmp(opt, "lazy") != 0)
+		return false;
+	no = fill_impossible(e, dj, why, sizeof(why));
+	if (no)
+		snprintf(err, errlen, "this destination cannot: %s; use \"auto\" or \"eager\"",
+			 no);
+	return no != NULL;
+}
+
+/* Decide how this restore puts the memory back; the reason goes to the job's events
+ * and to the source in the answer (reason). */
+static void fill_choose(struct engine *e, struct dst_job *dj, char *reason, size_t len)
+{
+	char opt[8] = "auto", why[200];
+	const char *no;
+	int64_t pages = 0;
+
+	dj->d.fill = false;
+	if (dj->d.lazy)
+		return;
+	job_option_str(&dj->job, "restore_pages", opt, sizeof(opt));
+	no = fill_impossible(e, dj, why, sizeof(why));
+	if (!no && criu_lazy_pages_count(dj->d.images_fd, &pages) < 0)
+		no = "the images' page maps could not be read";
+	if (strcmp(opt, "eager") == 0)
+		snprintf(reason, len, "options.restore_pages is \"eager\"");
+	else if (no)
+		snprintf(reason, len, "every page before it runs: %s", no);
+	else if (strcmp(opt, "lazy") != 0 && pages * 4096 < FILL_AUTO_MIN)
+		snprintf(reason, len, "every page before it runs: %lld MiB can be lazy, below "
+			 "the %lld MiB from which auto restores lazily", (long long)(pages >> 8),
+			 FILL_AUTO_MIN >> 20);
+	else
+		dj->d.fill = true;
+	if (dj->d.fill) {
+		snprintf(reason, len, "it runs as soon as its other state is back, and %lld MiB "
+			 "of its memory fill in from the images here while it runs",
+			 (long long)(pages >> 8));
+		dj->job.stats.lazy_pages = dj->job.stats.lazy_pages_left = pages;
+	}
+	snprintf(dj->job.stats.restore_pages, sizeof(dj->job.stats.restore_pages), "%s",
+		 dj->d.fill ? "lazy" : "eager");
+}
+
 static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *msg,
 			       const char *remote, json_t **reply)
 {
@@ -379,6 +460,9 @@ static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *ms
 				     "it, or migrate with options.compress \"off\")",
 				     json_is_string(compress) ? json_string_value(compress) :
 				     "(not a string)");
+	else if (fill_forced_unavailable(e, dj, dj->d.err, sizeof(dj->d.err)))
+		*reply = reply_error("preflight_failed", "options.restore_pages \"lazy\": %s",
+				     dj->d.err);
 	else if (dj->ops->dst_check(&dj->d, facts) < 0)
 		*reply = reply_error(dj->d.err_code ? dj->d.err_code : "preflight_failed", "%s",
 				     dj->d.err);
@@ -650,6 +734,7 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 {
 	int64_t t0 = time_mono_ms(), bytes = 0;
 	int files = 0, ret;
+	char reason[300];
 
 	if (!dj->mem_attached)
 		return reply_error("transfer_failed", "no memory connection attached");
@@ -673,6 +758,8 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 			return reply_error("transfer_failed", "%s", dj->d.err);
 		return json_pack("{s:b}", "ok", 1);
 	}
+	fill_choose(e, dj, reason, sizeof(reason));
+	ev(e, &dj->job, "info", "restore_pages %s: %s", dj->job.stats.restore_pages, reason);
 	job_phase(e, &dj->job, PH_RESTORING);
 	fault_point(e, "dest_exit:restore");
 	fault_point(e, "pause:dest_restore");
@@ -696,9 +783,10 @@ static json_t *restore(struct engine *e, struct dst_job *dj)
 	ev(e, &dj->job, "info", "restored as pid %d, stopped until the source commits",
 	   dj->d.restored);
 	fault_point(e, "pause:dest_restored");
-	return json_pack("{s:b, s:i, s:I, s:s?}", "ok", 1, "pid", dj->d.restored,
+	return json_pack("{s:b, s:i, s:I, s:s?, s:s, s:s}", "ok", 1, "pid", dj->d.restored,
 			 "restore_ms", (json_int_t)dj->job.stats.restore_ms, "container",
-			 dj->job.result_container[0] ? dj->job.result_container : NULL);
+			 dj->job.result_container[0] ? dj->job.result_container : NULL,
+			 "restore_pages", dj->job.stats.restore_pages, "restore_reason", reason);
 }
 
 /* "restore_lazy": the source serves the pages now; restore, running, and stay until
@@ -803,6 +891,13 @@ static json_t *finish(struct engine *e, struct dst_job *dj, const char *op)
 			reply = reply_error("resume_failed", "%s", dj->d.err);
 			job_finish(e, &dj->job, JOB_FAILED, "resume_failed", "destination", "%s",
 				   dj->d.err);
+		} else if (dj->d.fill) {
+			/* It runs; its job ends when its memory is all there (fill_main). */
+			reply = json_pack("{s:b, s:i}", "ok", 1, "pid", dj->d.restored);
+			dj->filling = true;
+			dj->fill_t0 = time_mono_ms();
+			job_phase(e, &dj->job, PH_FILLING);
+			return reply;
 		} else {
 			reply = json_pack("{s:b, s:i}", "ok", 1, "pid", dj->d.restored);
 			job_finish(e, &dj->job, JOB_SUCCEEDED, NULL, NULL, "runs here as pid %d",
@@ -819,6 +914,211 @@ static json_t *finish(struct engine *e, struct dst_job *dj, const char *op)
 	return reply;
 }
 
+/* One request to the source's daemon of a job (its peer address, source), on a
+ * control connection of its own; the answer in *reply. 0 or -errno. */
+static int source_call(struct engine *e, const char *source, json_t *msg, json_t **reply)
+{
+	struct peer_conn c;
+	int fd, ret;
+
+	*reply = NULL;
+	fd = peer_connect(source, e->cfg.peer_timeout_ms);
+	if (fd < 0) {
+		json_decref(msg);
+		return fd;
+	}
+	peer_conn_init(&c, fd, e->cfg.peer_timeout_ms);
+	ret = peer_auth_client(&c, e->cfg.secret, e->cfg.secret_len, "control");
+	if (ret == 0)
+		ret = peer_send_json(&c, msg);
+	if (ret == 0)
+		ret = peer_recv_json(&c, reply);
+	json_decref(msg);
+	peer_conn_release(&c);
+	return ret;
+}
+
+/* A copy restored again here runs under a pid of its own: tell the source, whose
+ * job shows where the process runs (best effort; our job has it either way). */
+static void tell_source_pid(struct engine *e, struct job *j, int old)
+{
+	json_t *reply = NULL;
+	int ret = source_call(e, j->to, json_pack("{s:s, s:s, s:i}", "op", "moved", "job", j->id,
+						  "pid", j->result_pid), &reply);
+
+	if (ret == 0 && !json_is_true(json_object_get(reply, "ok")))
+		ret = -EPROTO;
+	if (ret < 0)
+		ev(e, j, "warn", "could not tell the source (%s) that pid %d is now pid %d: %s; "
+		   "its job still names pid %d", j->to, old, j->result_pid,
+		   json_string_value(json_object_get(reply, "error")) ?: strerror(-ret), old);
+	json_decref(reply);
+}
+
+/* "moved": a destination restored the process of one of our succeeded jobs again
+ * (its lazy fill failed) and says its new pid. Only the job's destination host may
+ * say so. */
+static json_t *moved(struct engine *e, const json_t *msg, const char *remote)
+{
+	const char *id = json_string_value(json_object_get(msg, "job"));
+	json_int_t pid = json_integer_value(json_object_get(msg, "pid"));
+	const char *rc = strrchr(remote, ':'), *tc;
+	char host[JOB_TO_LEN];
+	bool same = false;
+	struct job j;
+	json_t *reply;
+
+	if (!id || !uuid_valid(id) || pid <= 0 || pid > 4194304)
+		return reply_error("bad_request", "moved: malformed job id or pid");
+	if (store_job_get(e->store, id, &j) < 0)
+		return reply_error("unknown_job", "job %s is not known here", id);
+	tc = strrchr(j.to, ':');
+	snprintf(host, sizeof(host), "%.*s", tc ? (int)(tc - j.to) : (int)strlen(j.to), j.to);
+	if (rc) {
+		char from[JOB_TO_LEN];
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL, *a;
+
+		snprintf(from, sizeof(from), "%.*s", (int)(rc - remote), remote);
+		same = strcmp(from, host) == 0;
+		if (!same && getaddrinfo(host, NULL, &hints, &ai) == 0) {
+			for (a = ai; a && !same; a = a->ai_next) {
+				char num[64];
+
+				if (getnameinfo(a->ai_addr, a->ai_addrlen, num, sizeof(num), NULL, 0,
+						NI_NUMERICHOST) == 0)
+					same = strcmp(num, from) == 0;
+			}
+			freeaddrinfo(ai);
+		}
+	}
+	if (j.role != JOB_SOURCE || j.state != JOB_SUCCEEDED || !same) {
+		reply = reply_error("conflict", "job %s did not move to %s", id, remote);
+	} else {
+		ev(e, &j, "warn", "the destination restored the process again from its images "
+		   "(its lazy fill failed): it runs there as pid %d now, no longer %d",
+		   (int)pid, j.result_pid);
+		j.result_pid = (int)pid;
+		reply = store_job_update(e->store, &j) < 0 ?
+			reply_error("internal", "cannot record the pid") :
+			json_pack("{s:b}", "ok", 1);
+	}
+	job_release(&j);
+	return reply;
+}
+
+/* The copy filled lazily failed to get its memory (the lazy-pages daemon failed):
+ * it may have read zeroes where a page was missing, so it must not run on. Kill it
+ * and restore it again from the same images, every page before it runs: the process
+ * goes back to the state it was moved in. 0 when it runs again. */
+static int refill(struct engine *e, struct dst_job *dj, const char *why, bool run)
+{
+	pid_t old = dj->d.restored;
+	int64_t t0;
+	int ret;
+
+	ev(e, &dj->job, "warn", "%s: pid %d, which may have read zeroes where its memory "
+	   "was not filled yet, is killed and restored again from the images here, every "
+	   "page before it runs; it goes back to the state it was moved in", why, old);
+	dj->ops->dst_discard(&dj->d);
+	/* Its pids must be free again, for a tree in this host's PID namespace. */
+	for (int i = 0; i < 500 && old > 0 && proc_same(old, dj->job.result_start); i++)
+		usleep(10 * 1000);
+	dj->d.restored = -1;
+	dj->d.fill = false;
+	dj->job.result_pid = 0;
+	dj->job.result_start = 0;
+	snprintf(dj->job.stats.restore_pages, sizeof(dj->job.stats.restore_pages), "eager");
+	store_job_update(e->store, &dj->job);
+	t0 = time_mono_ms();
+	ret = dst_restore_watched(e, dj);
+	if (ret == 0) {
+		restored(dj, t0);
+		if (store_job_update_durable(e->store, &dj->job) < 0)
+			log_warnx("job %.8s: cannot record the copy restored again", dj->job.id);
+		if (run)
+			ret = dj->ops->dst_resume(&dj->d);
+	}
+	return ret;
+}
+
+/* A lazily restored copy runs: wait until its memory is all there, then end its job
+ * and remove its images. */
+static void fill_run(struct engine *e, struct dst_job *dj)
+{
+	pid_t old;
+	int ret;
+
+	if (fault_fail(e, "fill") && dj->d.lazy_pages > 0)
+		kill(dj->d.lazy_pages, SIGKILL);    /* the daemon dying in the middle */
+	fault_point(e, "pause:filling");
+	ret = dj->ops->dst_lazy_wait(&dj->d, LONG_WAIT_MS);
+	dj->job.stats.lazy_pages_left = ret == 0 ? 0 : dj->job.stats.lazy_pages_left;
+	if (ret == 0) {
+		job_finish(e, &dj->job, JOB_SUCCEEDED, NULL, NULL, "runs here as pid %d; its "
+			   "memory filled in from the images here within %lld ms of it running",
+			   dj->d.restored, (long long)(time_mono_ms() - dj->fill_t0));
+	} else if ((old = dj->d.restored, refill(e, dj, dj->d.err, true)) == 0) {
+		tell_source_pid(e, &dj->job, old);
+		job_finish(e, &dj->job, JOB_SUCCEEDED, NULL, NULL, "runs here as pid %d, restored "
+			   "a second time from the images here after its memory could not be "
+			   "filled in lazily; what it did in between is undone",
+			   dj->d.restored);
+	} else {
+		dj->ops->dst_discard(&dj->d);
+		dj->job.result_pid = 0;
+		job_finish(e, &dj->job, JOB_FAILED, "fill_failed", "unknown", "its memory could "
+			   "not be filled in lazily, and restoring it again from the images failed "
+			   "(%s): the images are kept in %s for a restore by hand", dj->d.err,
+			   dj->d.images_dir);
+		dj->finished = true;
+		dst_free(dj);
+		return;
+	}
+	dj->finished = true;
+	job_dirs_remove(e, &dj->job);
+	dst_free(dj);
+}
+
+static void *fill_main(void *arg)
+{
+	struct dst_job *dj = arg;
+	struct engine *e = dj->fill_engine;
+
+	fill_run(e, dj);
+	pthread_mutex_lock(&e->lock);
+	e->peer_conns--;
+	e->fills--;
+	pthread_mutex_unlock(&e->lock);
+	return NULL;
+}
+
+/* The end of finish(): a copy still filling goes on in a thread of its own, counted
+ * with the peer connections (shutdown waits for it); else the job's files go. */
+static void finish_done(struct engine *e, struct dst_job *dj)
+{
+	pthread_t t;
+
+	if (dj->filling) {
+		dj->fill_engine = e;
+		pthread_mutex_lock(&e->lock);
+		e->peer_conns++;
+		e->fills++;
+		pthread_mutex_unlock(&e->lock);
+		if (pthread_create(&t, NULL, fill_main, dj) == 0) {
+			pthread_detach(t);
+			return;
+		}
+		pthread_mutex_lock(&e->lock);
+		e->peer_conns--;
+		e->fills--;
+		pthread_mutex_unlock(&e->lock);
+		fill_run(e, dj);
+		return;
+	}
+	job_dirs_remove(e, &dj->job);
+	dst_free(dj);
+}
+
 /* A control message naming a job this host restored earlier (the source reconnects
  * to commit or abort after losing us, or after a restart of either side). */
 static json_t *resolve(struct engine *e, const char *op, const char *id)
@@ -832,8 +1132,7 @@ static json_t *resolve(struct engine *e, const char *op, const char *id)
 	dj = dst_take(e, id);
 	if (dj) {
 		reply = finish(e, dj, op);
-		job_dirs_remove(e, &dj->job);
-		dst_free(dj);
+		finish_done(e, dj);
 		return reply;
 	}
 	if (store_job_get(e->store, id, &j) < 0)
@@ -883,11 +1182,9 @@ static void await_verdict(struct engine *e, const char *id, const char *source)
 	int64_t end = time_mono_ms() + VERDICT_FOR_MS;
 
 	while (time_mono_ms() < end) {
-		struct peer_conn c;
-		json_t *msg, *reply = NULL;
+		json_t *reply = NULL;
 		const char *v = NULL;
 		struct dst_job *dj;
-		int fd;
 
 		for (int i = 0; i < VERDICT_EVERY_MS / 100; i++) {
 			if (__atomic_load_n(&e->stopping, __ATOMIC_SEQ_CST))
@@ -899,23 +1196,15 @@ static void await_verdict(struct engine *e, const char *id, const char *source)
 		pthread_mutex_unlock(&e->lock);
 		if (!dj)
 			return;       /* decided by a reconnecting source */
-		fd = peer_connect(source, e->cfg.peer_timeout_ms);
-		if (fd < 0)
-			continue;
-		peer_conn_init(&c, fd, e->cfg.peer_timeout_ms);
-		msg = json_pack("{s:s, s:s}", "op", "verdict", "job", id);
-		if (peer_auth_client(&c, e->cfg.secret, e->cfg.secret_len, "control") == 0 &&
-		    peer_send_json(&c, msg) == 0 && peer_recv_json(&c, &reply) == 0)
+		if (source_call(e, source, json_pack("{s:s, s:s}", "op", "verdict", "job", id),
+				&reply) == 0)
 			v = json_string_value(json_object_get(reply, "verdict"));
-		json_decref(msg);
-		peer_conn_release(&c);
 		if (v && (strcmp(v, "commit") == 0 || strcmp(v, "abort") == 0)) {
 			dj = dst_take(e, id);
 			if (dj) {
 				ev(e, &dj->job, "warn", "the source's verdict: %s", v);
 				json_decref(finish(e, dj, v));
-				job_dirs_remove(e, &dj->job);
-				dst_free(dj);
+				finish_done(e, dj);
 			}
 			json_decref(reply);
 			return;
@@ -1000,6 +1289,8 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 			dj = NULL;
 		} else if (!dj && (strcmp(op, "commit") == 0 || strcmp(op, "abort") == 0)) {
 			reply = resolve(e, op, json_string_value(json_object_get(msg, "job")));
+		} else if (!dj && strcmp(op, "moved") == 0) {
+			reply = moved(e, msg, remote);
 		} else if (!dj && strcmp(op, "verdict") == 0) {
 			reply = verdict(e, json_string_value(json_object_get(msg, "job")));
 		} else if (!dj && strcmp(op, "logs") == 0) {
@@ -1015,8 +1306,7 @@ static void serve_control(struct engine *e, struct peer_conn *c, const char *rem
 		msg = NULL;
 		ret = reply ? peer_send_json(c, reply) : 0;
 		if (done) {
-			job_dirs_remove(e, &done->job);
-			dst_free(done);
+			finish_done(e, done);
 			done = NULL;
 		}
 		if (dj && !dj->restored && !json_is_true(json_object_get(reply, "ok"))) {
@@ -1173,6 +1463,90 @@ static void verdict_later(struct engine *e, const struct job *j)
 	pthread_detach(t);
 }
 
+/* After a restart, a copy restored lazily (stopped, or running and filling): its
+ * lazy-pages daemon is not ours any more, and nothing tells whether it did or will
+ * fill every page. Restore it again from the images, every page first; a stopped one
+ * stays stopped for the source's verdict. 0 when that was done (the job is handled). */
+static int recover_refill(struct engine *e, struct job *j)
+{
+	bool running = strcmp(j->phase, PH_FILLING) == 0;
+	struct dst_job *dj = dst_new();
+	int ret = -ENOMEM;
+
+	if (!dj || job_copy(&dj->job, j) < 0)
+		goto fail;
+	dj->ops = mig_ops_find(j->type);
+	snprintf(dj->d.data_dir, sizeof(dj->d.data_dir), "%s", e->cfg.data_dir);
+	ret = job_dirs(e, j->id, dj->d.images_dir, dj->d.work_dir, sizeof(dj->d.images_dir));
+	if (ret < 0 || !dj->ops)
+		goto fail;
+	dj->d.images_fd = open(dj->d.images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dj->d.work_fd = open(dj->d.work_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dj->d.images_fd < 0 || dj->d.work_fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	if (running && faccessat(dj->d.images_fd, "inventory.img", F_OK, 0) < 0) {
+		/* The images go only once the fill has ended: the record of that end is
+		 * what was lost (a full disk, say), not the copy's memory. */
+		job_dirs_remove(e, &dj->job);
+		job_finish(e, j, JOB_SUCCEEDED, NULL, NULL, "runs here as pid %d; its memory had "
+			   "filled in from the images here", j->result_pid);
+		dst_free(dj);
+		return 0;
+	}
+	{
+		json_t *o = j->options ? json_loads(j->options, 0, NULL) : NULL;
+
+		dj->d.keep_images = json_is_true(json_object_get(o, "keep_images"));
+		ret = parse_opts(o, &dj->d.copts, &dj->d.new_pidns);
+		json_decref(o);
+		if (ret < 0)
+			goto fail;
+	}
+	dj->d.restored = j->result_pid;
+	ret = refill(e, dj, running ? "hauld restarted here while the copy's memory filled in"
+				    : "hauld restarted here while the copy restored lazily waited "
+				      "for the source's commit", running);
+	if (ret < 0)
+		goto fail;
+	if (running) {
+		tell_source_pid(e, &dj->job, j->result_pid);
+		job_finish(e, &dj->job, JOB_SUCCEEDED, NULL, NULL, "runs here as pid %d, restored "
+			   "a second time from the images here after a restart of hauld during "
+			   "its lazy fill; what it did in between is undone", dj->d.restored);
+		job_dirs_remove(e, &dj->job);
+		dst_free(dj);
+		return 0;
+	}
+	dj->restored = true;
+	snprintf(dj->job.phase, sizeof(dj->job.phase), "%s", PH_RESTORED);
+	store_job_update_durable(e->store, &dj->job);
+	pthread_mutex_lock(&e->lock);
+	dj->next = e->incoming;
+	e->incoming = dj;
+	pthread_mutex_unlock(&e->lock);
+	ev(e, &dj->job, "warn", "hauld restarted; pid %d, restored again, stays stopped until "
+	   "the source commits or aborts", dj->d.restored);
+	verdict_later(e, &dj->job);
+	return 0;
+fail:
+	if (dj) {
+		dj->ops = dj->ops ? dj->ops : mig_ops_find(j->type);
+		if (dj->ops && dj->job.result_pid > 0)
+			dj->ops->dst_discard(&dj->d);
+		snprintf(j->stats.restore_pages, sizeof(j->stats.restore_pages), "%s",
+			 dj->job.stats.restore_pages);
+		j->result_pid = 0;
+		job_finish(e, j, JOB_FAILED, "fill_failed", "unknown", "hauld restarted here "
+			   "during a lazy restore, and restoring the process again from the images "
+			   "failed (%s): the images are kept in %s/jobs/%s for a restore by hand",
+			   dj->d.err[0] ? dj->d.err : strerror(-ret), e->cfg.data_dir, j->id);
+		dst_free(dj);
+	}
+	return ret;
+}
+
 void dest_recover(struct engine *e, struct job *j)
 {
 	struct dst_job *dj;
@@ -1204,6 +1578,19 @@ void dest_recover(struct engine *e, struct job *j)
 			job_finish(e, j, JOB_FAILED, "daemon_restarted", "source", "the "
 				   "destination restarted while CRIU restored the process; the copy "
 				   "it had made was removed, nothing runs here");
+		return;
+	}
+	if (strcmp(j->stats.restore_pages, "lazy") == 0 && ours &&
+	    (strcmp(j->phase, PH_RESTORED) == 0 || strcmp(j->phase, PH_FILLING) == 0)) {
+		recover_refill(e, j);
+		return;
+	}
+	if (strcmp(j->phase, PH_FILLING) == 0) {
+		/* The copy ran, and is gone: it ended on its own, or was killed. */
+		j->result_pid = 0;
+		job_finish(e, j, JOB_FAILED, "fill_failed", "unknown", "hauld restarted here "
+			   "while the copy's memory filled in, and the copy is gone: it ran here "
+			   "and ended; the images are kept in %s/jobs/%s", e->cfg.data_dir, j->id);
 		return;
 	}
 	if (strcmp(j->phase, PH_LAZY) == 0 && !ours) {
@@ -1259,12 +1646,16 @@ void dest_release_all(struct engine *e)
 		if (dj->ctl_fd >= 0)
 			shutdown(dj->ctl_fd, SHUT_RDWR);
 	pthread_mutex_unlock(&e->lock);
-	for (int i = 0; i < 300; i++) {
+	/* A copy still filling its memory from the images here is waited for longer:
+	 * a restart in the middle would restore it again from its images. */
+	for (int i = 0; i < FILL_SHUTDOWN_MS / 10; i++) {
 		pthread_mutex_lock(&e->lock);
-		bool busy = e->peer_conns > 0;
+		bool busy = e->peer_conns > 0, filling = e->fills > 0;
 		pthread_mutex_unlock(&e->lock);
-		if (!busy)
+		if (!busy || (i >= 300 && !filling))
 			break;
+		if (i == 300)
+			log_info("waiting for %d copies to fill their memory", e->fills);
 		usleep(10000);
 	}
 	pthread_mutex_lock(&e->lock);

@@ -445,6 +445,18 @@ static int hold(struct mig_src *m)
 		if (c && strlen(c) < sizeof(r->job->result_container) && r->job->container_id[0])
 			snprintf(r->job->result_container, sizeof(r->job->result_container), "%s", c);
 	}
+	/* How the destination put the memory back, and why (older peers do not say). */
+	{
+		const char *rp = json_string_value(json_object_get(reply, "restore_pages"));
+		const char *why = json_string_value(json_object_get(reply, "restore_reason"));
+
+		if (rp && (strcmp(rp, "lazy") == 0 || strcmp(rp, "eager") == 0)) {
+			snprintf(r->job->stats.restore_pages, sizeof(r->job->stats.restore_pages),
+				 "%s", rp);
+			ev(r->e, r->job, "info", "the destination restored with restore_pages %s: "
+			   "%.300s", rp, why ? why : "");
+		}
+	}
 	json_decref(reply);
 	/* Recovery after a crash from here on needs to know the destination's pid, on
 	 * the disk before CRIU kills the source copy: a record that cannot be made is

@@ -56,7 +56,7 @@ enum stmt {
 	" err_where, downtime_ms, frozen_ms, total_ms, restore_ms, bytes, pages_written," \
 	" pid_start, strategy_reason, lazy_pages, lazy_pages_left, target, container_id," \
 	" container_name, result_container, callback_url, webhook_state, webhook_attempts," \
-	" result_start, command, bytes_raw, compression"
+	" result_start, command, bytes_raw, compression, restore_pages"
 
 /* The columns events_collect reads, in its order. */
 #define EVENT_COLS "id, job_id, ts, level, phase, message, state, kind, data"
@@ -78,14 +78,15 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" pages_written, pid_start, strategy_reason, lazy_pages, lazy_pages_left,"
 		" target, container_id, container_name, result_container, callback_url,"
 		" webhook_state, webhook_attempts, result_start, command, bytes_raw,"
-		" compression)"
+		" compression, restore_pages)"
 		" VALUES (:id, :type, :role, :pid, :dest, :mode, :strategy,"
 		" :options, :state, :phase, :created_at, :started_at, :finished_at,"
 		" :result_pid, :err_code, :err_msg, :err_phase, :err_where, :downtime_ms,"
 		" :frozen_ms, :total_ms, :restore_ms, :bytes, :pages_written, :pid_start,"
 		" :strategy_reason, :lazy_pages, :lazy_pages_left, :target, :container_id,"
 		" :container_name, :result_container, :callback_url, :webhook_state,"
-		" :webhook_attempts, :result_start, :command, :bytes_raw, :compression)",
+		" :webhook_attempts, :result_start, :command, :bytes_raw, :compression,"
+		" :restore_pages)",
 	[ST_JOB_UPDATE] =
 		"UPDATE jobs SET type = :type, role = :role, pid = :pid, dest = :dest,"
 		" mode = :mode, strategy = :strategy, options = :options, state = :state,"
@@ -100,8 +101,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" container_name = :container_name, result_container = :result_container,"
 		" callback_url = :callback_url, webhook_state = :webhook_state,"
 		" webhook_attempts = :webhook_attempts, result_start = :result_start,"
-		" command = :command, bytes_raw = :bytes_raw, compression = :compression"
-		" WHERE id = :id",
+		" command = :command, bytes_raw = :bytes_raw, compression = :compression,"
+		" restore_pages = :restore_pages WHERE id = :id",
 	[ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
 	[ST_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?1"
 			" AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR type = ?4)"
@@ -289,6 +290,8 @@ static int bind_job(sqlite3_stmt *st, const struct job *j)
 	e |= bind_named_int(st, ":bytes_raw", j->stats.bytes_raw);
 	e |= bind_named_text(st, ":compression", j->stats.compression,
 			     sizeof(j->stats.compression));
+	e |= bind_named_text(st, ":restore_pages", j->stats.restore_pages,
+			     sizeof(j->stats.restore_pages));
 	return e;
 }
 
@@ -369,6 +372,7 @@ static int row_to_job(sqlite3_stmt *st, struct job *j)
 	col_text(st, c++, j->command, sizeof(j->command));
 	j->stats.bytes_raw = sqlite3_column_int64(st, c++);
 	col_text(st, c++, j->stats.compression, sizeof(j->stats.compression));
+	col_text(st, c++, j->stats.restore_pages, sizeof(j->stats.restore_pages));
 
 	if (role_parse(role, &j->role) < 0 || job_state_parse(state, &j->state) < 0) {
 		log_warnx("store: job %s has role \"%s\", state \"%s\"", j->id, role, state);

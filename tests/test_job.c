@@ -35,6 +35,7 @@ static void fill_job(struct job *j)
 	j->stats.bytes = 1 << 20;
 	j->stats.bytes_raw = 4 << 20;
 	strcpy(j->stats.compression, "zstd");
+	strcpy(j->stats.restore_pages, "lazy");
 	j->stats.pages_written = 256;
 }
 
@@ -57,7 +58,7 @@ static const char *const top_keys[] = {
 static const char *const stats_keys[] = {
 	"downtime_ms", "frozen_ms", "total_ms", "restore_ms", "bytes", "pages_written",
 	"lazy_pages", "lazy_pages_left", "iterations", "bytes_raw", "compress_ratio",
-	"compression",
+	"compression", "restore_pages",
 };
 static const char *const iter_keys[] = {
 	"index", "kind", "frozen_ms", "memdump_ms", "memwrite_ms", "pages_scanned",
@@ -163,6 +164,7 @@ START_TEST(test_json_empty)
 	ck_assert(json_is_null(json_object_get(stats, "bytes_raw")));
 	ck_assert(json_is_null(json_object_get(stats, "compress_ratio")));
 	ck_assert(json_is_null(json_object_get(stats, "compression")));
+	ck_assert(json_is_null(json_object_get(stats, "restore_pages")));
 	ck_assert(json_is_array(json_object_get(stats, "iterations")));
 	ck_assert_uint_eq(json_array_size(json_object_get(stats, "iterations")), 0);
 	json_decref(o);
@@ -222,6 +224,7 @@ START_TEST(test_json_full)
 	ck_assert_int_eq(json_integer_value(json_object_get(stats, "bytes_raw")), 4 << 20);
 	ck_assert(json_real_value(json_object_get(stats, "compress_ratio")) == 0.25);
 	ck_assert_str_eq(json_string_value(json_object_get(stats, "compression")), "zstd");
+	ck_assert_str_eq(json_string_value(json_object_get(stats, "restore_pages")), "lazy");
 	ck_assert(json_is_null(json_object_get(stats, "restore_ms")));
 	arr = json_object_get(stats, "iterations");
 	ck_assert_uint_eq(json_array_size(arr), 2);

@@ -207,6 +207,7 @@ START_TEST(test_job_roundtrip)
 	j.stats.bytes = 123456789012;
 	j.stats.bytes_raw = 223456789012;
 	strcpy(j.stats.compression, "zstd");
+	strcpy(j.stats.restore_pages, "lazy");
 	ck_assert_int_eq(store_job_insert(s, &j), 0);
 	ck_assert_int_eq(j.seq, 1);
 	ck_assert_int_eq(store_job_insert(s, &j), -EEXIST);
@@ -229,6 +230,7 @@ START_TEST(test_job_roundtrip)
 	ck_assert_int_eq(g.stats.bytes, 123456789012);
 	ck_assert_int_eq(g.stats.bytes_raw, 223456789012);
 	ck_assert_str_eq(g.stats.compression, "zstd");
+	ck_assert_str_eq(g.stats.restore_pages, "lazy");
 	ck_assert_int_eq(g.stats.restore_ms, -1);
 	job_release(&g);
 

@@ -19,6 +19,8 @@
 #include "proc.h"
 #include "util.h"
 
+#define FILL_STALL_MS  (20 * 1000)
+
 static int pid_validate(const json_t *body, struct job *j, struct mig_problem *p)
 {
 	const json_t *v = json_object_get(body, "pid");
@@ -411,6 +413,16 @@ static int pid_dst_restore(struct mig_dst *d)
 	 * page it has read, so that the page cache they fill is given back while the
 	 * restore allocates the process's memory, instead of both being held at once. */
 	req.consume_pages = !d->lazy && !d->keep_images;
+	if (d->fill) {
+		/* The copy's memory comes after the restore, from a lazy-pages daemon
+		 * reading these images: they stay whole until it is done. */
+		ret = criu_lazy_pages_spawn(d->images_dir, d->work_dir, -1, &d->lazy_pages,
+					    d->err, sizeof(d->err));
+		if (ret < 0)
+			return ret;
+		req.lazy_pages = true;
+		req.consume_pages = false;
+	}
 	if (d->new_pidns) {
 		struct criu_restore_ns_req nreq = {
 			.images_dir = d->images_dir,
@@ -450,12 +462,70 @@ static int pid_dst_lazy_start(struct mig_dst *d)
 				     d->err, sizeof(d->err));
 }
 
+/* What a process has read so far (/proc/PID/io's rchar), -1 when unknown. */
+static long long proc_rchar(pid_t pid)
+{
+	char path[40], line[128];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "rchar: %lld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* Until the lazy-pages daemon of a fill exits; one that reads nothing from the
+ * images for FILL_STALL_MS while its copy runs has hung (or was stopped), and the
+ * copy with it, at its next missing page: it is killed. */
+static int fill_wait(struct mig_dst *d, int timeout_ms)
+{
+	int64_t start = time_mono_ms(), moved = start;
+	long long last = -1;
+	siginfo_t si;
+
+	for (;;) {
+		long long now_read;
+
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)d->lazy_pages, &si, WEXITED | WNOHANG | WNOWAIT) < 0 &&
+		    errno != EINTR)
+			break;
+		if (si.si_pid == d->lazy_pages)
+			break;
+		now_read = proc_rchar(d->lazy_pages);
+		if (now_read != last) {
+			last = now_read;
+			moved = time_mono_ms();
+		}
+		if (time_mono_ms() - moved >= FILL_STALL_MS ||
+		    time_mono_ms() - start >= timeout_ms) {
+			kill(d->lazy_pages, SIGKILL);
+			child_wait(d->lazy_pages, 5000);
+			snprintf(d->err, sizeof(d->err), "criu lazy-pages read nothing from the "
+				 "images for %d s and was killed (lazy-pages.log is in the job's logs)",
+				 FILL_STALL_MS / 1000);
+			d->lazy_pages = -1;
+			return -ETIMEDOUT;
+		}
+		usleep(50 * 1000);
+	}
+	return 1;
+}
+
 static int pid_dst_lazy_wait(struct mig_dst *d, int timeout_ms)
 {
 	int st;
 
 	if (d->lazy_pages <= 0)
 		return 0;
+	if (d->fill && (st = fill_wait(d, timeout_ms)) < 0)
+		return st;
 	st = child_wait(d->lazy_pages, timeout_ms);
 	d->lazy_pages = -1;
 	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {

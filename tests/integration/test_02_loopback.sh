@@ -45,14 +45,19 @@ expect_num_ge "A kept job $JOB3's images" "$kept" 1
 api GET "$A_API/migrations/$JOB1/logs" >/dev/null
 expect_eq "A keeps CRIU's dump.log of job $JOB1" \
 	"$(jget "$HTTP_BODY" '[.logs[] | select(.host == "source") | .name] | join(" ")')" dump.log
-# ... and, fetched over the peer link when the job ended, the destination's.
+# ... and, fetched over the peer link when the job ended, the destination's (with
+# the lazy-pages daemon's when it restored lazily, from its own images).
+DEST_LOGS="page-server.log restore.log"
+api GET "$A_API/migrations/$JOB1" >/dev/null
+[ "$(jget "$HTTP_BODY" .stats.restore_pages)" = lazy ] && DEST_LOGS="$DEST_LOGS lazy-pages.log"
+api GET "$A_API/migrations/$JOB1/logs" >/dev/null
 expect_eq "A also answers with B's logs of job $JOB1" \
 	"$(jget "$HTTP_BODY" '[.logs[] | select(.host == "destination") | .name] | join(" ")')" \
-	"page-server.log restore.log"
+	"$DEST_LOGS"
 A_COPY=$(jget "$HTTP_BODY" '.logs[] | select(.name == "restore.log") | .text' | md5sum)
 api GET "$B_API/migrations/$JOB1/logs" >/dev/null
 expect_eq "B keeps CRIU's page-server.log and restore.log of job $JOB1" \
-	"$(jget "$HTTP_BODY" '[.logs[].name] | join(" ")')" "page-server.log restore.log"
+	"$(jget "$HTTP_BODY" '[.logs[].name] | join(" ")')" "$DEST_LOGS"
 expect_match "restore.log is not empty" \
 	"$(jget "$HTTP_BODY" '.logs[] | select(.name == "restore.log") | .text')" '.'
 expect_eq "A's copy of B's restore.log is B's" "$A_COPY" \
