@@ -29,6 +29,7 @@
 #define VERDICT_EVERY_MS     5000              /* a stopped copy asks its source */
 #define VERDICT_FOR_MS       (24 * 60 * 60 * 1000)
 #define FILL_SHUTDOWN_MS     (120 * 1000)      /* shutdown waits for copies filling */
+#define FILL_WAIT_MS         (10 * 60 * 1000)  /* a job moving a copy still filling waits */
 /* options.max_frozen_ms: how long a tree may stay frozen before the migration gives
  * up and resumes it. The default leaves a dump of several GiB over a slow link the
  * time it needs (16 GiB at 1 Gbit/s take about 2.5 minutes). */
@@ -120,6 +121,7 @@ struct engine {
 	int n_workers;
 	struct src_active *active;
 	struct dst_job *incoming;
+	struct dst_job *filling;     /* copies running here while their memory fills in */
 	int peer_conns;              /* threads serving a peer connection */
 	int fills;                   /* of them, copies filling their memory (mig_dest.c) */
 	int peer_authed;             /* of them, past the handshake */
@@ -194,6 +196,9 @@ void source_recover(struct engine *e, struct job *j);
 void dest_serve(struct engine *e, struct peer_conn *c, const char *channel, const char *remote);
 /* Resolve destination jobs a previous run left in flight (mig_dest.c). */
 void dest_recover(struct engine *e, struct job *j);
+/* True when pid is a copy restored here whose memory still fills in (its job's id
+ * into job_id, JOB_ID_LEN bytes): it may not move on before that ends. */
+bool dest_filling(struct engine *e, int pid, char *job_id);
 /* Free what incoming jobs still hold at shutdown (mig_dest.c). */
 void dest_release_all(struct engine *e);
 

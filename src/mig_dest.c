@@ -244,7 +244,6 @@ static int compress_agree(json_t *v, struct job *j)
 	return 0;
 }
 
-/* "prepare": check what the source says against this host, create the job. */
 /* Restoring lazily from the images here (options.restore_pages): the restore leaves
  * each page a lazy-pages daemon can give for later, and the copy runs as soon as its
  * other state is back; the daemon reads the pages from the images this host already
@@ -325,6 +324,7 @@ static void fill_choose(struct engine *e, struct dst_job *dj, char *reason, size
 		 dj->d.fill ? "lazy" : "eager");
 }
 
+/* "prepare": check what the source says against this host, create the job. */
 static struct dst_job *prepare(struct engine *e, struct peer_conn *c, json_t *msg,
 			       const char *remote, json_t **reply)
 {
@@ -1019,6 +1019,8 @@ static int refill(struct engine *e, struct dst_job *dj, const char *why, bool ru
 	ev(e, &dj->job, "warn", "%s: pid %d, which may have read zeroes where its memory "
 	   "was not filled yet, is killed and restored again from the images here, every "
 	   "page before it runs; it goes back to the state it was moved in", why, old);
+	if (!proc_same(old, dj->job.result_start))
+		dj->d.restored = -1;          /* gone already: its pid may be another's */
 	dj->ops->dst_discard(&dj->d);
 	/* Its pids must be free again, for a tree in this host's PID namespace. */
 	for (int i = 0; i < 500 && old > 0 && proc_same(old, dj->job.result_start); i++)
@@ -1041,23 +1043,35 @@ static int refill(struct engine *e, struct dst_job *dj, const char *why, bool ru
 	return ret;
 }
 
-/* A lazily restored copy runs: wait until its memory is all there, then end its job
- * and remove its images. */
-static void fill_run(struct engine *e, struct dst_job *dj)
+/* A lazily restored copy runs: wait until its memory is all there, and end its job.
+ * True when its images are to stay (for a restore by hand). */
+static bool fill_run(struct engine *e, struct dst_job *dj)
 {
-	pid_t old;
+	pid_t old = dj->d.restored;
+	bool alive;
 	int ret;
 
 	if (fault_fail(e, "fill") && dj->d.lazy_pages > 0)
 		kill(dj->d.lazy_pages, SIGKILL);    /* the daemon dying in the middle */
 	fault_point(e, "pause:filling");
 	ret = dj->ops->dst_lazy_wait(&dj->d, LONG_WAIT_MS);
-	dj->job.stats.lazy_pages_left = ret == 0 ? 0 : dj->job.stats.lazy_pages_left;
-	if (ret == 0) {
+	/* A copy that ended meanwhile (killed, or done) while the daemon did its work
+	 * is not brought back: the daemon lets a process go that exits in the middle
+	 * of its fill, and exits 0. */
+	alive = proc_same(old, dj->job.result_start);
+	if (ret == 0)
+		dj->job.stats.lazy_pages_left = 0;
+	if (ret == 0 && alive) {
 		job_finish(e, &dj->job, JOB_SUCCEEDED, NULL, NULL, "runs here as pid %d; its "
 			   "memory filled in from the images here within %lld ms of it running",
-			   dj->d.restored, (long long)(time_mono_ms() - dj->fill_t0));
-	} else if ((old = dj->d.restored, refill(e, dj, dj->d.err, true)) == 0) {
+			   old, (long long)(time_mono_ms() - dj->fill_t0));
+	} else if (ret == 0) {
+		job_finish(e, &dj->job, JOB_SUCCEEDED, NULL, NULL, "ran here as pid %d, which "
+			   "has ended since (%lld ms after it began to run)", old,
+			   (long long)(time_mono_ms() - dj->fill_t0));
+	} else if (refill(e, dj, dj->d.err, true) == 0) {
+		/* Gone or not: a copy that reads zeroes where its pages are missing
+		 * mostly crashes on them (seen here: SIGSEGV within 0.2 s). */
 		tell_source_pid(e, &dj->job, old);
 		job_finish(e, &dj->job, JOB_SUCCEEDED, NULL, NULL, "runs here as pid %d, restored "
 			   "a second time from the images here after its memory could not be "
@@ -1070,12 +1084,24 @@ static void fill_run(struct engine *e, struct dst_job *dj)
 			   "not be filled in lazily, and restoring it again from the images failed "
 			   "(%s): the images are kept in %s for a restore by hand", dj->d.err,
 			   dj->d.images_dir);
-		dj->finished = true;
-		dst_free(dj);
-		return;
+		return true;
 	}
+	return false;
+}
+
+/* The end of a fill: off the list of copies filling, its files, and dj. */
+static void fill_end(struct engine *e, struct dst_job *dj, bool keep)
+{
+	pthread_mutex_lock(&e->lock);
+	for (struct dst_job **p = &e->filling; *p; p = &(*p)->next)
+		if (*p == dj) {
+			*p = dj->next;
+			break;
+		}
+	pthread_mutex_unlock(&e->lock);
 	dj->finished = true;
-	job_dirs_remove(e, &dj->job);
+	if (!keep)
+		job_dirs_remove(e, &dj->job);
 	dst_free(dj);
 }
 
@@ -1084,7 +1110,7 @@ static void *fill_main(void *arg)
 	struct dst_job *dj = arg;
 	struct engine *e = dj->fill_engine;
 
-	fill_run(e, dj);
+	fill_end(e, dj, fill_run(e, dj));
 	pthread_mutex_lock(&e->lock);
 	e->peer_conns--;
 	e->fills--;
@@ -1092,8 +1118,23 @@ static void *fill_main(void *arg)
 	return NULL;
 }
 
+bool dest_filling(struct engine *e, int pid, char *job_id)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&e->lock);
+	for (struct dst_job *dj = e->filling; dj && !found; dj = dj->next)
+		if (dj->d.restored == pid) {
+			found = true;
+			memcpy(job_id, dj->job.id, JOB_ID_LEN);
+		}
+	pthread_mutex_unlock(&e->lock);
+	return found;
+}
+
 /* The end of finish(): a copy still filling goes on in a thread of its own, counted
- * with the peer connections (shutdown waits for it); else the job's files go. */
+ * with the peer connections (shutdown waits for it) and listed in e->filling (a
+ * migration of it away from here waits for its end); else the job's files go. */
 static void finish_done(struct engine *e, struct dst_job *dj)
 {
 	pthread_t t;
@@ -1101,6 +1142,8 @@ static void finish_done(struct engine *e, struct dst_job *dj)
 	if (dj->filling) {
 		dj->fill_engine = e;
 		pthread_mutex_lock(&e->lock);
+		dj->next = e->filling;
+		e->filling = dj;
 		e->peer_conns++;
 		e->fills++;
 		pthread_mutex_unlock(&e->lock);
@@ -1112,7 +1155,7 @@ static void finish_done(struct engine *e, struct dst_job *dj)
 		e->peer_conns--;
 		e->fills--;
 		pthread_mutex_unlock(&e->lock);
-		fill_run(e, dj);
+		fill_end(e, dj, fill_run(e, dj));
 		return;
 	}
 	job_dirs_remove(e, &dj->job);
@@ -1476,6 +1519,7 @@ static int recover_refill(struct engine *e, struct job *j)
 	if (!dj || job_copy(&dj->job, j) < 0)
 		goto fail;
 	dj->ops = mig_ops_find(j->type);
+	dj->d.restored = j->result_pid;       /* killed on any failure below */
 	snprintf(dj->d.data_dir, sizeof(dj->d.data_dir), "%s", e->cfg.data_dir);
 	ret = job_dirs(e, j->id, dj->d.images_dir, dj->d.work_dir, sizeof(dj->d.images_dir));
 	if (ret < 0 || !dj->ops)
@@ -1504,7 +1548,6 @@ static int recover_refill(struct engine *e, struct job *j)
 		if (ret < 0)
 			goto fail;
 	}
-	dj->d.restored = j->result_pid;
 	ret = refill(e, dj, running ? "hauld restarted here while the copy's memory filled in"
 				    : "hauld restarted here while the copy restored lazily waited "
 				      "for the source's commit", running);
@@ -1532,8 +1575,9 @@ static int recover_refill(struct engine *e, struct job *j)
 	return 0;
 fail:
 	if (dj) {
-		dj->ops = dj->ops ? dj->ops : mig_ops_find(j->type);
-		if (dj->ops && dj->job.result_pid > 0)
+		/* Without a way to restore it again, a copy whose memory may be
+		 * incomplete does not run on. */
+		if (dj->ops && dj->d.restored > 0)
 			dj->ops->dst_discard(&dj->d);
 		snprintf(j->stats.restore_pages, sizeof(j->stats.restore_pages), "%s",
 			 dj->job.stats.restore_pages);

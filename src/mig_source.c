@@ -989,6 +989,30 @@ void source_run(struct engine *e, struct job *j, struct src_active *act)
 		goto out;
 	}
 	store_job_update(e->store, j);
+	/* A copy restored here whose memory still fills in moves on once it is whole. */
+	{
+		int64_t until = time_mono_ms() + FILL_WAIT_MS;
+		char fid[JOB_ID_LEN];
+		bool said = false;
+
+		while (dest_filling(e, j->pid, fid) && !act->cancel && time_mono_ms() < until) {
+			if (!said)
+				ev(e, j, "info", "waits until the memory of pid %d, restored here by "
+				   "job %s, has filled in", j->pid, fid);
+			said = true;
+			usleep(100 * 1000);
+		}
+		if (dest_filling(e, j->pid, fid)) {
+			if (act->cancel)
+				fail(&r, "cancelled", "cancelled while pid %d still filled its memory "
+				     "in here", j->pid);
+			else
+				fail(&r, "still_filling", "pid %d, restored here by job %s, was still "
+				     "filling its memory in after %d s: try again once that job has "
+				     "ended", j->pid, fid, FILL_WAIT_MS / 1000);
+			goto out;
+		}
+	}
 	if (r.m.lazy && criu_lazy_ready(e->cfg.criu, r.m.err, sizeof(r.m.err)) < 0) {
 		fail(&r, "lazy_unavailable", "lazy mode: %s", r.m.err);
 		goto out;

@@ -13,7 +13,8 @@
 #       destination kills the copy, which may have read zeroes, restores it again
 #       from the images, and exactly one copy runs, memory intact; it tells the
 #       source, whose job then names the new pid;
-#   (e) the destination's hauld SIGKILLed during the fill (pause:filling) and
+#   (e) a move of a copy still filling waits until its fill has ended; the
+#       destination's hauld SIGKILLed during the fill (pause:filling) and
 #       started again: it restores the copy again from the images, one copy runs,
 #       memory intact;
 #   (f) the API refuses (422) an unknown value, and "lazy" where it cannot apply, naming
@@ -122,10 +123,27 @@ expect_eq "(e) B->A succeeded" "$(jget "$json" .state)" succeeded
 P3=$(jget "$json" .result.pid)
 check_workload_intact "$T/w.status" $BIG "$(status_field "$T/w.status" counter)" \
 	"(e) at A, memory intact"
+# A copy still filling may not move on before its fill has ended: the job waits.
+_b_pausing() { [ "$(grep -cE "pausing [0-9]+ ms at pause:filling\$" "$T/B.log")" -ge "$1" ]; }
 ID=$(MIGRATE_OPTIONS='{"restore_pages":"lazy"}' migrate "$A_API" "$P3" "$B_PEER") ||
 	die "(e) POST to A" "refused"
-_b_pausing() { grep -qE "pausing [0-9]+ ms at pause:filling\$" "$T/B.log"; }
-expect_true "(e) B fills the copy" wait_for 60 _b_pausing
+expect_true "(e) B fills the copy" wait_for 60 _b_pausing 1
+json=$(wait_job "$A_API" "$ID" 30) || fail "(e) A's job ends" "$json"
+P4=$(jget "$json" .result.pid)
+ID2=$(migrate "$B_API" "$P4" "$A_PEER") || die "(e) POST to B while it fills" "refused"
+json=$(wait_job "$B_API" "$ID2" 90) || fail "(e) B's job ends" "$json"
+expect_eq "(e) the move of a copy still filling succeeded" "$(jget "$json" .state)" succeeded
+events_match "(e) it waited for the fill" "$B_API" "$ID2" \
+	"waits until the memory of pid $P4, restored here by job $ID, has filled in"
+api GET "$B_API/migrations/$ID" >/dev/null
+expect_eq "(e) the fill's job had ended" "$(jget "$HTTP_BODY" .state)" succeeded
+P5=$(jget "$json" .result.pid)
+check_workload_intact "$T/w.status" $BIG "$(status_field "$T/w.status" counter)" \
+	"(e) back at A, memory intact"
+# Now B's hauld killed in the fill.
+ID=$(MIGRATE_OPTIONS='{"restore_pages":"lazy"}' migrate "$A_API" "$P5" "$B_PEER") ||
+	die "(e) POST to A" "refused"
+expect_true "(e) B fills the copy again" wait_for 60 _b_pausing 2
 kill_hauld B
 start_hauld B --secret-file "$T/secret" --data-dir "$B_DATA" ||
 	die "B starts again" "see $T/B.log"
