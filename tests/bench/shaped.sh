@@ -213,9 +213,21 @@ move_hauld() {
 	TOTAL=$(jget "$JOB_JSON" .stats.total_ms)
 	# Its steps beside the CLI's: the restore, and what came before it (the dump
 	# streaming the pages, the other images sent at once, the commit).
-	local rst down
+	local rst down dapi=${2}_API djson fill=-
 	rst=$(jget "$JOB_JSON" .stats.restore_ms) down=$(jget "$JOB_JSON" .stats.downtime_ms)
-	printf '%s\t%s\t%s\t%s\t-\t%s\n' "$RATE" "$WL" "$mode" $((down - rst)) "$rst" >>"$T/steps_raw"
+	# With restore_pages lazy the destination's job goes on until the memory has
+	# filled in: how long after the source's job (the copy ran) it ended.
+	if djson=$(wait_job "${!dapi}" "$JOB_ID" 120) &&
+		[ "$(jget "$djson" .stats.restore_pages)" = lazy ]; then
+		fill=$(($(iso_ms "$djson") - $(iso_ms "$JOB_JSON")))
+	fi
+	printf '%s\t%s\t%s\t%s\t-\t%s\t%s\n' "$RATE" "$WL" "$mode" $((down - rst)) "$rst" "$fill" \
+		>>"$T/steps_raw"
+}
+# iso_ms JSON: the job's finished_at (RFC 3339 with milliseconds) in ms since the epoch.
+iso_ms() {
+	jget "$1" '.finished_at | (sub("\\.[0-9]+Z$"; "Z") | fromdateiso8601) * 1000 +
+		(capture("\\.(?<ms>[0-9]+)Z$").ms // "0" | tonumber)'
 }
 move_off() { move_hauld "$@" off; }
 move_auto() { move_hauld "$@" auto; }
@@ -253,7 +265,7 @@ cli_pipeline() {
 	# The source's tree, stopped, goes once the copy runs (its pid namespace with it).
 	[ -n "$keep" ] && kill -KILL "$pid"
 	TOTAL=$(($(now_ms) - t0))
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$RATE" "$WL" "${keep:+keep}" $((t1 - t0)) $((t2 - t1)) $((TOTAL - t2 + t0)) \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t-\n' "$RATE" "$WL" "${keep:+keep}" $((t1 - t0)) $((t2 - t1)) $((TOTAL - t2 + t0)) \
 		>>"$T/steps_raw"
 	MOVED=$(cat "$dst/restored.pid")
 	track_pid "$MOVED"
@@ -335,20 +347,21 @@ TABLE=$T/table
 STEPS=$T/steps
 if [ -s "$T/steps_raw" ]; then
 	{
-		printf '| link | workload | tool | dump, the pages streaming, ms | other images after it ms | restore ms |\n'
-		printf '|---|---|---|---:|---:|---:|\n'
+		printf '| link | workload | tool | dump, the pages streaming, ms | other images after it ms | restore ms | memory filled in after it ran, ms |\n'
+		printf '|---|---|---|---:|---:|---:|---:|\n'
 		for rate in $PROFILES; do
 			for wl in $WORKLOADS; do
 				for v in "" keep off auto; do
 					awk -F'\t' -v r="$rate" -v w="$wl" -v v="$v" '$1 == r && $2 == w && $3 == v {
-						n++; a += $4; b += $5; c += $6 }
+						n++; a += $4; b += $5; c += $6; if ($7 != "-") { nf++; f += $7 } }
 						END {
 							if (!n) exit
 							name = "hauld, compress " v; copy = "with the dump"
 							if (v == "") name = "CRIU CLI"
 							if (v == "keep") name = "CRIU CLI keeping the source"
 							if (v == "" || v == "keep") copy = int(b / n)
-							printf "| %s | %s | %s | %d | %s | %d |\n", r, w, name, a / n, copy, c / n
+							fill = nf ? int(f / nf) (nf < n ? " (" nf " of " n ")" : "") : "-"
+							printf "| %s | %s | %s | %d | %s | %d | %s |\n", r, w, name, a / n, copy, c / n, fill
 						}' "$T/steps_raw"
 				done
 			done
@@ -377,7 +390,10 @@ if [ -n "$DOC" ]; then
 		echo
 		if [ -s "$STEPS" ]; then
 			echo "Where each tool's downtime goes (means of the steps' wall times; for hauld, the"
-			echo "job's \`restore_ms\`, and its downtime before the restore):"
+			echo "job's \`restore_ms\`, and its downtime before the restore). With restore_pages"
+			echo "lazy (auto from 64 MiB on), hauld's restore leaves the memory to a local"
+			echo "\`criu lazy-pages\`, and the last column says how long after the copy ran the"
+			echo "destination's job ended, every page in: not downtime, the process runs meanwhile:"
 			echo
 			cat "$STEPS"
 			echo
