@@ -120,8 +120,12 @@ static void print_stats(FILE *f, json_t *job)
 		fmt_kv(f, "pages", "%lld", (long long)v);
 	else
 		fmt_kv(f, "pages", "-");
+	if (strcmp(jstr(job, "stats.restore_pages", "-"), "-") != 0)
+		fmt_kv(f, "restore pages", "%s", jstr(job, "stats.restore_pages", "-"));
 	if (jint(job, "stats.lazy_pages", &v) == 0 && jint(job, "stats.lazy_pages_left", &left) == 0)
-		fmt_kv(f, "lazy pages", "%lld of %lld sent", (long long)(v - left), (long long)v);
+		fmt_kv(f, "lazy pages", "%lld of %lld %s", (long long)(v - left), (long long)v,
+		       strcmp(jstr(job, "stats.restore_pages", "-"), "lazy") == 0 ? "filled in"
+										 : "sent");
 }
 
 void job_print(FILE *f, json_t *job)
