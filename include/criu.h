@@ -137,6 +137,11 @@ int criu_lazy_pages_spawn(const char *images_dir, const char *work_dir, int ps_f
 int criu_lazy_ready(const struct criu_info *info, char *err, size_t errlen);
 /* Pages flagged lazy in the pagemap images of a dump. */
 int criu_lazy_pages_count(int images_fd, int64_t *pages);
+/* Before a lazy restore from local images: the pages holding each address space's
+ * arguments and environment lose the lazy flag in the pagemap images (entries split
+ * where needed, each file replaced whole), so that CRIU restores them at once and
+ * /proc/PID/cmdline reads right from the start. The pages so made eager in *pages. */
+int criu_pagemap_args_eager(int images_fd, int64_t *pages);
 /* The daemon's end of the action-script hook: a listening abstract unix socket named
  * name; each connection sends "ACTION\n" and wants one byte, '0' to go on. */
 int criu_hook_listen(const char *name);

@@ -167,6 +167,176 @@ int criu_lazy_pages_count(int images_fd, int64_t *pages)
 	return ret;
 }
 
+#define MM_MAGIC         0x57492820u
+#define PE_PRESENT       (1u << 2)
+#define ARGS_MAX_PAGES   256          /* 1 MiB of arguments and environment */
+
+/* The pages [*lo, *hi) holding the arguments and environment of the address space
+ * in images_fd's mm-ID.img. -errno when unreadable. */
+static int mm_args_range(int images_fd, const char *id, uint64_t *lo, uint64_t *hi)
+{
+	char path[64 + 300], *buf = NULL;
+	HauldMmEntry *mm;
+	uint32_t m[2], sz;
+	size_t len;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/mm-%s.img", images_fd, id);
+	ret = file_read_all(path, 16 << 20, &buf, &len);
+	if (ret < 0)
+		return ret;
+	ret = -EPROTO;
+	if (len < 12)
+		goto out;
+	memcpy(m, buf, sizeof(m));
+	memcpy(&sz, buf + 8, 4);
+	if (m[0] != IMG_COMMON_MAGIC || m[1] != MM_MAGIC || sz > len - 12)
+		goto out;
+	mm = hauld_mm_entry__unpack(NULL, sz, (const uint8_t *)buf + 12);
+	if (!mm)
+		goto out;
+	if (mm->has_mm_arg_start && mm->has_mm_arg_end && mm->has_mm_env_start &&
+	    mm->has_mm_env_end && mm->mm_arg_start < mm->mm_arg_end) {
+		uint64_t a = mm->mm_arg_start, b = mm->mm_arg_end;
+
+		if (mm->mm_env_start < mm->mm_env_end) {
+			a = a < mm->mm_env_start ? a : mm->mm_env_start;
+			b = b > mm->mm_env_end ? b : mm->mm_env_end;
+		}
+		*lo = a & ~4095ULL;
+		*hi = (b + 4095) & ~4095ULL;
+		ret = *hi > *lo && (*hi - *lo) / 4096 <= ARGS_MAX_PAGES ? 0 : -ERANGE;
+	}
+	hauld_mm_entry__free_unpacked(mm, NULL);
+out:
+	free(buf);
+	return ret;
+}
+
+/* Append one pagemap entry (its length, then it) to f. */
+static int pe_write(FILE *f, const HauldPagemapEntry *pe)
+{
+	uint8_t out[64];
+	uint32_t sz = (uint32_t)hauld_pagemap_entry__get_packed_size(pe);
+
+	if (sz > sizeof(out))
+		return -EPROTO;
+	hauld_pagemap_entry__pack(pe, out);
+	return fwrite(&sz, 4, 1, f) == 1 && fwrite(out, sz, 1, f) == 1 ? 0 : -EIO;
+}
+
+/* One entry, split so that its pages in [lo, hi) lose the lazy flag. */
+static int pe_split(FILE *f, HauldPagemapEntry *pe, uint64_t lo, uint64_t hi, int64_t *n)
+{
+	uint64_t nr = pe->has_nr_pages ? pe->nr_pages : pe->compat_nr_pages;
+	uint64_t start = pe->vaddr, end = start + nr * 4096, cut[4];
+	int ret = 0;
+
+	if (!(pe->flags & PE_LAZY) || !(pe->flags & PE_PRESENT) || end <= lo || start >= hi)
+		return pe_write(f, pe);
+	cut[0] = start;
+	cut[1] = lo > start ? lo : start;
+	cut[2] = hi < end ? hi : end;
+	cut[3] = end;
+	for (int i = 0; i < 3 && ret == 0; i++) {
+		HauldPagemapEntry part = *pe;
+		uint64_t pages = (cut[i + 1] - cut[i]) / 4096;
+
+		if (!pages)
+			continue;
+		part.vaddr = cut[i];
+		if (pe->has_nr_pages) {
+			part.nr_pages = pages;
+			part.compat_nr_pages = 0;
+		} else {
+			part.compat_nr_pages = (uint32_t)pages;
+		}
+		part.has_compat_nr_pages = true;
+		if (i == 1) {
+			part.flags &= ~PE_LAZY;
+			*n += (int64_t)pages;
+		}
+		ret = pe_write(f, &part);
+	}
+	return ret;
+}
+
+int criu_pagemap_args_eager(int images_fd, int64_t *pages)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, ret = 0;
+
+	*pages = 0;
+	fd = openat(images_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)) && ret == 0) {
+		char path[64 + 300], tmp[64 + 300], id[32], *buf = NULL;
+		const char *dot = strrchr(de->d_name, '.');
+		uint64_t lo, hi;
+		uint32_t sz;
+		size_t len, off;
+		FILE *f;
+
+		if (strncmp(de->d_name, "pagemap-", 8) != 0 || strstr(de->d_name, "shmem") ||
+		    !dot || strcmp(dot, ".img") != 0 || dot - de->d_name - 8 >= (int)sizeof(id) ||
+		    dot - de->d_name - 8 <= 0)
+			continue;
+		snprintf(id, sizeof(id), "%.*s", (int)(dot - de->d_name - 8), de->d_name + 8);
+		if (mm_args_range(images_fd, id, &lo, &hi) < 0)
+			continue;      /* no arguments known: the entries stay as they are */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", images_fd, de->d_name);
+		snprintf(tmp, sizeof(tmp), "/proc/self/fd/%d/.%s.tmp", images_fd, de->d_name);
+		ret = file_read_all(path, 64 << 20, &buf, &len);
+		if (ret < 0)
+			break;
+		ret = -EPROTO;
+		f = len >= 12 ? fopen(tmp, "we") : NULL;
+		if (f) {
+			/* The two magics and the head as they are, then the entries. */
+			memcpy(&sz, buf + 8, 4);
+			off = 12 + (size_t)sz;
+			ret = off <= len && fwrite(buf, off, 1, f) == 1 ? 0 : -EPROTO;
+			while (ret == 0 && len - off >= 4) {
+				HauldPagemapEntry *pe;
+
+				memcpy(&sz, buf + off, 4);
+				off += 4;
+				if (sz > len - off) {
+					ret = -EPROTO;
+					break;
+				}
+				pe = hauld_pagemap_entry__unpack(NULL, sz, (const uint8_t *)buf + off);
+				off += sz;
+				if (!pe) {
+					ret = -EPROTO;
+					break;
+				}
+				ret = pe_split(f, pe, lo, hi, pages);
+				hauld_pagemap_entry__free_unpacked(pe, NULL);
+			}
+			if (ret == 0 && off != len)
+				ret = -EPROTO;
+			if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+				ret = ret ? ret : -EIO;
+			fclose(f);
+			if (ret == 0 && rename(tmp, path) < 0)
+				ret = -errno;
+			if (ret < 0)
+				unlink(tmp);
+		}
+		free(buf);
+	}
+	closedir(d);
+	return ret;
+}
+
 #define FILES_MAGIC      0x56303138u
 #define FD_TYPE_INETSK   4
 #define TCP_STATE_LISTEN 10

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -635,6 +636,108 @@ START_TEST(test_pagemap_lazy)
 }
 END_TEST
 
+/* mm-ID.img with the arguments at [arg0, arg1) and the environment after them. */
+static void mm_write(const char *dir, const char *name, uint64_t arg0, uint64_t arg1,
+		     uint64_t env1)
+{
+	uint32_t m[2] = { IMG_COMMON_MAGIC, 0x57492820u };
+	struct pb img = { .n = 0 }, e = { .n = 0 };
+
+	for (int f = 1; f <= 7; f++)
+		pb_uint(&e, f, 0x400000);
+	pb_uint(&e, 8, arg0);
+	pb_uint(&e, 9, arg1);
+	pb_uint(&e, 10, arg1);
+	pb_uint(&e, 11, env1);
+	pb_uint(&e, 12, 5);
+	pb_raw(&img, m, sizeof(m));
+	pm_entry(&img, &e);
+	pm_write(dir, name, &img);
+}
+
+static int64_t args_eager(const char *dir, int *ret)
+{
+	int64_t pages = -1;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	ck_assert_int_ge(fd, 0);
+	*ret = criu_pagemap_args_eager(fd, &pages);
+	close(fd);
+	return pages;
+}
+
+START_TEST(test_pagemap_args_eager)
+{
+	char dir[64], path[160];
+	struct pb img;
+	int ret;
+
+	strcpy(dir, "/tmp/hauld-test-criu-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	/* Task 1 (CRIU 4.2 entries): the stack runs 0x7000..0x17000 (16 pages), lazy and
+	 * present; its arguments and environment take 0x14100..0x15f00, two pages. */
+	pm_head(&img);
+	pm_run(&img, 0x1000, 3, 2 | 4, true);
+	pm_run(&img, 0x7000, 16, 2 | 4, true);
+	pm_write(dir, "pagemap-1.img", &img);
+	mm_write(dir, "mm-1.img", 0x14100, 0x15000, 0x15f00);
+	/* Task 2 (CRIU 4.1 entries): the arguments in a run that is not lazy. */
+	pm_head(&img);
+	pm_run(&img, 0x9000, 4, 4, false);
+	pm_write(dir, "pagemap-2.img", &img);
+	mm_write(dir, "mm-2.img", 0x9000, 0x9100, 0x9200);
+	/* Task 3 has no mm image: left alone. */
+	pm_head(&img);
+	pm_run(&img, 0x9000, 4, 2 | 4, false);
+	pm_write(dir, "pagemap-3.img", &img);
+	ck_assert_int_eq(lazy_count(dir), 3 + 16 + 4);
+	ck_assert_int_eq(args_eager(dir, &ret), 2);
+	ck_assert_int_eq(ret, 0);
+	/* Two pages fewer are lazy, and the first task's stack is now three runs in
+	 * order: 0x7000 (13 lazy), 0x14000 (2, present only), 0x16000 (1 lazy). */
+	ck_assert_int_eq(lazy_count(dir), 3 + 14 + 4);
+	pm_head(&img);
+	pm_run(&img, 0x1000, 3, 2 | 4, true);
+	pm_run(&img, 0x7000, 13, 2 | 4, true);
+	pm_run(&img, 0x14000, 2, 4, true);
+	pm_run(&img, 0x16000, 1, 2 | 4, true);
+	{
+		char *buf = NULL;
+		size_t len;
+
+		snprintf(path, sizeof(path), "%s/pagemap-1.img", dir);
+		ck_assert_int_eq(file_read_all(path, 1 << 20, &buf, &len), 0);
+		ck_assert_uint_eq(len, img.n);
+		ck_assert(memcmp(buf, img.b, len) == 0);
+		free(buf);
+	}
+	/* Again: nothing left to change. */
+	ck_assert_int_eq(args_eager(dir, &ret), 0);
+	ck_assert_int_eq(ret, 0);
+	/* A truncated pagemap is refused and left as it was. */
+	pm_head(&img);
+	pm_run(&img, 0x9000, 4, 2 | 4, false);
+	img.n -= 2;
+	pm_write(dir, "pagemap-2.img", &img);
+	args_eager(dir, &ret);
+	ck_assert_int_eq(ret, -EPROTO);
+	{
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/pagemap-2.img", dir);
+		ck_assert_int_eq(stat(path, &st), 0);
+		ck_assert_int_eq(st.st_size, (off_t)img.n);
+	}
+	for (int i = 1; i <= 3; i++) {
+		snprintf(path, sizeof(path), "%s/pagemap-%d.img", dir, i);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/mm-%d.img", dir, i);
+		unlink(path);
+	}
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 /* ---- log_last_error ---- */
 
 static void log_case(const char *dir, const char *text, const char *want)
@@ -861,6 +964,7 @@ static Suite *criu_suite(void)
 	tcase_add_test(tc, test_stats_null);
 	tcase_add_test(tc, test_stats_read);
 	tcase_add_test(tc, test_pagemap_lazy);
+	tcase_add_test(tc, test_pagemap_args_eager);
 	tcase_add_test(tc, test_log_last_error);
 	suite_add_tcase(s, tc);
 

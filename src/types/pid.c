@@ -414,8 +414,14 @@ static int pid_dst_restore(struct mig_dst *d)
 	 * restore allocates the process's memory, instead of both being held at once. */
 	req.consume_pages = !d->lazy && !d->keep_images;
 	if (d->fill) {
+		int64_t eager = 0;
+
 		/* The copy's memory comes after the restore, from a lazy-pages daemon
-		 * reading these images: they stay whole until it is done. */
+		 * reading these images: they stay whole until it is done. Its command
+		 * line and environment are read from outside (ps): those pages first. */
+		if (criu_pagemap_args_eager(d->images_fd, &eager) < 0)
+			log_warnx("cannot restore the arguments' pages first: /proc/PID/cmdline "
+				  "may read empty while the memory fills in");
 		ret = criu_lazy_pages_spawn(d->images_dir, d->work_dir, -1, &d->lazy_pages,
 					    d->err, sizeof(d->err));
 		if (ret < 0)

@@ -187,17 +187,8 @@ wait_for() {
 	done
 }
 
-# A copy whose memory still fills in (restore_pages lazy) shows an empty command
-# line until the page holding it is in (api/rest.md): waited for, 5 s at most.
 is_workload() {
-	local cmd i
-	cmd=$(pid_cmdline "$1")
-	for ((i = 0; i < 50; i++)); do
-		[ -n "$cmd" ] || ! pid_alive "$1" && break
-		sleep 0.1
-		cmd=$(pid_cmdline "$1")
-	done
-	case "$cmd" in
+	case "$(pid_cmdline "$1")" in
 	*workload\ --mib\ *--status\ "$2"*) return 0 ;;
 	esac
 	return 1

@@ -199,18 +199,10 @@ track_pid() {
 	remember proc "$1"
 }
 
-# 0 when PID is a workload writing status file FILE. A copy whose memory still fills
-# in (restore_pages lazy) shows an empty command line until the page holding it is
-# in: reads of its memory from outside fail until then (documented in api/rest.md);
-# waited for, 5 s at most.
+# 0 when PID is a workload writing status file FILE.
 is_workload() {
-	local cmd i
+	local cmd
 	cmd=$(pid_cmdline "$1")
-	for ((i = 0; i < 50; i++)); do
-		[ -n "$cmd" ] || ! pid_alive "$1" && break
-		sleep 0.1
-		cmd=$(pid_cmdline "$1")
-	done
 	case "$cmd" in
 	*workload\ --mib\ *--status\ "$2"*) return 0 ;;
 	esac
