@@ -136,13 +136,15 @@ static int pagemap_lazy(const uint8_t *p, size_t len, int64_t *pages)
 	return p == end ? 0 : -EPROTO;
 }
 
-int criu_lazy_pages_count(int images_fd, int64_t *pages)
+/* Call fn for each of the tree's pagemap images in images_fd (not shared memory's),
+ * until one returns non-zero; that value, or 0, or -errno. */
+static int pagemap_each(int images_fd, int (*fn)(int images_fd, const char *name, void *arg),
+			void *arg)
 {
 	struct dirent *de;
 	DIR *d;
 	int fd, ret = 0;
 
-	*pages = 0;
 	fd = openat(images_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -152,19 +154,32 @@ int criu_lazy_pages_count(int images_fd, int64_t *pages)
 		return -errno;
 	}
 	while ((de = readdir(d)) && ret == 0) {
-		char path[64 + 256], *buf = NULL;
-		size_t len;
-
 		if (strncmp(de->d_name, "pagemap-", 8) != 0 || strstr(de->d_name, "shmem"))
 			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", images_fd, de->d_name);
-		ret = file_read_all(path, 64 << 20, &buf, &len);
-		if (ret == 0)
-			ret = pagemap_lazy((const uint8_t *)buf, len, pages);
-		free(buf);
+		ret = fn(images_fd, de->d_name, arg);
 	}
 	closedir(d);
 	return ret;
+}
+
+static int lazy_count_one(int images_fd, const char *name, void *arg)
+{
+	char path[64 + 256], *buf = NULL;
+	size_t len;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", images_fd, name);
+	ret = file_read_all(path, 64 << 20, &buf, &len);
+	if (ret == 0)
+		ret = pagemap_lazy((const uint8_t *)buf, len, arg);
+	free(buf);
+	return ret;
+}
+
+int criu_lazy_pages_count(int images_fd, int64_t *pages)
+{
+	*pages = 0;
+	return pagemap_each(images_fd, lazy_count_one, pages);
 }
 
 #define MM_MAGIC         0x57492820u
@@ -261,80 +276,70 @@ static int pe_split(FILE *f, HauldPagemapEntry *pe, uint64_t lo, uint64_t hi, in
 	return ret;
 }
 
+static int args_eager_one(int images_fd, const char *name, void *arg)
+{
+	char path[64 + 300], tmp[64 + 300], id[32], *buf = NULL;
+	const char *dot = strrchr(name, '.');
+	uint64_t lo, hi;
+	uint32_t sz;
+	size_t len, off;
+	FILE *f;
+	int ret;
+
+	if (!dot || strcmp(dot, ".img") != 0 || dot - name - 8 >= (int)sizeof(id) ||
+	    dot - name - 8 <= 0)
+		return 0;
+	snprintf(id, sizeof(id), "%.*s", (int)(dot - name - 8), name + 8);
+	if (mm_args_range(images_fd, id, &lo, &hi) < 0)
+		return 0;      /* no arguments known: the entries stay as they are */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", images_fd, name);
+	snprintf(tmp, sizeof(tmp), "/proc/self/fd/%d/.%s.tmp", images_fd, name);
+	ret = file_read_all(path, 64 << 20, &buf, &len);
+	if (ret < 0)
+		return ret;
+	ret = -EPROTO;
+	f = len >= 12 ? fopen(tmp, "we") : NULL;
+	if (f) {
+		/* The two magics and the head as they are, then the entries. */
+		memcpy(&sz, buf + 8, 4);
+		off = 12 + (size_t)sz;
+		ret = off <= len && fwrite(buf, off, 1, f) == 1 ? 0 : -EPROTO;
+		while (ret == 0 && len - off >= 4) {
+			HauldPagemapEntry *pe;
+
+			memcpy(&sz, buf + off, 4);
+			off += 4;
+			if (sz > len - off) {
+				ret = -EPROTO;
+				break;
+			}
+			pe = hauld_pagemap_entry__unpack(NULL, sz, (const uint8_t *)buf + off);
+			off += sz;
+			if (!pe) {
+				ret = -EPROTO;
+				break;
+			}
+			ret = pe_split(f, pe, lo, hi, arg);
+			hauld_pagemap_entry__free_unpacked(pe, NULL);
+		}
+		if (ret == 0 && off != len)
+			ret = -EPROTO;
+		if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+			ret = ret ? ret : -EIO;
+		fclose(f);
+		if (ret == 0 && rename(tmp, path) < 0)
+			ret = -errno;
+		if (ret < 0)
+			unlink(tmp);
+	}
+	free(buf);
+	return ret;
+}
+
 int criu_pagemap_args_eager(int images_fd, int64_t *pages)
 {
-	struct dirent *de;
-	DIR *d;
-	int fd, ret = 0;
-
 	*pages = 0;
-	fd = openat(images_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while ((de = readdir(d)) && ret == 0) {
-		char path[64 + 300], tmp[64 + 300], id[32], *buf = NULL;
-		const char *dot = strrchr(de->d_name, '.');
-		uint64_t lo, hi;
-		uint32_t sz;
-		size_t len, off;
-		FILE *f;
-
-		if (strncmp(de->d_name, "pagemap-", 8) != 0 || strstr(de->d_name, "shmem") ||
-		    !dot || strcmp(dot, ".img") != 0 || dot - de->d_name - 8 >= (int)sizeof(id) ||
-		    dot - de->d_name - 8 <= 0)
-			continue;
-		snprintf(id, sizeof(id), "%.*s", (int)(dot - de->d_name - 8), de->d_name + 8);
-		if (mm_args_range(images_fd, id, &lo, &hi) < 0)
-			continue;      /* no arguments known: the entries stay as they are */
-		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", images_fd, de->d_name);
-		snprintf(tmp, sizeof(tmp), "/proc/self/fd/%d/.%s.tmp", images_fd, de->d_name);
-		ret = file_read_all(path, 64 << 20, &buf, &len);
-		if (ret < 0)
-			break;
-		ret = -EPROTO;
-		f = len >= 12 ? fopen(tmp, "we") : NULL;
-		if (f) {
-			/* The two magics and the head as they are, then the entries. */
-			memcpy(&sz, buf + 8, 4);
-			off = 12 + (size_t)sz;
-			ret = off <= len && fwrite(buf, off, 1, f) == 1 ? 0 : -EPROTO;
-			while (ret == 0 && len - off >= 4) {
-				HauldPagemapEntry *pe;
-
-				memcpy(&sz, buf + off, 4);
-				off += 4;
-				if (sz > len - off) {
-					ret = -EPROTO;
-					break;
-				}
-				pe = hauld_pagemap_entry__unpack(NULL, sz, (const uint8_t *)buf + off);
-				off += sz;
-				if (!pe) {
-					ret = -EPROTO;
-					break;
-				}
-				ret = pe_split(f, pe, lo, hi, pages);
-				hauld_pagemap_entry__free_unpacked(pe, NULL);
-			}
-			if (ret == 0 && off != len)
-				ret = -EPROTO;
-			if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-				ret = ret ? ret : -EIO;
-			fclose(f);
-			if (ret == 0 && rename(tmp, path) < 0)
-				ret = -errno;
-			if (ret < 0)
-				unlink(tmp);
-		}
-		free(buf);
-	}
-	closedir(d);
-	return ret;
+	return pagemap_each(images_fd, args_eager_one, pages);
 }
 
 #define FILES_MAGIC      0x56303138u
